@@ -1,0 +1,143 @@
+"""`dgcode bench`: dgcode's engine, llama-diffusion-cli's algorithm and AR decoding, side by side.
+
+All three run in one process on the same weights, the same prompt and (for the
+two diffusion modes) the same step count and transfer schedule, so the only
+difference is how each step is computed:
+
+- dgcode: prefix KV cache, only the active sub-block decoded, logits for its masked rows only;
+- diffusion-cli: the whole sequence re-decoded every step on the native diffusion
+  architecture, no cache, logits for every row (llama.cpp's examples/diffusion);
+- ar: the same weights as an autoregressive model, causal and cached, one token per step.
+
+Early stopping is off in all three so each produces exactly `gen_tokens` tokens.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dgcode.engine.alias import default_cache_dir
+from dgcode.engine.autoregressive import generate_greedy
+from dgcode.engine.engine import Engine, EngineOptions
+from dgcode.engine.errors import InvalidSettingsError
+from dgcode.engine.unmasking import SamplerSettings
+
+MODES = ("dgcode", "diffusion-cli", "ar")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    prompt_tokens: int = 2048
+    gen_tokens: int = 256
+    steps: int | None = None        # default gen_tokens // 4
+    sub_block: int = 32
+    threads: int | None = None
+    modes: tuple[str, ...] = MODES
+    seed: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps or max(1, self.gen_tokens // 4)
+
+
+def synthetic_model(shape: str, quant: str | None = None, arch: str = "dream",
+                    on_progress: Callable[[int, int], None] | None = None) -> Path:
+    """Path of a cached random-weight model of a known shape, built (and quantized) on first use."""
+    from dgcode.engine.llama_native import quantize
+    from dgcode.engine.synthetic import get_shape, write_synthetic_gguf
+
+    get_shape(shape)  # unknown shapes fail here with the list of known ones
+    folder = default_cache_dir() / "synthetic"
+    folder.mkdir(parents=True, exist_ok=True)
+    f16 = folder / f"{shape}-{arch}-f16.gguf"
+    if not f16.exists():
+        write_synthetic_gguf(f16, shape, arch=arch, dtype="f16", progress=on_progress)
+    if quant is None or quant.upper() == "F16":
+        return f16
+    out = folder / f"{shape}-{arch}-{quant.upper()}.gguf"
+    if not out.exists():
+        quantize(f16, out, quant)
+    return out
+
+
+def bench_prompt(n_vocab: int, n_tokens: int, special: set[int], seed: int) -> list[int]:
+    """A seeded random prompt of ordinary tokens (never mask, end-of-text or pad)."""
+    rng = np.random.default_rng(seed)
+    pool = np.array([t for t in range(min(n_vocab, 32000)) if t not in special])
+    return [int(t) for t in rng.choice(pool, size=n_tokens)]
+
+
+def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None) -> list[dict]:
+    unknown = set(spec.modes) - set(MODES)
+    if unknown:
+        raise InvalidSettingsError(f"unknown bench mode(s) {', '.join(sorted(unknown))}; known: {', '.join(MODES)}")
+    if spec.prompt_tokens < 1 or spec.gen_tokens < 1:
+        raise InvalidSettingsError("--prompt-tokens and --gen-tokens must be at least 1")
+    n_ctx = spec.prompt_tokens + spec.gen_tokens
+    canvas = max(spec.sub_block, (256 // spec.sub_block) * spec.sub_block)
+    settings = SamplerSettings(schedule="block", steps=spec.total_steps, max_tokens=spec.gen_tokens,
+                               sub_block_size=spec.sub_block, canvas_size=canvas, stop_at_eos=False,
+                               seed=spec.seed)
+    settings.validate()
+    rows: list[dict] = []
+    options = EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, max_window=spec.sub_block + 1)
+    prompt: list[int] | None = None
+
+    def make_prompt(engine: Engine) -> list[int]:
+        special = {t for t in (engine.special.mask, engine.special.eos, engine.special.pad) if t is not None}
+        return bench_prompt(engine.info.n_vocab, spec.prompt_tokens, special, spec.seed)
+
+    if "dgcode" in spec.modes or "ar" in spec.modes:
+        progress("loading the model for the cached path")
+        with Engine(model, options) as engine:
+            engine.warm_up()
+            prompt = make_prompt(engine)
+            if "dgcode" in spec.modes:
+                progress("dgcode: denoising with the prefix cache")
+                g = engine.generate(prompt, settings)
+                rows.append(_row("dgcode", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms,
+                                 commit_ms=g.commit_ms))
+            if "ar" in spec.modes:
+                progress("ar: one token per step")
+                run = generate_greedy(engine.ctx, prompt, spec.gen_tokens)
+                rows.append(_row("ar", engine, len(run.tokens), len(run.tokens), run.wall_s, run.prefill_ms,
+                                 run.step_ms))
+        gc.collect()
+    if "diffusion-cli" in spec.modes:
+        progress("diffusion-cli: re-decoding the whole sequence every step")
+        with Engine(model, EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, cached=False)) as engine:
+            engine.warm_up()
+            prompt = prompt or make_prompt(engine)
+            g = engine.generate(prompt, settings)
+            rows.append(_row("diffusion-cli", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms))
+    order = {m: i for i, m in enumerate(MODES)}
+    return sorted(rows, key=lambda r: order[r["mode"]])
+
+
+def _row(mode: str, engine: Engine, tokens: int, steps: int, wall_s: float, prefill_ms: float,
+         step_ms: list[float], commit_ms: float = 0.0) -> dict:
+    return {
+        "mode": mode, "wall_s": round(wall_s, 4), "tokens": tokens,
+        "tok_per_s": round(tokens / wall_s, 2) if wall_s > 0 else 0.0, "steps": steps,
+        "tokens_per_step": round(tokens / steps, 3) if steps else 0.0,
+        "prefill_ms": round(prefill_ms, 2),
+        "step_ms_mean": round(float(np.mean(step_ms)), 3) if step_ms else 0.0,
+        "commit_ms": round(commit_ms, 2),
+        "model": engine.info.name, "architecture": engine.info.architecture, "file_type": engine.info.file_type,
+        "threads": engine.n_threads,
+    }
+
+
+def speedups(rows: list[dict]) -> dict[str, float]:
+    """Whole-answer time of each mode divided by dgcode's (how many times faster dgcode is)."""
+    by = {r["mode"]: r for r in rows}
+    if "dgcode" not in by:
+        return {}
+    base = by["dgcode"]["wall_s"]
+    return {m: round(r["wall_s"] / base, 2) for m, r in by.items() if m != "dgcode" and base > 0}

@@ -1,0 +1,207 @@
+"""The `dgcode` command line: each command a thin hand-off to the module that does the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="dgcode: pair programming with a local diffusion language model.")
+models_app = typer.Typer(no_args_is_help=True, help="Inspect model files.")
+app.add_typer(models_app, name="models")
+err = Console(stderr=True)
+out = Console()
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+NO_MODEL = ("no model given: pass --model PATH.gguf or set DGCODE_MODEL. dgcode's embedded model is not "
+            "shipped yet; any Dream / DiffuCoder / LLaDA GGUF works, and `dgcode bench --synthetic small` "
+            "runs without one.")
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _model_path(model: Optional[Path]) -> Path:
+    if model is None:
+        env = os.environ.get("DGCODE_MODEL")
+        if not env:
+            _fail(NO_MODEL, EXIT_USAGE)
+        model = Path(env)
+    return model
+
+
+@app.command()
+def bench(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF model to measure."),
+    synthetic: Optional[str] = typer.Option(None, help="Random-weight model of a known shape: test, small, "
+                                            "qwen2.5-0.5b, dream-7b, llada-8b."),
+    quant: Optional[str] = typer.Option(None, help="Quantize the synthetic model (e.g. Q4_K_M, Q8_0)."),
+    prompt_tokens: int = typer.Option(2048, help="Prompt length in tokens."),
+    gen_tokens: int = typer.Option(256, help="Answer length in tokens."),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps for the answer (default gen-tokens/4)."),
+    sub_block: int = typer.Option(32, help="Sub-block the engine denoises at a time."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (default: physical cores)."),
+    modes: str = typer.Option("dgcode,diffusion-cli,ar", help="Comma-separated modes to run."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per mode."),
+) -> None:
+    """Measure dgcode's engine against llama-diffusion-cli's algorithm and AR decoding, side by side."""
+    from dgcode.benchmark import BenchSpec, run_bench, speedups, synthetic_model
+    from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
+
+    if (model is None) == (synthetic is None):
+        _fail("give exactly one of --model PATH.gguf or --synthetic SHAPE", EXIT_USAGE)
+    spec = BenchSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, steps=steps, sub_block=sub_block,
+                     threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip()))
+    say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]{m}[/]"))
+    try:
+        if synthetic:
+            say(f"preparing synthetic model {synthetic}" + (f" ({quant})" if quant else ""))
+            model = synthetic_model(synthetic, quant)
+        rows = run_bench(model, spec, say)
+    except (InvalidSettingsError, ModelFileError, ValueError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except EngineError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    _print_bench_table(rows, speedups(rows), spec)
+
+
+def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None:
+    from rich import box
+    from rich.table import Table
+
+    first = rows[0]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{first['model']} ({first['file_type']}), prompt "
+                  f"{spec.prompt_tokens}, answer {spec.gen_tokens} tokens, {first['threads']} threads")
+    table.caption = "prefill and step in ms; ratio = wall time / dgcode's"
+    for col in ("mode", "wall s", "tok/s", "steps", "tok/st", "prefill", "step", "ratio"):
+        table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
+    for r in rows:
+        ratio = ratios.get(r["mode"])
+        table.add_row(r["mode"], f"{r['wall_s']:.2f}", f"{r['tok_per_s']:.1f}", str(r["steps"]),
+                      f"{r['tokens_per_step']:.2f}", f"{r['prefill_ms']:.0f}", f"{r['step_ms_mean']:.1f}",
+                      "1.00" if r["mode"] == "dgcode" else (f"{ratio:.2f}" if ratio else ""))
+    out.print(table)
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="The prompt ('-' reads standard input)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF diffusion model (or $DGCODE_MODEL)."),
+    chat: bool = typer.Option(True, help="Wrap the prompt in the model's chat template."),
+    max_tokens: int = typer.Option(256, help="Answer budget in tokens."),
+    schedule: str = typer.Option("threshold", help="threshold | block | timestep."),
+    steps: Optional[int] = typer.Option(None, help="Total steps (block and timestep schedules)."),
+    threshold: float = typer.Option(0.9, help="Commit every position above this confidence."),
+    algorithm: str = typer.Option("confidence", help="confidence | margin | entropy | random | origin."),
+    temperature: float = typer.Option(0.0), top_k: int = typer.Option(0), top_p: float = typer.Option(1.0),
+    seed: int = typer.Option(0), sub_block: int = typer.Option(32),
+    mask_token_id: Optional[int] = typer.Option(None, help="For block-diffusion models stored as AR."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer and its timings as JSON."),
+) -> None:
+    """Answer one prompt, showing the block crystallize as it is denoised."""
+    from dgcode.engine.engine import EngineOptions
+    from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
+    from dgcode.engine.unmasking import SamplerSettings
+    from dgcode.engine.worker import EngineClient
+
+    path = _model_path(model)
+    text = sys.stdin.read() if prompt == "-" else prompt
+    settings = SamplerSettings(schedule=schedule, steps=steps, threshold=threshold, algorithm=algorithm,
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                               max_tokens=max_tokens, sub_block_size=sub_block)
+    try:
+        settings.validate()
+    except InvalidSettingsError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    live_view = not as_json and sys.stdout.isatty()
+    try:
+        with EngineClient(path, EngineOptions(mask_token_id=mask_token_id)) as client:
+            if not as_json:
+                err.print(f"[dim]loading {path.name}…[/]")
+            client.start()
+            full_prompt = client.call(_ChatPrompt(text)) if chat else text
+            result = _run_with_view(client, full_prompt, settings) if live_view else client.generate(
+                full_prompt, settings)
+    except (ModelFileError, InvalidSettingsError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except EngineError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps({"text": result.text, "tokens": len(result.tokens), "steps": result.steps,
+                          "stop_reason": result.stop_reason, "tokens_per_step": round(result.tokens_per_step, 3),
+                          "tok_per_s": round(result.tok_per_s, 2), "prefill_ms": round(result.prefill_ms, 2),
+                          "wall_s": round(result.wall_s, 4)}))
+        return
+    out.print(result.text, highlight=False, markup=False)
+    err.print(f"[dim]{len(result.tokens)} tokens in {result.steps} steps ({result.tokens_per_step:.2f}/step), "
+              f"{result.tok_per_s:.1f} tok/s, stopped: {result.stop_reason}[/]")
+
+
+class _ChatPrompt:
+    """Picklable: renders the chat prompt inside the engine process, where the model's template is."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __call__(self, engine) -> str:
+        return engine.chat_prompt([{"role": "user", "content": self.text}])
+
+
+def _run_with_view(client, prompt, settings):
+    from rich.live import Live
+
+    from dgcode.canvas_view import render_canvas
+
+    with Live(console=err, refresh_per_second=20, transient=True) as live:
+        def on_step(event):
+            rate = event.answer_final / event.elapsed_s if event.elapsed_s > 0 else None
+            live.update(render_canvas(event, tokens_per_s=rate))
+
+        try:
+            return client.generate(prompt, settings, on_step)
+        except KeyboardInterrupt:
+            client.cancel()
+            raise
+
+
+@models_app.command("info")
+def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show what a GGUF's header says and whether dgcode's fast cached path applies."""
+    from dgcode.engine.errors import ModelFileError
+    from dgcode.engine.model_file import read_model_info
+
+    try:
+        info = read_model_info(path)
+    except ModelFileError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    facts = {
+        "path": str(info.path), "name": info.name, "architecture": info.architecture,
+        "size_bytes": info.size_bytes, "file_type": info.file_type, "context_length": info.context_length,
+        "n_vocab": info.n_vocab, "n_layer": info.n_layer, "n_embd": info.n_embd,
+        "mask_token_id": info.mask_token_id, "eos_token_id": info.eos_token_id,
+        "shift_logits": info.shift_logits, "diffusion": info.is_native_diffusion,
+        "cached_path": info.cached_architecture is not None and (info.is_native_diffusion
+                                                                 or info.mask_token_id is not None),
+        "chat_template": info.chat_template is not None,
+    }
+    if as_json:
+        print(json.dumps(facts, indent=2))
+        return
+    for key, value in facts.items():
+        out.print(f"[bold]{key:>16}[/]  {value}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

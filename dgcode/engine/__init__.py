@@ -1,0 +1,1 @@
+"""The diffusion engine: GGUF models, KV-cached block decoding and parallel unmasking."""

@@ -1,0 +1,157 @@
+"""Aliased model copies: a diffusion GGUF relabelled as its same-graph autoregressive twin.
+
+llama.cpp gives `dream` and `llada` contexts no KV cache, but the very same
+weights loaded as `qwen2` / `llama` get one, and with causal attention switched
+off they compute identical logits (see docs/engine.md). The names have equal
+length, so the copy differs from the original only in header bytes: the
+architecture string and every `dream.*` / `llada.*` key. The user's file is
+never touched; the copy lives in dgcode's cache folder, keyed by the source's
+path, size, mtime and inode so a changed source is noticed, and is written to a
+temp file, fsynced and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from dgcode.engine.errors import ModelFileError
+from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo
+
+ProgressCallback = Callable[[int, int], None]
+COPY_CHUNK = 16 << 20
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("DGCODE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dgcode"))
+
+
+def source_key(path: Path) -> str:
+    """A key that changes whenever the source file is replaced or modified."""
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def aliased_copy_path(info: ModelInfo, cache_dir: Path | None = None) -> Path:
+    alias = DIFFUSION_ARCH_ALIASES[info.architecture]
+    folder = (cache_dir or default_cache_dir()) / "aliased"
+    return folder / f"{info.path.stem}.{source_key(info.path)}.{alias}.gguf"
+
+
+def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> None:
+    """Copy-on-write clone where the filesystem can, else a chunked copy with progress."""
+    clone_cmd = ["cp", "-c", str(src), str(dst)] if sys.platform == "darwin" else [
+        "cp", "--reflink=always", str(src), str(dst)]
+    try:
+        done = subprocess.run(clone_cmd, capture_output=True, timeout=600).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        done = False
+    total = src.stat().st_size
+    if done:
+        if progress:
+            progress(total, total)
+        return
+    copied = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(COPY_CHUNK):
+            fout.write(chunk)
+            copied += len(chunk)
+            if progress:
+                progress(copied, total)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def _header_patches(info: ModelInfo, alias: str) -> list[tuple[int, bytes]]:
+    """(offset, new bytes) pairs that relabel the architecture; lengths never change."""
+    import gguf
+
+    reader = gguf.GGUFReader(info.path, "r")
+    arch = info.architecture
+    prefix, new_prefix = f"{arch}.".encode(), f"{alias}.".encode()
+    patches: list[tuple[int, bytes]] = []
+    for name, fld in reader.fields.items():
+        key_offset = fld.offset + 8  # u64 key length, then the key bytes
+        key = name.encode()
+        if key.startswith(prefix):
+            patches.append((key_offset, new_prefix + key[len(prefix):]))
+        if name == "general.architecture":
+            value_offset = key_offset + len(key) + 4 + 8  # u32 value type, u64 string length
+            patches.append((value_offset, alias.encode()))
+    return patches
+
+
+def _apply_patches(path: Path, info: ModelInfo, patches: list[tuple[int, bytes]]) -> None:
+    with open(path, "r+b") as fh:
+        for offset, data in patches:
+            fh.seek(offset)
+            old = fh.read(len(data))
+            expected = info.architecture.encode()
+            if not (old.startswith(expected) and len(old) == len(data)):
+                raise ModelFileError(f"unexpected header layout while aliasing {info.path.name} at byte {offset}")
+            fh.seek(offset)
+            fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def ensure_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
+                        progress: ProgressCallback | None = None) -> Path:
+    """Return the path of the cached aliased copy of a dream/llada model, creating it if needed."""
+    alias = DIFFUSION_ARCH_ALIASES.get(info.architecture)
+    if alias is None:
+        raise ModelFileError(f"architecture '{info.architecture}' has no cached twin to alias to")
+    if len(alias) != len(info.architecture):
+        raise ModelFileError(f"internal: alias {alias!r} must have the length of {info.architecture!r}")
+    target = aliased_copy_path(info, cache_dir)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_copies(target, info.path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        patches = _header_patches(info, alias)
+        _clone_or_copy(info.path, tmp, progress)
+        _apply_patches(tmp, info, patches)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        (target.with_suffix(".json")).write_text(json.dumps({"source": str(info.path), "alias": alias}))
+    except OSError as exc:
+        raise ModelFileError(f"cannot write the aliased model copy in {target.parent}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _remove_stale_copies(target: Path, source: Path) -> None:
+    """Copies made from an earlier version of the same source file are deleted (they can be GBs)."""
+    for meta in target.parent.glob("*.json"):
+        try:
+            recorded = json.loads(meta.read_text()).get("source")
+        except (OSError, ValueError):
+            continue
+        old = meta.with_suffix(".gguf")
+        if recorded == str(source) and old != target:
+            old.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,145 @@
+"""The in-process engine: a diffusion GGUF loaded for cached block decoding, ready to answer prompts.
+
+Opening a model: read and validate the header (engine/model_file.py), pick the
+cached path (an aliased copy for dream/llada, the file itself for
+block-diffusion models stored under an AR architecture) or the native uncached
+path, load it, and size one context so the whole prompt is prefilled in a single
+micro-batch (fully bidirectional). Front ends normally use the engine through
+engine/worker.py, which runs this in a child process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dgcode.engine import alias
+from dgcode.engine.chat import render_chat
+from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
+from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
+from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, physical_cores
+from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
+from dgcode.engine.sampler import Generation, SpecialTokens, StepCallback, denoise
+from dgcode.engine.unmasking import SamplerSettings
+
+DEFAULT_N_CTX = 8192
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to open a model. None means: choose for this machine and model."""
+
+    n_ctx: int | None = None          # context size (prompt + answer); default min(model's, 8192)
+    n_threads: int | None = None      # default: physical cores
+    n_gpu_layers: int | None = None   # default: all layers when llama.cpp was built with CUDA/Metal
+    mask_token_id: int | None = None  # needed for block-diffusion models stored under an AR architecture
+    shift_logits: bool | None = None  # override the header's diffusion.shift_logits
+    causal_prefill: bool | None = None  # default: bidirectional for dream/llada, causal for AR-stored models
+    cached: bool = True               # False: the uncached native path (llama-diffusion-cli's way)
+    flash_attn: bool = True
+    kv_f32: bool = False              # f32 KV cache (exact comparisons); default f16 as llama.cpp
+    max_window: int = 257             # most logit rows a cached step asks for (sub-block + lead token)
+    cache_dir: Path | None = None     # where aliased copies live; default the user cache folder
+
+
+class Engine:
+    def __init__(self, model_path: str | os.PathLike[str], options: EngineOptions = EngineOptions(),
+                 progress=None):
+        self.info: ModelInfo = read_model_info(model_path)
+        self.options = options
+        mask = require_diffusion(self.info, mask_token_id=options.mask_token_id)
+        info = self.info
+        self.shift_logits = info.shift_logits if options.shift_logits is None else options.shift_logits
+        self.cached = options.cached and info.cached_architecture is not None
+        if not self.cached and not info.is_native_diffusion:
+            raise InvalidSettingsError(f"'{info.architecture}' models run on the cached path only")
+        if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES:
+            load_path = alias.ensure_aliased_copy(info, options.cache_dir, progress)
+        else:
+            load_path = info.path
+        self.causal_prefill = (options.causal_prefill if options.causal_prefill is not None
+                               else not info.is_native_diffusion)
+        n_ctx = options.n_ctx or min(info.context_length, DEFAULT_N_CTX)
+        if n_ctx > info.context_length:
+            raise InvalidSettingsError(f"n_ctx {n_ctx} exceeds the model's context length {info.context_length}")
+        self.n_ctx = n_ctx
+        self.n_threads = options.n_threads or physical_cores()
+        self.model = LlamaModel(load_path, n_gpu_layers=options.n_gpu_layers)
+        outputs = min(options.max_window, n_ctx) if self.cached else n_ctx
+        self.ctx = LlamaContext(self.model, ContextSettings(
+            n_ctx=n_ctx, n_batch=n_ctx, n_outputs_max=outputs, n_threads=self.n_threads,
+            flash_attn=options.flash_attn, kv_f32=options.kv_f32))
+        self.special = SpecialTokens(mask=mask, eos=info.eos_token_id, pad=info.pad_token_id)
+
+    # --- prompts -------------------------------------------------------------------------
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        bos = self._token_str("tokenizer.ggml.bos_token_id")
+        eos = self.model.token_text(self.special.eos) if self.special.eos is not None else ""
+        return render_chat(messages, template=self.info.chat_template, architecture=self.info.architecture,
+                           bos_token=bos, eos_token=eos)
+
+    def _token_str(self, key: str) -> str:
+        import gguf
+
+        field = gguf.GGUFReader(self.info.path, "r").fields.get(key)
+        return self.model.token_text(int(field.contents())) if field is not None else ""
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.model.tokenize(text, parse_special=True)
+
+    def check_fits(self, n_prompt: int, settings: SamplerSettings) -> None:
+        if n_prompt < 1:
+            raise InvalidSettingsError("the prompt is empty")
+        need = n_prompt + settings.max_tokens
+        if need > self.n_ctx:
+            raise PromptTooLongError(
+                f"prompt of {n_prompt} tokens plus an answer of {settings.max_tokens} needs {need} positions,"
+                f" but the context holds {self.n_ctx}"
+                + ("" if self.n_ctx >= self.info.context_length else
+                   f" (the model allows up to {self.info.context_length}: raise n_ctx)"))
+
+    # --- generation ----------------------------------------------------------------------
+
+    def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
+                 on_step: StepCallback | None = None) -> Generation:
+        settings.validate()
+        tokens = self.tokenize(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+        if any(not 0 <= t < self.model.n_vocab for t in tokens):
+            raise InvalidSettingsError(f"prompt token ids must be in [0, {self.model.n_vocab})")
+        self.check_fits(len(tokens), settings)
+        if self.cached:
+            if settings.sub_block_size + 1 > self.options.max_window:
+                raise InvalidSettingsError(
+                    f"sub_block_size {settings.sub_block_size} exceeds the engine's window ({self.options.max_window - 1})")
+            forward = CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
+                                         causal_prefill=self.causal_prefill)
+        else:
+            forward = FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
+        return denoise(forward, tokens, settings, self.special, self.model.token_text, self.model.detokenize,
+                       on_step)
+
+    def warm_up(self) -> None:
+        """One throw-away decode, so first-call set-up costs stay out of timings."""
+        self.ctx.decode([0] * min(8, self.n_ctx), 0, [0])
+        self.ctx.clear()
+
+    def describe(self) -> dict:
+        info = self.info
+        return {
+            "model": str(info.path), "name": info.name, "architecture": info.architecture,
+            "cached_path": self.cached, "shift_logits": self.shift_logits, "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads, "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
+            "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
+        }
+
+    def close(self) -> None:
+        self.ctx.close()
+        self.model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,72 @@
+"""Forward passes the sampler can denoise with: dgcode's cached block pass and the uncached baseline.
+
+CachedBlockForward is dgcode's: the prompt is decoded once and kept in the KV
+cache; each step decodes only the active window (the sub-block, plus the last
+final token when the model shifts logits, since row i-1 predicts token i) at
+its real positions, asks logits for the masked rows only, then drops the
+window's cells; a finished sub-block is decoded once more and kept as prefix.
+
+FullSequenceForward is llama-diffusion-cli's algorithm, kept for comparison:
+every step re-decodes the whole sequence (prompt and every answer position,
+masked or not) on the native diffusion architecture, with logits for every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dgcode.engine.llama_native import LlamaContext
+
+
+class CachedBlockForward:
+    def __init__(self, ctx: LlamaContext, *, shift_logits: bool, causal_prefill: bool = False):
+        if not ctx.has_cache:
+            raise ValueError("CachedBlockForward needs a context with a KV cache")
+        self.ctx = ctx
+        self.lead = 1 if shift_logits else 0
+        self.causal_prefill = causal_prefill
+        self.cached = 0  # positions [0, cached) are in the KV cache
+
+    def prefill(self, prompt: np.ndarray) -> None:
+        self.ctx.clear()
+        keep = max(len(prompt) - self.lead, 0)
+        self.ctx.set_causal(self.causal_prefill)
+        if keep:
+            self.ctx.decode(prompt[:keep], 0)
+        self.ctx.set_causal(False)
+        self.cached = keep
+
+    def logits(self, seq: np.ndarray, active_end: int, targets: np.ndarray) -> np.ndarray:
+        rows = np.asarray(targets) - self.lead
+        if rows.size and rows[0] < self.cached:
+            raise ValueError(f"target row {rows[0]} is already cached (cache ends at {self.cached})")
+        start = self.cached
+        try:
+            return self.ctx.decode(seq[start:active_end], start, rows - start)
+        finally:
+            self.ctx.drop_from(start)
+
+    def commit(self, seq: np.ndarray, upto: int) -> None:
+        keep_to = upto - self.lead
+        if keep_to > self.cached:
+            self.ctx.decode(seq[self.cached:keep_to], self.cached)
+            self.cached = keep_to
+
+
+class FullSequenceForward:
+    def __init__(self, ctx: LlamaContext, *, shift_logits: bool):
+        self.ctx = ctx
+        self.shift = shift_logits
+
+    def prefill(self, prompt: np.ndarray) -> None:
+        self.ctx.clear()
+        self.ctx.set_causal(False)
+
+    def logits(self, seq: np.ndarray, active_end: int, targets: np.ndarray) -> np.ndarray:
+        all_logits = self.ctx.decode(seq, 0, range(len(seq)))
+        self.ctx.drop_from(0)
+        rows = np.asarray(targets) - 1 if self.shift else np.asarray(targets)
+        return all_logits[np.maximum(rows, 0)]
+
+    def commit(self, seq: np.ndarray, upto: int) -> None:
+        pass

@@ -1,0 +1,270 @@
+"""A thin, typed layer over llama-cpp-python's low-level (ctypes) API.
+
+Only what the diffusion engine needs: load a model, make a context, decode a
+batch of tokens at explicit positions with logits for chosen rows only, drop
+cache cells, switch causal attention, tokenize and detokenize. llama.cpp's own
+log lines are kept in a small ring buffer (shown when something fails) instead
+of being printed.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dgcode.engine.errors import EngineError, ModelFileError
+
+_LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
+_init_lock = threading.Lock()
+_initialised = False
+_log_callback_ref = None
+
+
+def _lib():
+    import llama_cpp  # deferred: importing it loads the shared library
+
+    return llama_cpp
+
+
+def init_backend() -> None:
+    """Initialise llama.cpp once per process and capture its log."""
+    global _initialised, _log_callback_ref
+    with _init_lock:
+        if _initialised:
+            return
+        lib = _lib()
+        echo = os.environ.get("DGCODE_LLAMA_LOG") == "1"
+
+        @lib.llama_log_callback
+        def _on_log(level, text, user_data):  # noqa: ARG001 - ctypes signature
+            line = text.decode("utf-8", "replace") if text else ""
+            _LOG_LINES.append(line)
+            if echo:
+                os.write(2, text or b"")
+
+        _log_callback_ref = _on_log  # keep alive: llama.cpp holds the pointer
+        lib.llama_log_set(_on_log, None)
+        lib.llama_backend_init()
+        _initialised = True
+
+
+def recent_log(n: int = 20) -> str:
+    return "".join(list(_LOG_LINES)[-n:]).strip()
+
+
+def physical_cores() -> int:
+    """Number of physical cores (llama.cpp is slower with hyper-threads), at least 1."""
+    try:
+        pairs = set()
+        phys = core = None
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("physical id"):
+                    phys = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":")[1].strip()
+                    pairs.add((phys, core))
+        if pairs:
+            return len(pairs)
+    except OSError:
+        pass
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def gpu_offload_supported() -> bool:
+    init_backend()
+    return bool(_lib().llama_supports_gpu_offload())
+
+
+class LlamaModel:
+    """A loaded GGUF model and its vocabulary."""
+
+    def __init__(self, path: Path, *, n_gpu_layers: int | None = None):
+        init_backend()
+        lib = _lib()
+        params = lib.llama_model_default_params()
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
+        params.n_gpu_layers = n_gpu_layers
+        self.path = Path(path)
+        self._ptr = lib.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._ptr:
+            raise ModelFileError(f"llama.cpp could not load {self.path}: {recent_log(5) or 'no details'}")
+        self._vocab = lib.llama_model_get_vocab(self._ptr)
+        self.n_vocab = int(lib.llama_vocab_n_tokens(self._vocab))
+        self.is_diffusion = bool(lib.llama_model_is_diffusion(self._ptr))
+        self.n_ctx_train = int(lib.llama_model_n_ctx_train(self._ptr))
+        self._pieces: list[bytes] | None = None
+
+    @property
+    def ptr(self):
+        return self._ptr
+
+    def tokenize(self, text: str, *, parse_special: bool = True) -> list[int]:
+        lib = _lib()
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (lib.llama_token * cap)()
+        n = lib.llama_tokenize(self._vocab, data, len(data), buf, cap, False, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (lib.llama_token * cap)()
+            n = lib.llama_tokenize(self._vocab, data, len(data), buf, cap, False, parse_special)
+        if n < 0:
+            raise EngineError("tokenization failed")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for (special tokens rendered as their text)."""
+        if self._pieces is None:
+            self._pieces = [b""] * self.n_vocab
+            self._have = bytearray(self.n_vocab)
+        if not self._have[token]:
+            lib = _lib()
+            buf = ctypes.create_string_buffer(64)
+            n = lib.llama_token_to_piece(self._vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = lib.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
+            self._pieces[token] = buf.raw[: max(n, 0)]
+            self._have[token] = 1
+        return self._pieces[token]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
+
+    def token_text(self, token: int) -> str:
+        return self.piece(token).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._ptr:
+            _lib().llama_model_free(self._ptr)
+            self._ptr = None
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    n_ctx: int
+    n_batch: int          # the most tokens one decode call may carry (= n_ubatch: one micro-batch)
+    n_outputs_max: int    # the most logit rows one decode call may ask for
+    n_threads: int
+    flash_attn: bool = True
+    kv_f32: bool = False  # f32 KV cache instead of f16 (exact comparisons in tests)
+
+
+class LlamaContext:
+    """A decoding context with one sequence (id 0) whose KV cells can be kept or dropped."""
+
+    def __init__(self, model: LlamaModel, settings: ContextSettings):
+        lib = _lib()
+        params = lib.llama_context_default_params()
+        params.n_ctx = settings.n_ctx
+        params.n_batch = settings.n_batch
+        params.n_ubatch = settings.n_batch
+        params.n_seq_max = 1
+        params.n_outputs_max = settings.n_outputs_max
+        params.n_threads = settings.n_threads
+        params.n_threads_batch = settings.n_threads
+        params.flash_attn_type = (lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn
+                                  else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        params.no_perf = True
+        if settings.kv_f32:
+            params.type_k = params.type_v = lib.GGML_TYPE_F32
+        self.model = model
+        self.settings = settings
+        self._ptr = lib.llama_init_from_model(model.ptr, params)
+        if not self._ptr:
+            raise EngineError(f"llama.cpp could not create a context (n_ctx={settings.n_ctx}): "
+                              f"{recent_log(5) or 'out of memory?'}")
+        self._mem = lib.llama_get_memory(self._ptr)
+        self.has_cache = bool(self._mem)
+        self._batch = lib.llama_batch_init(settings.n_batch, 0, 1)
+        self._causal: bool | None = None
+
+    def set_causal(self, causal: bool) -> None:
+        if causal != self._causal:
+            _lib().llama_set_causal_attn(self._ptr, causal)
+            self._causal = causal
+
+    def decode(self, tokens: list[int] | np.ndarray, start_pos: int, logit_rows=()) -> np.ndarray:
+        """Decode tokens at positions start_pos.., returning logits (len(logit_rows), n_vocab).
+
+        Rows are indices into `tokens`; they must be increasing. Guards the
+        limits that would otherwise abort inside llama.cpp.
+        """
+        n = len(tokens)
+        s = self.settings
+        if n == 0:
+            return np.zeros((0, self.model.n_vocab), dtype=np.float32)
+        if n > s.n_batch:
+            raise EngineError(f"internal: batch of {n} tokens exceeds the context's batch size {s.n_batch}")
+        if start_pos + n > s.n_ctx:
+            raise EngineError(f"internal: positions up to {start_pos + n} exceed the context ({s.n_ctx})")
+        rows = list(logit_rows)
+        if len(rows) > s.n_outputs_max:
+            raise EngineError(f"internal: {len(rows)} logit rows exceed n_outputs_max {s.n_outputs_max}")
+        lib = _lib()
+        b = self._batch
+        b.n_tokens = n
+        want = np.zeros(n, dtype=np.int8)
+        want[rows] = 1
+        for i in range(n):
+            b.token[i] = int(tokens[i])
+            b.pos[i] = start_pos + i
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = 0
+            b.logits[i] = int(want[i])
+        rc = lib.llama_decode(self._ptr, b)
+        if rc != 0:
+            raise EngineError(f"llama_decode failed (code {rc}): {recent_log(5)}")
+        if not rows:
+            return np.zeros((0, self.model.n_vocab), dtype=np.float32)
+        ptr = lib.llama_get_logits(self._ptr)
+        flat = np.ctypeslib.as_array(ptr, shape=(len(rows) * self.model.n_vocab,))
+        return flat.reshape(len(rows), self.model.n_vocab).copy()
+
+    def drop_from(self, pos: int) -> None:
+        """Forget every cached cell at position >= pos."""
+        if self.has_cache:
+            if not _lib().llama_memory_seq_rm(self._mem, 0, pos, -1):
+                raise EngineError(f"internal: could not drop cache cells from position {pos}")
+
+    def clear(self) -> None:
+        if self.has_cache:
+            _lib().llama_memory_clear(self._mem, True)
+
+    def close(self) -> None:
+        if self._ptr:
+            lib = _lib()
+            lib.llama_batch_free(self._batch)
+            lib.llama_free(self._ptr)
+            self._ptr = None
+
+
+QUANT_TYPES = {"F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_K_M": 15, "Q4_K_S": 14, "Q5_K_M": 17, "Q6_K": 18}
+
+
+def quantize(src: Path, dst: Path, quant: str, n_threads: int | None = None) -> None:
+    """Quantize a GGUF with llama.cpp's own quantizer (written to a temp file, then renamed)."""
+    quant = quant.upper()
+    if quant not in QUANT_TYPES:
+        raise EngineError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
+    init_backend()
+    lib = _lib()
+    params = lib.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[quant]
+    params.nthread = n_threads or physical_cores()
+    tmp = dst.with_name(dst.name + ".tmp")
+    rc = lib.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    if rc != 0:
+        tmp.unlink(missing_ok=True)
+        raise EngineError(f"quantizing {src.name} to {quant} failed: {recent_log(5)}")
+    os.replace(tmp, dst)

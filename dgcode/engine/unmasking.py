@@ -1,0 +1,179 @@
+"""Unmasking rules: which masked positions a denoising step commits, and to which tokens.
+
+Small pure functions over a (rows x vocab) logits matrix, after the reference
+samplers of Dream and LLaDA and llama.cpp's examples/diffusion:
+`filter_logits -> propose -> (threshold | top-k by score | origin coin flips)`,
+plus the transfer schedules that say how many positions a step commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dgcode.engine.errors import InvalidSettingsError
+
+ALGORITHMS = ("confidence", "margin", "entropy", "random", "origin")
+SCHEDULES = ("threshold", "block", "timestep")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How an answer is denoised. Defaults: confidence-threshold parallel decoding (Fast-dLLM)."""
+
+    schedule: str = "threshold"   # threshold: commit every position whose confidence > threshold (at least one)
+                                  # block: LLaDA's equal split of a sub-block's masks over its steps
+                                  # timestep: Dream's linspace(1, eps, steps+1) schedule
+    steps: int | None = None      # total denoising steps for the whole answer (block / timestep schedules)
+    threshold: float = 0.9        # top-1 probability (or margin) a position needs, threshold schedule
+    algorithm: str = "confidence" # confidence | margin | entropy | random | origin (which positions go first)
+    eps: float = 1e-3             # last timestep of the timestep schedule
+    temperature: float = 0.0      # 0: greedy (argmax) tokens
+    top_k: int = 0                # 0: no top-k filter
+    top_p: float = 1.0            # 1: no nucleus filter
+    alg_temp: float = 0.0         # >0: choose positions by sampling softmax(score/alg_temp), as Dream does
+    seed: int = 0                 # same seed, same output
+    max_tokens: int = 256         # answer budget in tokens
+    canvas_size: int = 256        # the block a front end shows crystallizing
+    sub_block_size: int = 32      # the engine denoises the canvas in sub-blocks of this size, left to right
+    stop_at_eos: bool = True      # end the answer once end-of-text is final with everything before it
+
+    def validate(self) -> None:
+        def bad(msg: str):
+            raise InvalidSettingsError(msg)
+
+        if self.schedule not in SCHEDULES:
+            bad(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.algorithm not in ALGORITHMS:
+            bad(f"unknown unmasking algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if self.max_tokens < 1:
+            bad("max_tokens must be at least 1")
+        if self.canvas_size < 1 or self.sub_block_size < 1:
+            bad("canvas_size and sub_block_size must be positive")
+        if self.canvas_size % self.sub_block_size:
+            bad(f"canvas_size {self.canvas_size} must be a multiple of sub_block_size {self.sub_block_size}")
+        if self.schedule == "threshold":
+            if self.algorithm not in ("confidence", "margin"):
+                bad("the threshold schedule works with the confidence or margin algorithm only")
+            if not 0.0 <= self.threshold <= 1.0:
+                bad("threshold must be between 0 and 1")
+        else:
+            n_sub = len(sub_block_ranges(self.max_tokens, self.sub_block_size))
+            if self.steps is None or self.steps < n_sub:
+                bad(f"the {self.schedule} schedule needs steps >= {n_sub} "
+                    f"(one per {self.sub_block_size}-token sub-block of a {self.max_tokens}-token answer)")
+        if self.temperature < 0 or self.alg_temp < 0:
+            bad("temperature and alg_temp must not be negative")
+        if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
+            bad("top_k must be >= 0 and top_p in (0, 1]")
+        if not 0.0 <= self.eps < 1.0:
+            bad("eps must be in [0, 1)")
+
+
+def sub_block_ranges(n_tokens: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + size, n_tokens)) for a in range(0, n_tokens, size)]
+
+
+def steps_per_sub_block(total_steps: int, n_sub_blocks: int) -> list[int]:
+    base, extra = divmod(total_steps, n_sub_blocks)
+    return [base + (1 if i < extra else 0) for i in range(n_sub_blocks)]
+
+
+def block_transfer_counts(mask_count: int, steps: int) -> list[int]:
+    """LLaDA's get_num_transfer_tokens: split mask_count as evenly as possible, extras first."""
+    base, extra = divmod(mask_count, steps)
+    return [base + (1 if i < extra else 0) for i in range(steps)]
+
+
+def timestep_transfer_fraction(step: int, steps: int, eps: float) -> float:
+    """Dream: with t = linspace(1, eps, steps+1), step i unmasks a fraction 1 - t[i+1]/t[i] (all at the end)."""
+    if step >= steps - 1:
+        return 1.0
+    t = 1.0 - step / steps * (1.0 - eps)
+    s = 1.0 - (step + 1) / steps * (1.0 - eps)
+    return 1.0 - s / t
+
+
+def filter_logits(logits: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
+    """Temperature, then top-k, then top-p (nucleus) filtering; filtered entries become -inf."""
+    out = logits.astype(np.float32, copy=True)
+    if temperature > 0:
+        out /= temperature
+    vocab = out.shape[-1]
+    if 0 < top_k < vocab:
+        kth = np.partition(out, vocab - top_k, axis=-1)[:, vocab - top_k][:, None]
+        out[out < kth] = -np.inf
+    if top_p < 1.0:
+        order = np.argsort(-out, axis=-1)
+        sorted_logits = np.take_along_axis(out, order, axis=-1)
+        probs = softmax(sorted_logits)
+        cumulative = np.cumsum(probs, axis=-1)
+        drop_sorted = cumulative - probs > top_p  # keep the smallest prefix whose mass reaches top_p
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, axis=-1)
+        out[drop] = -np.inf
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Proposal:
+    """For each masked row: the token it would take, that token's probability, and its ranking score."""
+
+    tokens: np.ndarray      # int64 (rows,)
+    probability: np.ndarray # float32 (rows,)
+    score: np.ndarray       # float32 (rows,), higher = commit first
+
+
+def propose(logits: np.ndarray, settings: SamplerSettings, rng: np.random.Generator) -> Proposal:
+    filtered = filter_logits(logits, settings.temperature, settings.top_k, settings.top_p)
+    probs = softmax(filtered)
+    rows = np.arange(len(probs))
+    if settings.temperature > 0:
+        draws = rng.random(len(probs))[:, None]
+        tokens = (np.cumsum(probs, axis=-1) < draws).sum(axis=-1)
+        tokens = np.minimum(tokens, probs.shape[-1] - 1)
+    else:
+        tokens = probs.argmax(axis=-1)
+    p = probs[rows, tokens].astype(np.float32)
+    if settings.algorithm == "margin":
+        top2 = np.partition(probs, probs.shape[-1] - 2, axis=-1)[:, -2:] if probs.shape[-1] > 1 else probs
+        score = (top2.max(axis=-1) - top2.min(axis=-1)).astype(np.float32)
+    elif settings.algorithm == "entropy":
+        score = (probs * np.log(probs + 1e-10)).sum(axis=-1).astype(np.float32)  # negative entropy
+    elif settings.algorithm == "random":
+        score = rng.random(len(probs)).astype(np.float32)
+    else:  # confidence, origin
+        score = p
+    return Proposal(tokens.astype(np.int64), p, score)
+
+
+def choose_by_threshold(score: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices whose score exceeds the threshold; the single best if none does."""
+    chosen = np.flatnonzero(score > threshold)
+    if chosen.size == 0:
+        chosen = np.array([int(np.argmax(score))])
+    return chosen
+
+
+def choose_top(score: np.ndarray, count: int, alg_temp: float, rng: np.random.Generator) -> np.ndarray:
+    """The `count` best-scoring indices (ties: lower index first), or a softmax(score/alg_temp) draw."""
+    count = min(count, len(score))
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if alg_temp > 0:
+        weights = softmax((score / alg_temp)[None, :].astype(np.float64))[0]
+        return np.sort(rng.choice(len(score), size=count, replace=False, p=weights))
+    order = np.lexsort((np.arange(len(score)), -score))
+    return np.sort(order[:count])
+
+
+def choose_origin(n_rows: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Dream's `origin`: each masked position is revealed independently with probability `fraction`."""
+    return np.flatnonzero(rng.random(n_rows) < fraction)

@@ -1,0 +1,219 @@
+"""The engine in a child process: whatever llama.cpp does, the program that asked stays up.
+
+A GGML_ASSERT inside llama.cpp aborts its whole process, so front ends talk to
+an EngineClient, which starts the Engine in a spawned child and exchanges small
+messages over a pipe: step events stream back as they happen; a shared flag
+cancels a generation after the current step (each step waits for the
+caller's verdict, so a callback that returns False stops the very next step); if the child dies (abort, kill,
+out of memory) the caller gets an EngineCrashedError naming the cause and the
+last lines llama.cpp printed, and the next request starts a fresh child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+from dgcode.engine import errors
+from dgcode.engine.errors import EngineCrashedError, EngineError
+from dgcode.engine.sampler import Generation, StepCallback
+from dgcode.engine.unmasking import SamplerSettings
+
+_CTX = mp.get_context("spawn")
+POLL_S = 0.05
+
+
+def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> None:
+    """Entry point of the engine process."""
+    os.environ["GGML_NO_BACKTRACE"] = "1"  # an abort should not spend seconds in gdb
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log_fd, 2)  # llama.cpp's abort message lands in the log the parent reads
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from dgcode.engine.engine import Engine
+
+    try:
+        engine = Engine(model_path, options)
+    except EngineError as exc:
+        conn.send(("error", type(exc).__name__, str(exc)))
+        return
+    conn.send(("ready", engine.describe()))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            break
+        kind = request[0]
+        if kind == "close":
+            break
+        try:
+            if kind == "generate":
+                _, prompt, settings = request
+                cancel_flag.clear()
+
+                def on_step(event) -> bool:
+                    conn.send(("step", event))
+                    go_on = conn.recv()  # lockstep: the caller's verdict on this step
+                    return bool(go_on) and not cancel_flag.is_set()
+
+                conn.send(("done", engine.generate(prompt, settings, on_step)))
+            elif kind == "call":  # run a module-level function with the engine (diagnostics, tests)
+                _, func = request
+                conn.send(("done", func(engine)))
+            else:
+                conn.send(("error", "EngineError", f"unknown request {kind!r}"))
+        except EngineError as exc:
+            conn.send(("error", type(exc).__name__, str(exc)))
+    engine.close()
+
+
+class EngineClient:
+    """Talks to one engine child process; safe to call cancel() from another thread."""
+
+    def __init__(self, model_path: str | os.PathLike[str], options=None):
+        from dgcode.engine.engine import EngineOptions  # light: no llama import at module level
+
+        self.model_path = str(model_path)
+        self.options = options or EngineOptions()
+        self._process = None
+        self._conn = None
+        self._cancel = _CTX.Event()
+        self._lock = threading.Lock()
+        self._log_path = None
+        self.description: dict | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self, timeout: float | None = None) -> dict:
+        """Start the child and wait until the model is loaded; returns the engine's description."""
+        if self.alive:
+            return self.description
+        fd, self._log_path = tempfile.mkstemp(prefix="dgcode-engine-", suffix=".log")
+        os.close(fd)
+        parent_conn, child_conn = _CTX.Pipe()
+        self._process = _CTX.Process(target=_child_main, daemon=True, name="dgcode-engine",
+                                     args=(child_conn, self._cancel, self.model_path, self.options, self._log_path))
+        self._process.start()
+        child_conn.close()
+        self._conn = parent_conn
+        message = self._receive(timeout, "while loading the model")
+        if message[0] == "error":
+            self._reap()
+            raise _rebuild(message)
+        self.description = message[1]
+        return self.description
+
+    def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
+                 on_step: StepCallback | None = None) -> Generation:
+        return self._request(("generate", prompt, settings), on_step)
+
+    def call(self, func):
+        """Run a picklable module-level function `func(engine)` in the child and return its result."""
+        return self._request(("call", func), None)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _request(self, request, on_step):
+        with self._lock:
+            if not self.alive:
+                self.start()
+            self._cancel.clear()
+            self._conn.send(request)
+            while True:
+                message = self._receive(None, "while generating")
+                kind = message[0]
+                if kind == "step":
+                    go_on = on_step is None or on_step(message[1]) is not False
+                    self._conn.send(go_on and not self._cancel.is_set())
+                elif kind == "done":
+                    return message[1]
+                else:
+                    raise _rebuild(message)
+
+    def _receive(self, timeout: float | None, doing: str):
+        waited = 0.0
+        while True:
+            try:
+                if self._conn.poll(POLL_S):
+                    return self._conn.recv()
+            except (EOFError, OSError):
+                pass
+            if not self._process.is_alive():
+                try:  # the child may have sent its last message just before exiting
+                    if self._conn.poll(0):
+                        return self._conn.recv()
+                except (EOFError, OSError):
+                    pass
+                raise self._crashed(doing)
+            waited += POLL_S
+            if timeout is not None and waited >= timeout:
+                self.close()
+                raise EngineCrashedError(f"the engine did not answer within {timeout:.0f} s {doing}; it was stopped")
+
+    def _crashed(self, doing: str) -> EngineCrashedError:
+        self._process.join(1)
+        code = self._process.exitcode
+        if code is not None and code < 0:
+            try:
+                cause = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                cause = f"killed by signal {-code}"
+        else:
+            cause = f"exited with code {code}"
+        tail = self._log_tail()
+        self._reap()
+        hint = f"; llama.cpp said: {tail}" if tail else ""
+        return EngineCrashedError(f"the engine process {cause} {doing}{hint}. A fresh engine starts on the next request.")
+
+    def _log_tail(self, lines: int = 3) -> str:
+        try:
+            text = Path(self._log_path).read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
+        keep = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return " | ".join(keep[-lines:])
+
+    def _reap(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        if self._process is not None:
+            self._process.join(0.5)
+        self._process = None
+        if self._log_path:
+            Path(self._log_path).unlink(missing_ok=True)
+            self._log_path = None
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            try:
+                self._conn.send(("close",))
+            except (OSError, ValueError):
+                pass
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+        self._reap()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _rebuild(message) -> EngineError:
+    _, name, text = message
+    cls = getattr(errors, name, EngineError)
+    if not (isinstance(cls, type) and issubclass(cls, EngineError)):
+        cls = EngineError
+    return cls(text)

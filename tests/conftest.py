@@ -1,0 +1,30 @@
+"""Shared fixtures: small random-weight GGUF models built with the `gguf` package, a private cache folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from dgcode.engine.synthetic import special_token_ids, write_synthetic_gguf
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Aliased copies and synthetic models go to a per-session temp folder, never the user's cache."""
+    monkeypatch.setenv("DGCODE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dgcode-cache"))
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """Paths of tiny models: f32 weights so logits can be compared exactly."""
+    folder = tmp_path_factory.mktemp("models")
+    built = {}
+    for arch in ("dream", "llada", "qwen2", "llama"):
+        built[arch] = write_synthetic_gguf(folder / f"{arch}.gguf", "test", arch=arch, dtype="f32", seed=1)
+    built["qwen2-no-mask"] = write_synthetic_gguf(folder / "qwen2-no-mask.gguf", "test", arch="qwen2",
+                                                  dtype="f32", with_mask_token=False, seed=1)
+    return built
+
+
+@pytest.fixture(scope="session")
+def test_ids():
+    return special_token_ids("test")

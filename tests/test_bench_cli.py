@@ -1,0 +1,75 @@
+"""`dgcode bench` and the other commands, through typer's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from dgcode.benchmark import BenchSpec, run_bench
+from dgcode.cli import app
+
+runner = CliRunner()
+FIELDS = {"mode", "wall_s", "tokens", "tok_per_s", "steps", "tokens_per_step", "prefill_ms", "step_ms_mean"}
+
+
+def test_bench_runs_three_modes_with_equal_token_counts(models):
+    rows = run_bench(models["dream"], BenchSpec(prompt_tokens=64, gen_tokens=32, steps=8, sub_block=8))
+    assert [r["mode"] for r in rows] == ["dgcode", "diffusion-cli", "ar"]
+    assert all(FIELDS <= set(r) for r in rows)
+    assert [r["tokens"] for r in rows] == [32, 32, 32]
+    assert [r["steps"] for r in rows] == [8, 8, 32]
+    assert rows[0]["tokens_per_step"] == rows[1]["tokens_per_step"] == 4.0
+
+
+def test_bench_json_from_the_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "dgcode", "bench", "--synthetic", "test", "--prompt-tokens", "32",
+         "--gen-tokens", "16", "--steps", "4", "--sub-block", "8", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {r["mode"] for r in rows} == {"dgcode", "diffusion-cli", "ar"}
+    assert all(r["tokens"] == 16 for r in rows)
+
+
+def test_bench_table(models):
+    result = runner.invoke(app, ["bench", "--model", str(models["llada"]), "--prompt-tokens", "32",
+                                 "--gen-tokens", "16", "--steps", "4", "--sub-block", "8"])
+    assert result.exit_code == 0, result.output
+    assert "diffusion-cli" in result.output and "ratio" in result.output
+
+
+def test_bench_usage_errors(models, tmp_path):
+    both = runner.invoke(app, ["bench", "--model", str(models["dream"]), "--synthetic", "test"])
+    assert both.exit_code == 2 and "exactly one of" in both.output
+    shape = runner.invoke(app, ["bench", "--synthetic", "gpt-9"])
+    assert shape.exit_code == 2 and "unknown model shape 'gpt-9'" in shape.output
+    steps = runner.invoke(app, ["bench", "--model", str(models["dream"]), "--gen-tokens", "64", "--steps", "1"])
+    assert steps.exit_code == 2 and "needs steps >= 2" in steps.output
+    missing = runner.invoke(app, ["bench", "--model", str(tmp_path / "none.gguf")])
+    assert missing.exit_code == 2 and "model file not found" in missing.output
+
+
+def test_generate_json(models):
+    result = runner.invoke(app, ["generate", "hello", "--model", str(models["dream"]), "--max-tokens", "16",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["tokens"] <= 16 and answer["stop_reason"] in ("eos", "length")
+
+
+def test_generate_without_a_model_says_how_to_get_one(monkeypatch):
+    monkeypatch.delenv("DGCODE_MODEL", raising=False)
+    result = runner.invoke(app, ["generate", "hello"])
+    assert result.exit_code == 2 and "DGCODE_MODEL" in result.output
+
+
+def test_models_info(models):
+    result = runner.invoke(app, ["models", "info", str(models["dream"]), "--json"])
+    facts = json.loads(result.output)
+    assert facts["architecture"] == "dream" and facts["cached_path"] is True and facts["mask_token_id"] == 383
+    ar = json.loads(runner.invoke(app, ["models", "info", str(models["qwen2-no-mask"]), "--json"]).output)
+    assert ar["diffusion"] is False and ar["cached_path"] is False

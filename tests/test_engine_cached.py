@@ -1,0 +1,137 @@
+"""The cached block path computes what it claims: same logits as the native path, and as a numpy reference."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from reference_model import reference_logits  # noqa: E402
+
+from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
+from dgcode.engine.forward import CachedBlockForward  # noqa: E402
+from dgcode.engine.unmasking import SamplerSettings  # noqa: E402
+
+PROMPT = [5, 300, 17, 256, 99, 42, 7, 350, 120, 64, 3, 260]
+
+
+def _scale(a: np.ndarray) -> float:
+    return float(np.abs(a).max())
+
+
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+def test_aliased_copy_gives_native_full_sequence_logits(models, arch, test_ids):
+    seq = np.array(PROMPT + [test_ids["mask"]] * 20)
+    rows = range(len(seq))
+    with Engine(models[arch], EngineOptions(n_ctx=64, cached=False)) as native:
+        assert native.model.is_diffusion and not native.ctx.has_cache
+        native_logits = native.ctx.decode(seq, 0, rows)
+    with Engine(models[arch], EngineOptions(n_ctx=64, max_window=64, kv_f32=True)) as cached:
+        assert cached.cached and cached.ctx.has_cache and not cached.model.is_diffusion
+        cached.ctx.set_causal(False)
+        aliased_logits = cached.ctx.decode(seq, 0, rows)
+    assert np.abs(native_logits - aliased_logits).max() <= 1e-5 * _scale(native_logits)
+
+
+def _visible(n: int, cached_until: list[int]) -> np.ndarray:
+    """Row i sees columns [0, limit(i)): cache segments see only up to their own end; the window sees all."""
+    vis = np.zeros((n, n), dtype=bool)
+    bounds = [0] + cached_until
+    for lo, hi in zip(bounds, bounds[1:]):
+        vis[lo:hi, :hi] = True
+    vis[bounds[-1]:, :] = True
+    return vis
+
+
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+def test_cached_block_steps_equal_numpy_reference(models, arch, test_ids):
+    rng = np.random.default_rng(3)
+    sub = 8
+    # f32 KV cache and no flash attention: llama.cpp's f16 shortcuts would blur a 1e-4 comparison.
+    with Engine(models[arch], EngineOptions(n_ctx=64, kv_f32=True, flash_attn=False)) as engine:
+        lead = 1 if engine.shift_logits else 0
+        assert engine.shift_logits == (arch == "dream")  # Dream shifts (row i-1 predicts i), LLaDA does not
+        forward = CachedBlockForward(engine.ctx, shift_logits=engine.shift_logits)
+        P = len(PROMPT)
+        seq = np.array(PROMPT + [test_ids["mask"]] * (2 * sub))
+        forward.prefill(seq[:P])
+        assert forward.cached == P - lead
+
+        # Step inside the first sub-block, with two positions already committed.
+        seq[P + 2] = 77
+        seq[P + 5] = 91
+        targets = P + np.array([0, 1, 3, 4, 6, 7])
+        got = forward.logits(seq, P + sub, targets)
+        n = P + sub
+        ref = reference_logits(models[arch], seq[:n].tolist(), list(range(n)), _visible(n, [P - lead]))
+        want = ref[targets - lead]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-4 * _scale(want)
+        # The comparison can tell masks apart: had the prompt seen the block, logits would differ.
+        full = reference_logits(models[arch], seq[:n].tolist(), list(range(n)), np.ones((n, n), bool))
+        assert np.abs(got - full[targets - lead]).max() > 100 * 1e-4 * _scale(want)
+
+        # Repeating the step after its cells were dropped gives the same logits.
+        again = forward.logits(seq, P + sub, targets)
+        assert np.array_equal(again, got)
+
+        # Commit the first sub-block; step in the second one sees it as prefix.
+        seq[P:P + sub] = rng.integers(0, 256, sub)
+        forward.commit(seq, P + sub)
+        assert forward.cached == P + sub - lead
+        targets = P + sub + np.arange(sub)
+        n = P + 2 * sub
+        got = forward.logits(seq, n, targets)
+        ref = reference_logits(models[arch], seq[:n].tolist(), list(range(n)),
+                               _visible(n, [P - lead, P + sub - lead]))
+        want = ref[targets - lead]
+        assert np.abs(got - want).max() <= 1e-4 * _scale(want)
+
+
+class _DecodeLog:
+    """Records every decode call a real context makes (tokens, start position, logit rows)."""
+
+    def __init__(self, ctx):
+        self.calls = []
+        self._decode = ctx.decode
+
+        def spy(tokens, start, rows=()):
+            rows = list(rows)
+            self.calls.append((len(tokens), start, len(rows)))
+            return self._decode(tokens, start, rows)
+
+        ctx.decode = spy
+
+
+def test_prompt_decoded_once_and_logits_only_for_masked_rows(models):
+    with Engine(models["dream"], EngineOptions(n_ctx=256)) as engine:
+        log = _DecodeLog(engine.ctx)
+        prompt = list(range(40, 140))
+        settings = SamplerSettings(schedule="block", steps=16, max_tokens=64, sub_block_size=16,
+                                   stop_at_eos=False)
+        result = engine.generate(prompt, settings)
+    prefill, *rest = log.calls
+    assert prefill == (99, 0, 0)  # all prompt tokens but the lead one, no logits
+    assert all(start >= 99 for _, start, _ in rest)
+    step_calls = [c for c in rest if c[2] > 0]
+    commit_calls = [c for c in rest if c[2] == 0]
+    assert len(step_calls) == result.steps == 16
+    assert len(commit_calls) == 4 - 1  # every sub-block but the last becomes prefix
+    # 4 steps per 16-token sub-block, 4 tokens each: logit rows 16, 12, 8, 4 per sub-block.
+    assert [rows for _, _, rows in step_calls] == [16, 12, 8, 4] * 4
+    assert all(n_tokens == 17 for n_tokens, _, rows in step_calls)  # sub-block + lead token
+
+
+def test_same_seed_same_output_and_native_path_agrees(models):
+    settings = SamplerSettings(schedule="block", steps=16, max_tokens=32, sub_block_size=8,
+                               temperature=0.8, seed=11, stop_at_eos=False)
+    with Engine(models["llada"], EngineOptions(n_ctx=128)) as engine:
+        first = engine.generate("def f(x):", settings)
+        second = engine.generate("def f(x):", settings)
+        other_seed = engine.generate("def f(x):", SamplerSettings(**{**settings.__dict__, "seed": 12}))
+    assert first.tokens == second.tokens
+    assert first.tokens != other_seed.tokens
