@@ -129,7 +129,7 @@ def generate(
         with EngineClient(path, EngineOptions(mask_token_id=mask_token_id)) as client:
             if not as_json:
                 err.print(f"[dim]loading {path.name}…[/]")
-            client.start()
+            _start_with_progress(client, quiet=as_json)
             full_prompt = client.call(_ChatPrompt(text)) if chat else text
             result = _run_with_view(client, full_prompt, settings) if live_view else client.generate(
                 full_prompt, settings)
@@ -146,6 +146,23 @@ def generate(
     out.print(result.text, highlight=False, markup=False)
     err.print(f"[dim]{len(result.tokens)} tokens in {result.steps} steps ({result.tokens_per_step:.2f}/step), "
               f"{result.tok_per_s:.1f} tok/s, stopped: {result.stop_reason}[/]")
+
+
+def _start_with_progress(client, *, quiet: bool) -> None:
+    """Start the engine; the first use of a large dream/llada file shows its one-time cache copy."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("[dim]preparing a cached copy of the model[/]", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=err, transient=True, disable=quiet) as bar:
+        task = None
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("copy", total=total)
+            bar.update(task, completed=done)
+
+        client.start(on_progress=on_progress)
 
 
 class _ChatPrompt:

@@ -101,3 +101,14 @@ def test_bad_settings_reported_not_crashed(client):
     with pytest.raises(InvalidSettingsError, match="needs steps"):
         client.generate("hi", SamplerSettings(schedule="block", steps=1, max_tokens=64))
     assert client.alive
+
+
+def test_first_start_reports_the_aliased_copy_progress(tmp_path, models, monkeypatch):
+    monkeypatch.setenv("DGCODE_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    seen = []
+    with EngineClient(models["llada"], EngineOptions(n_ctx=128)) as c:
+        description = c.start(timeout=60, on_progress=lambda done, total: seen.append((done, total)))
+    assert description["cached_path"] is True
+    size = models["llada"].stat().st_size
+    assert seen and seen[-1] == (size, size)
+    assert list((tmp_path / "fresh-cache" / "aliased").glob("*.llama.gguf"))

@@ -16,6 +16,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from dgcode.engine import errors
@@ -35,8 +36,16 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from dgcode.engine.engine import Engine
 
+    last_sent = [0.0]
+
+    def on_copy_progress(done: int, total: int) -> None:  # aliased copy of a large model: report ~10x/s
+        now = time.monotonic()
+        if now - last_sent[0] >= 0.1 or done >= total:
+            last_sent[0] = now
+            conn.send(("progress", done, total))
+
     try:
-        engine = Engine(model_path, options)
+        engine = Engine(model_path, options, progress=on_copy_progress)
     except EngineError as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
         return
@@ -89,8 +98,11 @@ class EngineClient:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    def start(self, timeout: float | None = None) -> dict:
-        """Start the child and wait until the model is loaded; returns the engine's description."""
+    def start(self, timeout: float | None = None, on_progress=None) -> dict:
+        """Start the child and wait until the model is loaded; returns the engine's description.
+
+        `on_progress(done_bytes, total_bytes)` follows the one-time aliased copy of a large model.
+        """
         if self.alive:
             return self.description
         fd, self._log_path = tempfile.mkstemp(prefix="dgcode-engine-", suffix=".log")
@@ -102,6 +114,10 @@ class EngineClient:
         child_conn.close()
         self._conn = parent_conn
         message = self._receive(timeout, "while loading the model")
+        while message[0] == "progress":
+            if on_progress is not None:
+                on_progress(message[1], message[2])
+            message = self._receive(timeout, "while loading the model")
         if message[0] == "error":
             self._reap()
             raise _rebuild(message)

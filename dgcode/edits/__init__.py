@@ -1,0 +1,1 @@
+"""Model output to safe edits of the working tree: parsing, matching, atomic writes."""

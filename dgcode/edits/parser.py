@@ -1,0 +1,327 @@
+"""Edit-block parser: a model response in, complete edits and a list of problems out.
+
+Two formats, after aider's (see /work/shared/ANCHORS.md):
+
+SEARCH/REPLACE blocks (``mode="search_replace"``)::
+
+    path/to/file.py
+    ```python
+    <<<<<<< SEARCH
+    old lines
+    =======
+    new lines
+    >>>>>>> REPLACE
+    ```
+
+The fence is optional.  The file name is the nearest non-blank line above the
+block (or above its opening fence), stripped of ``#``, ``*``, backticks and a
+trailing colon; a fence info string that looks like a path (```` ```a/b.py ````)
+also names it.  A block with no name line above it belongs to the previous
+block's file.  An empty SEARCH creates a new file.
+
+Whole-file blocks (``mode="whole_file"``): a file name line, then a fenced code
+block holding the complete new content.
+
+The parser is total (RELIABILITY #8): any text, including a valid response cut
+at any byte, gives a ``ParseResult``; it never raises, and every edit in it is
+a complete block.  Anything incomplete or malformed becomes a problem string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Union
+
+ParseMode = Literal["search_replace", "whole_file"]
+
+SEARCH_MARKER = re.compile(r"<{5,9} SEARCH>?")
+DIVIDER_MARKER = re.compile(r"={5,9}")
+REPLACE_MARKER = re.compile(r">{5,9} REPLACE")
+FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)")
+NAME_LOOKBACK_BLANKS = 2
+"""Blank lines allowed between a file name line and its block or fence."""
+
+
+@dataclass(frozen=True)
+class SearchReplaceEdit:
+    """Replace the SEARCH lines of ``path`` with the REPLACE lines.
+
+    ``search`` and ``replace`` are ``"\\n"``-terminated lines ("" when empty);
+    ``index`` is the block's 1-based position in the response.
+    """
+
+    path: str
+    search: str
+    replace: str
+    index: int
+
+    @property
+    def creates_file(self) -> bool:
+        """An empty SEARCH: the edit makes a new file."""
+        return self.search == ""
+
+
+@dataclass(frozen=True)
+class WholeFileEdit:
+    """Replace all of ``path`` with ``content`` (``"\\n"``-terminated lines)."""
+
+    path: str
+    content: str
+    index: int
+
+
+Edit = Union[SearchReplaceEdit, WholeFileEdit]  # noqa: UP007 (a runtime alias)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Complete edits in response order, and what was wrong with the rest."""
+
+    edits: tuple[Edit, ...]
+    problems: tuple[str, ...]
+
+
+def parse_response(text: str | bytes, mode: ParseMode = "search_replace") -> ParseResult:
+    """Parse a model response into edits; never raises for any ``text``.
+
+    Raises ValueError only for an unknown ``mode`` (a programming error).
+    """
+    if mode not in ("search_replace", "whole_file"):
+        raise ValueError(f"unknown parse mode {mode!r}; use 'search_replace' or 'whole_file'")
+    problems: list[str] = []
+    if isinstance(text, (bytes, bytearray)):
+        text, decode_problem = decode_response(bytes(text))
+        if decode_problem:
+            problems.append(decode_problem)
+    if not isinstance(text, str):
+        return ParseResult((), (f"response is {type(text).__name__}, not text; nothing parsed",))
+    lines = response_lines(text)
+    parse = parse_search_replace if mode == "search_replace" else parse_whole_files
+    edits, found = parse(lines)
+    return ParseResult(tuple(edits), tuple(problems + found))
+
+
+def decode_response(data: bytes) -> tuple[str, str]:
+    """Decode UTF-8, keeping the valid prefix; returns (text, problem or "")."""
+    try:
+        return data.decode("utf-8"), ""
+    except UnicodeDecodeError as error:
+        text = data[: error.start].decode("utf-8")
+        if error.end == len(data) and error.reason == "unexpected end of data":
+            return text, ""  # cut inside a multi-byte character: just a truncation
+        return text, f"response is not valid UTF-8 at byte {error.start}; ignored everything after it"
+
+
+def response_lines(text: str) -> list[str]:
+    """Split on ``"\\n"`` only, dropping one ``"\\r"`` before it."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def is_search_marker(line: str) -> bool:
+    return SEARCH_MARKER.fullmatch(line.strip()) is not None
+
+
+def is_divider_marker(line: str) -> bool:
+    return DIVIDER_MARKER.fullmatch(line.strip()) is not None
+
+
+def is_replace_marker(line: str) -> bool:
+    return REPLACE_MARKER.fullmatch(line.strip()) is not None
+
+
+def is_marker(line: str) -> bool:
+    return is_search_marker(line) or is_divider_marker(line) or is_replace_marker(line)
+
+
+def fence_of(line: str) -> tuple[str, str] | None:
+    """``(fence, info)`` when ``line`` opens a code fence, else None."""
+    match = FENCE_OPEN.fullmatch(line.strip())
+    if match is None:
+        return None
+    return match.group("fence"), match.group("info").strip()
+
+
+def closes_fence(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened with ``fence``."""
+    stripped = line.strip()
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+def path_from_line(line: str) -> str | None:
+    """The file path a name line gives, or None if it does not look like one.
+
+    Accepts ``a/b.py``, ``**a/b.py**``, `` `a/b.py`: ``, ``# a/b.py``,
+    ``Makefile``, `` `Makefile`: ``; rejects prose (anything with inner
+    whitespace), markers, fences, URLs, and an unquoted bare word with a
+    colon (``Changes:``, ``**Changes:**``).
+    """
+    stripped = line.strip()
+    if not stripped or is_marker(stripped) or fence_of(stripped) or closes_fence(stripped, "```"):
+        return None
+    core = stripped.lstrip("#").strip()
+    had_colon = False
+    quoted = "`" in core
+    previous = None
+    while core != previous:
+        previous = core
+        core = core.strip().strip("*`").strip()
+        if core.endswith(":"):
+            core, had_colon = core[:-1], True
+    if not core or core in (".", "..", "...") or "://" in core:
+        return None
+    if any(character.isspace() for character in core):
+        return None
+    if "." in core or "/" in core:
+        return core
+    if (had_colon and not quoted) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", core):
+        return None
+    return core
+
+
+def path_from_fence_info(info: str) -> str | None:
+    """A path given on the fence line itself (```` ```src/a.py ````), if any."""
+    if not info or any(character.isspace() for character in info):
+        return None
+    return info if ("." in info or "/" in info) and "://" not in info else None
+
+
+def _previous_non_blank(lines: list[str], index: int) -> int | None:
+    """Index of the nearest non-blank line above ``index``, within the blank allowance."""
+    blanks = 0
+    index -= 1
+    while index >= 0 and not lines[index].strip():
+        blanks += 1
+        if blanks > NAME_LOOKBACK_BLANKS:
+            return None
+        index -= 1
+    return index if index >= 0 else None
+
+
+def name_above_fence(lines: list[str], fence_index: int) -> str | None:
+    """The file name an opening fence carries or has on the line above it."""
+    fence = fence_of(lines[fence_index])
+    named = path_from_fence_info(fence[1]) if fence else None
+    if named:
+        return named
+    above = _previous_non_blank(lines, fence_index)
+    if above is None or fence_of(lines[above]):
+        return None
+    return path_from_line(lines[above])
+
+
+def name_above_block(lines: list[str], index: int, open_fence: int | None) -> str | None:
+    """The file name for a SEARCH marker at ``index``, if one is given.
+
+    ``open_fence`` is the index of the fence line the marker sits inside, if
+    any; a closing fence above the marker belongs to an earlier block and
+    gives no name.
+    """
+    above = _previous_non_blank(lines, index)
+    if above is None:
+        return None
+    if fence_of(lines[above]):
+        return name_above_fence(lines, above) if above == open_fence else None
+    return path_from_line(lines[above])
+
+
+def _join(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _block_label(number: int, path: str | None) -> str:
+    return f"block {number} for {path}" if path else f"block {number}"
+
+
+def parse_search_replace(lines: list[str]) -> tuple[list[Edit], list[str]]:
+    """All complete SEARCH/REPLACE blocks in ``lines``, plus problems."""
+    edits: list[Edit] = []
+    problems: list[str] = []
+    current_path: str | None = None
+    open_fence: int | None = None  # index of the fence line we are inside, if any
+    open_fence_text = ""
+    number = 0
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not is_search_marker(line):
+            if is_replace_marker(line):
+                problems.append(f"line {index + 1}: >>>>>>> REPLACE without a <<<<<<< SEARCH before it; ignored")
+            elif open_fence is not None and closes_fence(line, open_fence_text):
+                open_fence = None
+            elif open_fence is None and (opened := fence_of(line)):
+                open_fence, open_fence_text = index, opened[0]
+            index += 1
+            continue
+        number += 1
+        named = name_above_block(lines, index, open_fence)
+        current_path = named or current_path
+        label = _block_label(number, current_path)
+        search_end = _next_marker(lines, index + 1)
+        if search_end is None:
+            problems.append(f"{label} is incomplete: missing =======")
+            break
+        if not is_divider_marker(lines[search_end]):
+            problems.append(
+                f"{label} is malformed: line {search_end + 1} is {lines[search_end].strip()!r} "
+                "where ======= was expected; block ignored"
+            )
+            index = search_end if is_search_marker(lines[search_end]) else search_end + 1
+            continue
+        replace_end = _next_marker(lines, search_end + 1)
+        if replace_end is None:
+            problems.append(f"{label} is incomplete: missing >>>>>>> REPLACE")
+            break
+        if not is_replace_marker(lines[replace_end]):
+            problems.append(
+                f"{label} is malformed: line {replace_end + 1} is {lines[replace_end].strip()!r} "
+                "where >>>>>>> REPLACE was expected; block ignored"
+            )
+            index = replace_end if is_search_marker(lines[replace_end]) else replace_end + 1
+            continue
+        if current_path is None:
+            problems.append(f"{label} has no file name line before it; ignored")
+        else:
+            search = _join(lines[index + 1 : search_end])
+            replace = _join(lines[search_end + 1 : replace_end])
+            edits.append(SearchReplaceEdit(current_path, search, replace, number))
+        index = replace_end + 1
+    return edits, problems
+
+
+def _next_marker(lines: list[str], start: int) -> int | None:
+    for index in range(start, len(lines)):
+        if is_marker(lines[index]):
+            return index
+    return None
+
+
+def parse_whole_files(lines: list[str]) -> tuple[list[Edit], list[str]]:
+    """All complete named fenced blocks in ``lines`` as whole-file edits, plus problems."""
+    edits: list[Edit] = []
+    problems: list[str] = []
+    number = 0
+    index = 0
+    while index < len(lines):
+        fence = fence_of(lines[index])
+        if fence is None:
+            index += 1
+            continue
+        number += 1
+        path = name_above_fence(lines, index)
+        label = f"file block {number}" + (f" for {path}" if path else f" at line {index + 1}")
+        close = next((i for i in range(index + 1, len(lines)) if closes_fence(lines[i], fence[0])), None)
+        if close is None:
+            problems.append(f"{label} is incomplete: missing closing {fence[0]}")
+            break
+        body = lines[index + 1 : close]
+        if path is None:
+            problems.append(f"{label} has no file name line before it; ignored")
+        elif any(is_search_marker(line) or is_replace_marker(line) for line in body):
+            problems.append(
+                f"{label} holds SEARCH/REPLACE markers, but whole-file mode wants the complete file; ignored"
+            )
+        else:
+            edits.append(WholeFileEdit(path, _join(body), number))
+        index = close + 1
+    return edits, problems
