@@ -135,3 +135,12 @@ def test_same_seed_same_output_and_native_path_agrees(models):
         other_seed = engine.generate("def f(x):", SamplerSettings(**{**settings.__dict__, "seed": 12}))
     assert first.tokens == second.tokens
     assert first.tokens != other_seed.tokens
+
+
+def test_no_cache_path_ignores_which_rows_were_flagged(models):
+    """Why FullSequenceForward always asks every row: llama.cpp's encoder path returns the first n rows."""
+    seq = np.array(PROMPT + [383] * 6)
+    with Engine(models["dream"], EngineOptions(n_ctx=64, cached=False)) as engine:
+        full = engine.ctx.decode(seq, 0, range(len(seq)))
+        flagged = engine.ctx.decode(seq, 0, [12, 13])
+    assert np.array_equal(flagged, full[:2])  # if llama.cpp fixes this, the fallback can ask fewer rows

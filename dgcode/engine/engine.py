@@ -109,10 +109,11 @@ class Engine:
         if any(not 0 <= t < self.model.n_vocab for t in tokens):
             raise InvalidSettingsError(f"prompt token ids must be in [0, {self.model.n_vocab})")
         self.check_fits(len(tokens), settings)
+        if settings.sub_block_size + 1 > self.ctx.settings.n_outputs_max:
+            raise InvalidSettingsError(
+                f"sub_block_size {settings.sub_block_size} exceeds the engine's window "
+                f"({self.ctx.settings.n_outputs_max - 1}); open the engine with a larger max_window")
         if self.cached:
-            if settings.sub_block_size + 1 > self.options.max_window:
-                raise InvalidSettingsError(
-                    f"sub_block_size {settings.sub_block_size} exceeds the engine's window ({self.options.max_window - 1})")
             forward = CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
                                          causal_prefill=self.causal_prefill)
         else:

@@ -9,6 +9,10 @@ window's cells; a finished sub-block is decoded once more and kept as prefix.
 FullSequenceForward is llama-diffusion-cli's algorithm, kept for comparison:
 every step re-decodes the whole sequence (prompt and every answer position,
 masked or not) on the native diffusion architecture, with logits for every row.
+It is also the fallback for diffusion architectures with no cached twin
+(llada-moe, rnd1). It cannot ask for fewer rows: on the no-cache (encoder)
+path llama.cpp returns the *first* n rows whatever rows were flagged
+(tests/test_engine_cached.py shows it).
 """
 
 from __future__ import annotations
