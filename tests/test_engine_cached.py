@@ -144,3 +144,30 @@ def test_no_cache_path_ignores_which_rows_were_flagged(models):
         full = engine.ctx.decode(seq, 0, range(len(seq)))
         flagged = engine.ctx.decode(seq, 0, [12, 13])
     assert np.array_equal(flagged, full[:2])  # if llama.cpp fixes this, the fallback can ask fewer rows
+
+
+def test_prefix_reuse_across_requests_is_exact_for_causal_prefill(models, test_ids):
+    """A block-diffusion model (causal prefill): a second prompt sharing a prefix decodes only its new part."""
+    options = EngineOptions(n_ctx=256, mask_token_id=test_ids["mask"] - 1, kv_f32=True)
+    settings = SamplerSettings(schedule="block", steps=8, max_tokens=16, sub_block_size=8, stop_at_eos=False)
+    shared = list(range(10, 90))
+    first_prompt, second_prompt = shared + [1, 2, 3], shared + [4, 5, 6, 7]
+    with Engine(models["qwen2-no-mask"], options) as engine:
+        assert engine.reuse_prefix
+        engine.generate(first_prompt, settings)
+        log = _DecodeLog(engine.ctx)
+        reused = engine.generate(second_prompt, settings)
+    assert reused.reused_prompt_tokens == len(shared)
+    assert log.calls[0] == (len(second_prompt) - 1 - len(shared), len(shared), 0)  # only the new part
+    with Engine(models["qwen2-no-mask"], options) as fresh_engine:
+        fresh = fresh_engine.generate(second_prompt, settings)
+    assert fresh.reused_prompt_tokens == 0
+    assert reused.tokens == fresh.tokens
+
+
+def test_bidirectional_models_prefill_afresh_by_default(models):
+    settings = SamplerSettings(schedule="block", steps=4, max_tokens=8, sub_block_size=8, stop_at_eos=False)
+    with Engine(models["dream"], EngineOptions(n_ctx=256)) as engine:
+        assert not engine.reuse_prefix
+        engine.generate(list(range(10, 60)), settings)
+        assert engine.generate(list(range(10, 70)), settings).reused_prompt_tokens == 0

@@ -36,6 +36,7 @@ class EngineOptions:
     mask_token_id: int | None = None  # needed for block-diffusion models stored under an AR architecture
     shift_logits: bool | None = None  # override the header's diffusion.shift_logits
     causal_prefill: bool | None = None  # default: bidirectional for dream/llada, causal for AR-stored models
+    reuse_prefix: bool | None = None  # keep the cache's common prefix across requests; default: when exact
     cached: bool = True               # False: the uncached native path (llama-diffusion-cli's way)
     flash_attn: bool = True
     kv_f32: bool = False              # f32 KV cache (exact comparisons); default f16 as llama.cpp
@@ -60,6 +61,7 @@ class Engine:
             load_path = info.path
         self.causal_prefill = (options.causal_prefill if options.causal_prefill is not None
                                else not info.is_native_diffusion)
+        self.reuse_prefix = self.causal_prefill if options.reuse_prefix is None else options.reuse_prefix
         n_ctx = options.n_ctx or min(info.context_length, DEFAULT_N_CTX)
         if n_ctx > info.context_length:
             raise InvalidSettingsError(f"n_ctx {n_ctx} exceeds the model's context length {info.context_length}")
@@ -115,11 +117,13 @@ class Engine:
                 f"({self.ctx.settings.n_outputs_max - 1}); open the engine with a larger max_window")
         if self.cached:
             forward = CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
-                                         causal_prefill=self.causal_prefill)
+                                         causal_prefill=self.causal_prefill, reuse_prefix=self.reuse_prefix)
         else:
             forward = FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
-        return denoise(forward, tokens, settings, self.special, self.model.token_text, self.model.detokenize,
-                       on_step)
+        result = denoise(forward, tokens, settings, self.special, self.model.token_text, self.model.detokenize,
+                         on_step)
+        result.reused_prompt_tokens = getattr(forward, "reused", 0)
+        return result
 
     def warm_up(self) -> None:
         """One throw-away decode, so first-call set-up costs stay out of timings."""
@@ -130,7 +134,7 @@ class Engine:
         info = self.info
         return {
             "model": str(info.path), "name": info.name, "architecture": info.architecture,
-            "cached_path": self.cached, "shift_logits": self.shift_logits, "n_ctx": self.n_ctx,
+            "cached_path": self.cached, "reuse_prefix": self.reuse_prefix, "shift_logits": self.shift_logits, "n_ctx": self.n_ctx,
             "n_threads": self.n_threads, "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
             "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
         }

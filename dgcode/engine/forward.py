@@ -5,6 +5,9 @@ cache; each step decodes only the active window (the sub-block, plus the last
 final token when the model shifts logits, since row i-1 predicts token i) at
 its real positions, asks logits for the masked rows only, then drops the
 window's cells; a finished sub-block is decoded once more and kept as prefix.
+With reuse_prefix, cells a previous request left in the cache are kept as far
+as the new prompt agrees with them token for token (exact for causal-prefill
+models; for bidirectional ones the kept cells do not see the new suffix).
 
 FullSequenceForward is llama-diffusion-cli's algorithm, kept for comparison:
 every step re-decodes the whole sequence (prompt and every answer position,
@@ -23,20 +26,27 @@ from dgcode.engine.llama_native import LlamaContext
 
 
 class CachedBlockForward:
-    def __init__(self, ctx: LlamaContext, *, shift_logits: bool, causal_prefill: bool = False):
+    def __init__(self, ctx: LlamaContext, *, shift_logits: bool, causal_prefill: bool = False,
+                 reuse_prefix: bool = False):
         if not ctx.has_cache:
             raise ValueError("CachedBlockForward needs a context with a KV cache")
         self.ctx = ctx
         self.lead = 1 if shift_logits else 0
         self.causal_prefill = causal_prefill
+        self.reuse_prefix = reuse_prefix
         self.cached = 0  # positions [0, cached) are in the KV cache
+        self.reused = 0  # prompt tokens whose cells were kept from the previous request
 
     def prefill(self, prompt: np.ndarray) -> None:
-        self.ctx.clear()
         keep = max(len(prompt) - self.lead, 0)
+        self.reused = common_prefix(self.ctx.cell_tokens, prompt[:keep]) if self.reuse_prefix else 0
+        if self.reused:
+            self.ctx.drop_from(self.reused)
+        else:
+            self.ctx.clear()
         self.ctx.set_causal(self.causal_prefill)
-        if keep:
-            self.ctx.decode(prompt[:keep], 0)
+        if keep > self.reused:
+            self.ctx.decode(prompt[self.reused:keep], self.reused)
         self.ctx.set_causal(False)
         self.cached = keep
 
@@ -55,6 +65,15 @@ class CachedBlockForward:
         if keep_to > self.cached:
             self.ctx.decode(seq[self.cached:keep_to], self.cached)
             self.cached = keep_to
+
+
+def common_prefix(a, b) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(diff[0]) if diff.size else n
 
 
 class FullSequenceForward:

@@ -188,6 +188,7 @@ class LlamaContext:
         self.has_cache = bool(self._mem)
         self._batch = lib.llama_batch_init(settings.n_batch, 0, 1)
         self._causal: bool | None = None
+        self.cell_tokens: list[int] = []  # the tokens whose cells the KV cache holds, position by position
 
     def set_causal(self, causal: bool) -> None:
         if causal != self._causal:
@@ -208,6 +209,8 @@ class LlamaContext:
             raise EngineError(f"internal: batch of {n} tokens exceeds the context's batch size {s.n_batch}")
         if start_pos + n > s.n_ctx:
             raise EngineError(f"internal: positions up to {start_pos + n} exceed the context ({s.n_ctx})")
+        if self.has_cache and start_pos != len(self.cell_tokens):
+            raise EngineError(f"internal: decode at position {start_pos} but the cache ends at {len(self.cell_tokens)}")
         rows = list(logit_rows)
         if len(rows) > s.n_outputs_max:
             raise EngineError(f"internal: {len(rows)} logit rows exceed n_outputs_max {s.n_outputs_max}")
@@ -224,7 +227,10 @@ class LlamaContext:
             b.logits[i] = int(want[i])
         rc = lib.llama_decode(self._ptr, b)
         if rc != 0:
+            self.clear()  # a failed decode may leave some cells behind: start clean
             raise EngineError(f"llama_decode failed (code {rc}): {recent_log(5)}")
+        if self.has_cache:
+            self.cell_tokens.extend(int(t) for t in tokens)
         if not rows:
             return np.zeros((0, self.model.n_vocab), dtype=np.float32)
         ptr = lib.llama_get_logits(self._ptr)
@@ -236,10 +242,12 @@ class LlamaContext:
         if self.has_cache:
             if not _lib().llama_memory_seq_rm(self._mem, 0, pos, -1):
                 raise EngineError(f"internal: could not drop cache cells from position {pos}")
+            del self.cell_tokens[pos:]
 
     def clear(self) -> None:
         if self.has_cache:
             _lib().llama_memory_clear(self._mem, True)
+        self.cell_tokens = []
 
     def close(self) -> None:
         if self._ptr:

@@ -73,6 +73,7 @@ class Generation:
     step_ms: list[float] = field(default_factory=list)
     commit_ms: float = 0.0
     wall_s: float = 0.0
+    reused_prompt_tokens: int = 0   # prompt tokens whose KV cells were kept from the previous request
 
     @property
     def tokens_per_step(self) -> float:
