@@ -171,3 +171,22 @@ def test_bidirectional_models_prefill_afresh_by_default(models):
         assert not engine.reuse_prefix
         engine.generate(list(range(10, 60)), settings)
         assert engine.generate(list(range(10, 70)), settings).reused_prompt_tokens == 0
+
+
+@pytest.mark.parametrize("flag, expected", [(False, False), (None, True)])
+def test_shift_follows_the_header(tmp_path, flag, expected, test_ids):
+    """diffusion.shift_logits decides the shift; absent means shift, as llama-diffusion-cli assumes."""
+    from dgcode.engine.synthetic import write_synthetic_gguf
+
+    path = write_synthetic_gguf(tmp_path / "m.gguf", "test", arch="dream", dtype="f32", shift_logits=flag)
+    with Engine(path, EngineOptions(n_ctx=64, kv_f32=True, flash_attn=False)) as engine:
+        assert engine.shift_logits is expected
+        forward = CachedBlockForward(engine.ctx, shift_logits=engine.shift_logits)
+        P, lead = len(PROMPT), int(expected)
+        seq = np.array(PROMPT + [test_ids["mask"]] * 8)
+        forward.prefill(seq[:P])
+        targets = P + np.arange(8)
+        got = forward.logits(seq, P + 8, targets)
+    n = P + 8
+    ref = reference_logits(path, seq.tolist(), list(range(n)), _visible(n, [P - lead]))
+    assert np.abs(got - ref[targets - lead]).max() <= 1e-4 * _scale(ref)

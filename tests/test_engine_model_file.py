@@ -118,3 +118,14 @@ def test_users_file_is_never_modified(tmp_path, models):
         engine.generate("x", SamplerSettings(max_tokens=8))
     assert user_model.read_bytes() == before
     assert user_model.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def test_flash_attention_choice():
+    from dgcode.engine.engine import use_flash_attention
+
+    class Shape:
+        n_head = 8
+
+    assert use_flash_attention(Shape, 2304, on_gpu=True) is True
+    assert use_flash_attention(Shape, 2304, on_gpu=False) is False  # 2304^2 x 8 x 4 B = 170 MB of scores
+    assert use_flash_attention(Shape, 8192, on_gpu=False) is True   # 2.1 GB of scores: flash attention instead

@@ -18,12 +18,22 @@ from dgcode.engine import alias
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
 from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
-from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, physical_cores
+from dgcode.engine.llama_native import (ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported,
+                                        physical_cores)
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
 from dgcode.engine.sampler import Generation, SpecialTokens, StepCallback, denoise
 from dgcode.engine.unmasking import SamplerSettings
 
 DEFAULT_N_CTX = 8192
+PLAIN_ATTENTION_SCORES_LIMIT = 1 << 30
+
+
+def use_flash_attention(info: ModelInfo, n_ctx: int, on_gpu: bool) -> bool:
+    """Flash attention on a GPU; on a CPU plain attention is about twice as fast for a 33-token step
+    over a 2k cache (docs/engine.md), so use it unless its n_ctx x n_ctx score matrix gets too big."""
+    if on_gpu:
+        return True
+    return n_ctx * n_ctx * max(info.n_head, 1) * 4 > PLAIN_ATTENTION_SCORES_LIMIT
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,8 @@ class EngineOptions:
     causal_prefill: bool | None = None  # default: bidirectional for dream/llada, causal for AR-stored models
     reuse_prefix: bool | None = None  # keep the cache's common prefix across requests; default: when exact
     cached: bool = True               # False: the uncached native path (llama-diffusion-cli's way)
-    flash_attn: bool = True
+    flash_attn: bool | None = None    # default: on with a GPU; on a CPU only when plain attention's
+                                      # scores for a full-context micro-batch would exceed 1 GiB
     kv_f32: bool = False              # f32 KV cache (exact comparisons); default f16 as llama.cpp
     max_window: int = 257             # most logit rows a cached step asks for (sub-block + lead token)
     cache_dir: Path | None = None     # where aliased copies live; default the user cache folder
@@ -68,25 +79,22 @@ class Engine:
         self.n_ctx = n_ctx
         self.n_threads = options.n_threads or physical_cores()
         self.model = LlamaModel(load_path, n_gpu_layers=options.n_gpu_layers)
+        self.flash_attn = options.flash_attn if options.flash_attn is not None else use_flash_attention(
+            info, n_ctx, gpu_offload_supported() and options.n_gpu_layers != 0)
         outputs = min(options.max_window, n_ctx) if self.cached else n_ctx
         self.ctx = LlamaContext(self.model, ContextSettings(
             n_ctx=n_ctx, n_batch=n_ctx, n_outputs_max=outputs, n_threads=self.n_threads,
-            flash_attn=options.flash_attn, kv_f32=options.kv_f32))
+            flash_attn=self.flash_attn, kv_f32=options.kv_f32))
         self.special = SpecialTokens(mask=mask, eos=info.eos_token_id, pad=info.pad_token_id)
 
     # --- prompts -------------------------------------------------------------------------
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
-        bos = self._token_str("tokenizer.ggml.bos_token_id")
-        eos = self.model.token_text(self.special.eos) if self.special.eos is not None else ""
+        def text(token: int | None) -> str:
+            return self.model.token_text(token) if token is not None else ""
+
         return render_chat(messages, template=self.info.chat_template, architecture=self.info.architecture,
-                           bos_token=bos, eos_token=eos)
-
-    def _token_str(self, key: str) -> str:
-        import gguf
-
-        field = gguf.GGUFReader(self.info.path, "r").fields.get(key)
-        return self.model.token_text(int(field.contents())) if field is not None else ""
+                           bos_token=text(self.info.bos_token_id), eos_token=text(self.special.eos))
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text, parse_special=True)
@@ -134,8 +142,10 @@ class Engine:
         info = self.info
         return {
             "model": str(info.path), "name": info.name, "architecture": info.architecture,
-            "cached_path": self.cached, "reuse_prefix": self.reuse_prefix, "shift_logits": self.shift_logits, "n_ctx": self.n_ctx,
-            "n_threads": self.n_threads, "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
+            "cached_path": self.cached, "reuse_prefix": self.reuse_prefix, "shift_logits": self.shift_logits,
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads, "flash_attn": self.flash_attn,
+            "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
             "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
         }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.engine.errors import ModelFileError
@@ -41,13 +41,14 @@ class ModelInfo:
     n_vocab: int
     n_embd: int
     n_layer: int
+    n_head: int
     mask_token_id: int | None
     eos_token_id: int | None
     pad_token_id: int | None
     shift_logits: bool
     chat_template: str | None
     file_type: str
-    tokens_sample: tuple[str, ...] = field(default=(), repr=False)
+    bos_token_id: int | None = None
 
     @property
     def is_native_diffusion(self) -> bool:
@@ -150,6 +151,7 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         n_vocab=n_vocab,
         n_embd=int(hparam("embedding_length", 0) or 0),
         n_layer=int(hparam("block_count", 0) or 0),
+        n_head=_first_int(hparam("attention.head_count", 0)),
         mask_token_id=token_id("tokenizer.ggml.mask_token_id"),
         eos_token_id=token_id("tokenizer.ggml.eos_token_id"),
         pad_token_id=token_id("tokenizer.ggml.padding_token_id"),
@@ -157,10 +159,18 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         shift_logits=True if shift is None else bool(shift),
         chat_template=_field_value(reader, "tokenizer.chat_template"),
         file_type=_file_type_name(file_type),
+        bos_token_id=token_id("tokenizer.ggml.bos_token_id"),
     )
     if info.context_length <= 0 or info.n_layer <= 0:
         raise ModelFileError(f"GGUF header of {path} lacks {arch}.context_length or {arch}.block_count")
     return info
+
+
+def _first_int(value) -> int:
+    """A per-layer array (some models vary head counts by layer) or a scalar, as one int."""
+    if isinstance(value, (list, tuple)):
+        return int(max(value)) if value else 0
+    return int(value or 0)
 
 
 def _file_type_name(file_type) -> str:

@@ -1,0 +1,1 @@
+"""Editor context: files, selections, git state and a tree-sitter repo map, assembled into a prompt."""
