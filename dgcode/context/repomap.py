@@ -9,8 +9,9 @@ it, weighted by ``sqrt(number of references)`` times
 - x0.1 for a ``_private`` name, x0.1 when more than five files define it,
 - x50 when the referencing file is one the person has in context.
 
-Definitions nobody references get a weak self-edge (0.1) so their files stay
-reachable.  Personalised PageRank (pagerank.py) then ranks the files, the
+Definitions nobody references get a weak self-edge (0.1).  Personalised
+PageRank (pagerank.py), over the edges between different files (self-loops
+would trap rank in files that use their own names), then ranks the files, the
 random surfer jumping back to files in context or mentioned by name (or whose
 name is a mentioned identifier).  Each file's rank is shared out along its
 edges in proportion to their weights (dividing by at least 1, unlike Aider, so
@@ -115,7 +116,9 @@ def rank_items(tags_by_file: dict[str, list[Tag]], *, chat_files: Collection[str
         score = (path in chat_files) + (path in mentioned_paths) + bool(stems & set(mentioned_idents))
         if score:
             personal[index[path]] = float(score)
-    rank = pagerank(len(files), edges, personal)
+    # A file's uses of its own definitions rank those definitions within it, but as PageRank
+    # self-loops they would trap rank in self-referencing files: leave them out of the ranking.
+    rank = pagerank(len(files), [edge for edge in edges if edge[0] != edge[1]], personal)
 
     out_weight = [0.0] * len(files)
     for src, _, weight in edges:

@@ -40,9 +40,6 @@ class SpecialTokens:
     eos: int | None
     pad: int | None = None
 
-    def ends_answer(self, token: int) -> bool:
-        return token == self.eos or (self.pad is not None and token == self.pad)
-
 
 @dataclass
 class StepEvent:
@@ -89,13 +86,14 @@ StepCallback = Callable[[StepEvent], "bool | None"]
 
 def _first_end(seq_answer: np.ndarray, upto: int, special: SpecialTokens) -> int | None:
     """Answer index of the first committed end token, if everything before it is final."""
-    for i in range(upto):
-        token = int(seq_answer[i])
-        if token == special.mask:
-            return None
-        if special.ends_answer(token):
-            return i
-    return None
+    segment = seq_answer[:upto]
+    ends = segment == special.eos if special.eos is not None else np.zeros(len(segment), bool)
+    if special.pad is not None:
+        ends |= segment == special.pad
+    if not ends.any():
+        return None
+    first = int(np.argmax(ends))
+    return None if (segment[:first] == special.mask).any() else first
 
 
 def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings, special: SpecialTokens,
