@@ -20,6 +20,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import PurePosixPath
 
+import tree_sitter
+
 MAX_SIGNATURE_LINES = 4
 MAX_LINE_CHARS = 160
 
@@ -73,9 +75,7 @@ def query_text(stem: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _tools(language: str):
-    import tree_sitter
-
+def _tools(language: str) -> tuple[tree_sitter.Parser, tree_sitter.Query]:
     module_name, function, stem = GRAMMARS[language]
     grammar = tree_sitter.Language(getattr(importlib.import_module(module_name), function)())
     return tree_sitter.Parser(grammar), tree_sitter.Query(grammar, query_text(stem))
@@ -106,8 +106,6 @@ def extract_tags(path: str, source: bytes, language: str | None = None) -> list[
         return []
     parser, query = _tools(language)
     tree = parser.parse(source)
-    import tree_sitter
-
     text_lines = source.decode("utf-8", "replace").split("\n")
     definitions: dict[int, tuple] = {}  # name start byte -> (name node, category, definition node)
     references: list[tuple] = []
