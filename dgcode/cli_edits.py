@@ -10,11 +10,17 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.text import Text
+
+if TYPE_CHECKING:  # the commands import dgcode.edits lazily, so `dgcode --help` stays fast
+    from dgcode.edits.apply import ApplyReport
+    from dgcode.edits.journal import FileRecovery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DIFF_LINES_SHOWN = 60
@@ -23,7 +29,7 @@ STATUS_STYLE = {"applied": "green", "refused": "yellow", "failed": "red"}
 
 
 def _consoles() -> tuple[Console, Console]:
-    return Console(highlight=False), Console(stderr=True, highlight=False)
+    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _usage_error(message: str) -> None:
@@ -60,7 +66,7 @@ def diff_text(path: str, old: bytes | None, new: bytes | None, limit: int = DIFF
     return text
 
 
-def _print_apply(report) -> None:  # noqa: ANN001 (an ApplyReport; imported lazily)
+def _print_apply(report: ApplyReport) -> None:
     out, err = _consoles()
     for result in report.edit_results():
         line = Text(f"edit {result['index']} ", style="bold") + Text(str(result["file"]))
@@ -89,7 +95,7 @@ def _print_apply(report) -> None:  # noqa: ANN001 (an ApplyReport; imported lazi
         out.print(Text("nothing was written", style="red"))
 
 
-def _print_files(files, problems: tuple[str, ...], message: str, ok: bool) -> None:  # noqa: ANN001
+def _print_files(files: Iterable[FileRecovery], problems: tuple[str, ...], message: str, ok: bool) -> None:
     out, err = _consoles()
     for item in files:
         out.print(Text(f"{item.path}: ") + Text(item.action, style="green" if ok else "yellow"))
@@ -148,7 +154,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _echo_json(report.to_json())
         else:
-            _print_files(report.files, report.refused if report.files else (), report.message, report.undone)
+            _print_files(report.files, (), report.message, report.undone)
         raise typer.Exit(EXIT_OK if report.undone and not report.recovery_needed else EXIT_FAILED)
 
     @app.command("recover")

@@ -110,7 +110,7 @@ def kill_and_recover(root: Path, runs: int, finish: bool, seed: int) -> dict[str
     timings = [timed_apply(root) for _ in range(3)]
     to_journal = max(t[0] for t in timings)
     total = max(t[1] for t in timings)
-    seen = {"before journal": 0, "mid write": 0, "completed": 0}
+    seen = {"before journal": 0, "mid write": 0, "completed": 0, "part old, part new": 0}
     for run in range(runs):
         from_journal = run % 2 == 1
         pid, read_end = run_child(root, signal_at_journal=from_journal)
@@ -131,6 +131,8 @@ def kill_and_recover(root: Path, runs: int, finish: bool, seed: int) -> dict[str
         prepared = any(load_journal(path).state == "prepared" for path in pending)
         completed = read_last_apply(location) is not None or (pending and not prepared)
         seen["completed" if completed else "mid write" if prepared else "before journal"] += 1
+        sides = {found[name] == NEW[name] for name in OLD}
+        seen["part old, part new"] += sides == {True, False}
         if not pending and not completed:
             assert found == OLD, f"run {run}: files changed without a journal"
         report = recover(root, finish=finish)
@@ -172,7 +174,8 @@ def make_tree(root: Path, with_git: bool) -> Path:
 def test_sigkill_at_random_points_then_recover(tmp_path: Path, with_git: bool, finish: bool, runs: int) -> None:
     root = make_tree(tmp_path / "tree", with_git)
     seen = kill_and_recover(root, runs, finish, seed=runs + 7 * finish + 13 * with_git)
-    assert sum(seen.values()) == runs
+    assert seen["before journal"] + seen["mid write"] + seen["completed"] == runs
     print(seen)
     assert seen["mid write"] >= runs // 10, f"too few kills landed mid-write to prove anything: {seen}"
+    assert seen["part old, part new"] >= 1, f"no kill landed between two file writes: {seen}"
     assert (root / "untracked.txt").read_bytes() == b"keep me\n"

@@ -16,7 +16,7 @@ from git_shim import dirty_repo, git_shim, repo_state  # noqa: E402, F401
 from dgcode.edits import journal as journal_module  # noqa: E402
 from dgcode.edits.apply import apply_response, undo  # noqa: E402
 from dgcode.edits.errors import EditError, ErrorCode  # noqa: E402
-from dgcode.edits.journal import locate_state, read_last_apply  # noqa: E402
+from dgcode.edits.journal import locate_state, read_last_apply, recover  # noqa: E402
 
 RESPONSE = textwrap.dedent("""\
     unstaged.py
@@ -149,3 +149,11 @@ def test_undo_outside_git(tmp_path: Path) -> None:
     assert report.undone and report.snapshot is not None and not report.snapshot.taken
     assert (folder / "a.txt").read_bytes() == b"one\r\ntwo\r\n"
     assert os.stat(folder / "a.txt").st_mode & 0o777 == 0o640
+
+
+def test_undo_and_recover_in_a_fresh_folder_create_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    assert undo(folder).message.startswith("nothing to undo")
+    assert recover(folder).message.startswith("nothing to recover")
+    assert list(folder.iterdir()) == []

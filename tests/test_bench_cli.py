@@ -73,3 +73,16 @@ def test_models_info(models):
     assert facts["architecture"] == "dream" and facts["cached_path"] is True and facts["mask_token_id"] == 383
     ar = json.loads(runner.invoke(app, ["models", "info", str(models["qwen2-no-mask"]), "--json"]).output)
     assert ar["diffusion"] is False and ar["cached_path"] is False
+
+
+def test_main_app_applies_and_undoes_a_response(tmp_path):
+    """`dgcode apply` / `dgcode undo` are wired into the real command line."""
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    response = tmp_path / "response.md"
+    response.write_text("a.py\n```python\n<<<<<<< SEARCH\n    return 1\n=======\n    return 2\n>>>>>>> REPLACE\n```\n")
+    applied = runner.invoke(app, ["apply", str(response), "--root", str(tmp_path), "--json"])
+    assert applied.exit_code == 0, applied.output
+    assert (tmp_path / "a.py").read_text() == "def f():\n    return 2\n"
+    undone = runner.invoke(app, ["undo", "--root", str(tmp_path)])
+    assert undone.exit_code == 0, undone.output
+    assert (tmp_path / "a.py").read_text() == "def f():\n    return 1\n"

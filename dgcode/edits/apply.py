@@ -143,7 +143,8 @@ def _journal_for(location: StateLocation, plan: EditPlan, snapshot: Snapshot | N
 
 
 def _inside_state_folder(location: StateLocation, plan: EditPlan) -> list[str]:
-    return [p.path for p in plan.changed_files if location.folder == p.absolute or location.folder in p.absolute.parents]
+    """Planned files inside dgcode's state folder (possible outside git, where it is ``.dgcode/``)."""
+    return [p.path for p in plan.changed_files if location.folder in (p.absolute, *p.absolute.parents)]
 
 
 def _write(location: StateLocation, plan: EditPlan, journal: Journal) -> tuple[str, bool]:
@@ -249,10 +250,16 @@ def undo(root: str | os.PathLike[str], *, keep_snapshots: int = DEFAULT_KEEP) ->
     """Revert dgcode's last apply in the tree at ``root``, if every file is still as dgcode left it."""
     try:
         location = locate_state(root)
+        if not location.folder.is_dir():
+            return _nothing_to_undo(location)
         with exclusive_lock(location):
             return _undo_locked(location, root, keep_snapshots)
     except (LockHeld, JournalError, SnapshotError) as error:
         return UndoReport(False, message=f"nothing was undone: {error}", refused=(str(error),))
+
+
+def _nothing_to_undo(location: StateLocation) -> UndoReport:
+    return UndoReport(False, message=f"nothing to undo: dgcode has no record of an apply in {location.base}")
 
 
 def _undo_locked(location: StateLocation, root: str | os.PathLike[str], keep_snapshots: int) -> UndoReport:
@@ -261,7 +268,7 @@ def _undo_locked(location: StateLocation, root: str | os.PathLike[str], keep_sna
         return UndoReport(False, message=message, refused=(message,))
     last = read_last_apply(location)
     if last is None:
-        return UndoReport(False, message=f"nothing to undo: dgcode has no record of an apply in {location.base}")
+        return _nothing_to_undo(location)
     refusals = []
     for entry in last.files:
         side, why = classify(location, entry)

@@ -188,6 +188,8 @@ class Journal:
             document = json.loads(data.decode("utf-8"))
             if document.get("format") != JOURNAL_FORMAT:
                 raise ValueError(f"unknown format {document.get('format')!r}")
+            if document.get("kind") not in ("apply", "undo") or document.get("state") not in ("prepared", "committed"):
+                raise ValueError(f"unknown kind or state {document.get('kind')!r}, {document.get('state')!r}")
             files = tuple(
                 JournalFile(item["path"], unblob(item["old"]), unblob(item["new"]), item["old_mode"], item["new_mode"])
                 for item in document["files"]
@@ -231,7 +233,7 @@ def commit_journal(location: StateLocation, journal: Journal, path: Path) -> Non
         os.replace(path, location.last_apply_path)
         fsync_folder(location.folder)
     else:
-        last = read_last_apply(location) if location.last_apply_path.exists() else None
+        last = read_last_apply(location)
         if last is not None and last.id == journal.undoes:
             location.last_apply_path.unlink()
             fsync_folder(location.folder)
@@ -369,11 +371,14 @@ class RecoveryReport:
 def recover(root: str | os.PathLike[str], *, finish: bool = False) -> RecoveryReport:
     """Roll back (default) or finish every interrupted apply or undo in the tree at ``root``."""
     location = locate_state(root)
+    nothing = RecoveryReport(False, finish, message=f"nothing to recover: no interrupted apply in {location.base}")
+    if not location.folder.is_dir():
+        return nothing  # dgcode never wrote here; do not create its folder just to look
     with exclusive_lock(location):
         _remove_own_temp_files(location)
         paths = location.pending_journals()
         if not paths:
-            return RecoveryReport(False, finish, message=f"nothing to recover: no interrupted apply in {location.base}")
+            return nothing
         files: list[FileRecovery] = []
         problems: list[str] = []
         for path in paths:

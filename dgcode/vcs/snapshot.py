@@ -137,7 +137,8 @@ def locate_repository(root: str | os.PathLike[str]) -> GitRepository | None:
         result = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-path", "index"], folder)
     except SnapshotError as error:
         if _has_git_entry_above(folder):
-            raise SnapshotError(f"{folder} is in a git repository but {error}; not writing without a snapshot") from None
+            message = f"{folder} is in a git repository but {error}; not writing without a snapshot"
+            raise SnapshotError(message) from None
         return None
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
