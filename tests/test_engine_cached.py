@@ -190,3 +190,27 @@ def test_shift_follows_the_header(tmp_path, flag, expected, test_ids):
     n = P + 8
     ref = reference_logits(path, seq.tolist(), list(range(n)), _visible(n, [P - lead]))
     assert np.abs(got - ref[targets - lead]).max() <= 1e-4 * _scale(ref)
+
+
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+def test_infill_step_sees_the_code_on_both_sides(models, arch, test_ids):
+    """Infill: the masked slot is decoded with the fixed suffix in the same window (numpy reference)."""
+    suffix = [40, 41, 42, 43, 44]
+    with Engine(models[arch], EngineOptions(n_ctx=64, kv_f32=True, flash_attn=False)) as engine:
+        lead = int(engine.shift_logits)
+        log = _DecodeLog(engine.ctx)
+        forward = CachedBlockForward(engine.ctx, shift_logits=engine.shift_logits)
+        P, slot = len(PROMPT), 6
+        seq = np.array(PROMPT + [test_ids["mask"]] * slot + suffix)
+        forward.prefill(seq[:P])
+        targets = P + np.arange(slot)
+        got = forward.logits(seq, len(seq), targets)
+        n = len(seq)
+        ref = reference_logits(models[arch], seq.tolist(), list(range(n)), _visible(n, [P - lead]))
+        assert np.abs(got - ref[targets - lead]).max() <= 1e-4 * _scale(ref)
+        settings = SamplerSettings(schedule="block", steps=3, max_tokens=slot, sub_block_size=8, canvas_size=8,
+                                   stop_at_eos=False)
+        result = engine.generate(PROMPT, settings, suffix=suffix)
+    assert len(result.tokens) == slot
+    step_calls = [c for c in log.calls if c[2] > 0][1:]  # after the hand-made step above
+    assert [n_tokens for n_tokens, _, _ in step_calls] == [lead + slot + len(suffix)] * 3

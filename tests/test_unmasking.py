@@ -86,6 +86,7 @@ class ScriptedForward:
     def __init__(self, answer: list[int], confidence: list[float], n_prompt: int):
         self.answer, self.confidence, self.n_prompt = answer, confidence, n_prompt
         self.calls: list[np.ndarray] = []
+        self.window_ends: list[int] = []
         self.commits: list[int] = []
 
     def prefill(self, prompt):
@@ -93,6 +94,7 @@ class ScriptedForward:
 
     def logits(self, seq, active_end, targets):
         self.calls.append(np.array(targets))
+        self.window_ends.append(active_end)
         rows = []
         for t in targets:
             i = t - self.n_prompt
@@ -105,9 +107,9 @@ class ScriptedForward:
         self.commits.append(upto)
 
 
-def _run(forward, settings, on_step=None, prompt=(1, 2, 3)):
+def _run(forward, settings, on_step=None, prompt=(1, 2, 3), suffix=()):
     return denoise(forward, list(prompt), settings, SpecialTokens(mask=MASK, eos=EOS),
-                   token_text=str, detokenize=lambda ts: "".join(map(str, ts)), on_step=on_step)
+                   token_text=str, detokenize=lambda ts: "".join(map(str, ts)), on_step=on_step, suffix=list(suffix))
 
 
 def test_threshold_decoding_commits_sure_positions_in_parallel():
@@ -179,3 +181,16 @@ def test_origin_is_seeded():
 
     assert tokens(1) == tokens(1)
     assert tokens(1) != tokens(2)
+
+
+def test_infill_windows_reach_the_end_of_the_suffix():
+    forward = ScriptedForward([1, 2, 3, 4, 5, 6, 7, 1] * 2, [0.5] * 16, 3)
+    result = _run(forward, SamplerSettings(schedule="block", steps=4, max_tokens=16, sub_block_size=8,
+                                           canvas_size=16, stop_at_eos=False), suffix=[7, 7, 7])
+    assert result.tokens == [1, 2, 3, 4, 5, 6, 7, 1] * 2
+    assert forward.window_ends == [3 + 16 + 3] * 4  # prompt + slot + suffix, every step
+    assert forward.commits == [3 + 8]
+    plain = ScriptedForward([1] * 16, [0.5] * 16, 3)
+    _run(plain, SamplerSettings(schedule="block", steps=4, max_tokens=16, sub_block_size=8, canvas_size=16,
+                                stop_at_eos=False))
+    assert plain.window_ends == [11, 11, 19, 19]  # without a suffix a step sees up to its sub-block's end

@@ -99,26 +99,35 @@ class Engine:
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text, parse_special=True)
 
-    def check_fits(self, n_prompt: int, settings: SamplerSettings) -> None:
+    def check_fits(self, n_prompt: int, settings: SamplerSettings, n_suffix: int = 0) -> None:
         if n_prompt < 1:
             raise InvalidSettingsError("the prompt is empty")
-        need = n_prompt + settings.max_tokens
+        need = n_prompt + settings.max_tokens + n_suffix
         if need > self.n_ctx:
             raise PromptTooLongError(
-                f"prompt of {n_prompt} tokens plus an answer of {settings.max_tokens} needs {need} positions,"
+                f"prompt of {n_prompt} tokens plus an answer of {settings.max_tokens}"
+                + (f" and {n_suffix} suffix tokens" if n_suffix else "") + f" needs {need} positions,"
                 f" but the context holds {self.n_ctx}"
                 + ("" if self.n_ctx >= self.info.context_length else
                    f" (the model allows up to {self.info.context_length}: raise n_ctx)"))
 
     # --- generation ----------------------------------------------------------------------
 
-    def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
-                 on_step: StepCallback | None = None) -> Generation:
-        settings.validate()
-        tokens = self.tokenize(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+    def _tokens(self, text_or_tokens: str | list[int]) -> list[int]:
+        if isinstance(text_or_tokens, str):
+            return self.tokenize(text_or_tokens)
+        tokens = [int(t) for t in text_or_tokens]
         if any(not 0 <= t < self.model.n_vocab for t in tokens):
-            raise InvalidSettingsError(f"prompt token ids must be in [0, {self.model.n_vocab})")
-        self.check_fits(len(tokens), settings)
+            raise InvalidSettingsError(f"token ids must be in [0, {self.model.n_vocab})")
+        return tokens
+
+    def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
+                 on_step: StepCallback | None = None, suffix: str | list[int] | None = None) -> Generation:
+        """Answer after `prompt`; with `suffix`, fill a slot of `max_tokens` between prompt and suffix."""
+        settings.validate()
+        tokens = self._tokens(prompt)
+        suffix_tokens = self._tokens(suffix) if suffix else []
+        self.check_fits(len(tokens), settings, len(suffix_tokens))
         if settings.sub_block_size + 1 > self.ctx.settings.n_outputs_max:
             raise InvalidSettingsError(
                 f"sub_block_size {settings.sub_block_size} exceeds the engine's window "
@@ -129,7 +138,7 @@ class Engine:
         else:
             forward = FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
         result = denoise(forward, tokens, settings, self.special, self.model.token_text, self.model.detokenize,
-                         on_step)
+                         on_step, suffix_tokens)
         result.reused_prompt_tokens = getattr(forward, "reused", 0)
         return result
 

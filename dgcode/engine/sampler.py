@@ -98,13 +98,20 @@ def _first_end(seq_answer: np.ndarray, upto: int, special: SpecialTokens) -> int
 
 def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings, special: SpecialTokens,
             token_text: Callable[[int], str], detokenize: Callable[[list[int]], str],
-            on_step: StepCallback | None = None) -> Generation:
+            on_step: StepCallback | None = None, suffix: list[int] = ()) -> Generation:
+    """Denoise `max_tokens` masked positions after `prompt`.
+
+    With a `suffix` this is infilling: the masked slot sits between the prompt
+    and fixed suffix tokens, and every step's window reaches the end of the
+    suffix, so the slot is denoised with the code on both sides in view.
+    """
     settings.validate()
     rng = np.random.default_rng(settings.seed)
     n_prompt, n_answer = len(prompt), settings.max_tokens
-    seq = np.full(n_prompt + n_answer, special.mask, dtype=np.int64)
+    seq = np.full(n_prompt + n_answer + len(suffix), special.mask, dtype=np.int64)
     seq[:n_prompt] = prompt
-    answer = seq[n_prompt:]  # a view
+    seq[n_prompt + n_answer:] = suffix
+    answer = seq[n_prompt:n_prompt + n_answer]  # a view
     confidence = np.zeros(n_answer, dtype=np.float32)
 
     started = time.perf_counter()
@@ -127,7 +134,8 @@ def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings,
             if masked.size == 0:
                 break
             t0 = time.perf_counter()
-            logits = forward.logits(seq, n_prompt + b, n_prompt + masked)
+            window_end = len(seq) if len(suffix) else n_prompt + b
+            logits = forward.logits(seq, window_end, n_prompt + masked)
             proposal = um.propose(logits, settings, rng)
             chosen = _choose(proposal, settings, budget, local_step, counts, rng)
             answer[masked[chosen]] = proposal.tokens[chosen]

@@ -60,7 +60,7 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
             break
         try:
             if kind == "generate":
-                _, prompt, settings = request
+                _, prompt, settings, suffix = request
                 cancel_flag.clear()
 
                 def on_step(event) -> bool:
@@ -68,7 +68,7 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
                     go_on = conn.recv()  # lockstep: the caller's verdict on this step
                     return bool(go_on) and not cancel_flag.is_set()
 
-                conn.send(("done", engine.generate(prompt, settings, on_step)))
+                conn.send(("done", engine.generate(prompt, settings, on_step, suffix)))
             elif kind == "call":  # run a module-level function with the engine (diagnostics, tests)
                 _, func = request
                 conn.send(("done", func(engine)))
@@ -125,8 +125,9 @@ class EngineClient:
         return self.description
 
     def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
-                 on_step: StepCallback | None = None) -> Generation:
-        return self._request(("generate", prompt, settings), on_step)
+                 on_step: StepCallback | None = None, suffix: str | list[int] | None = None) -> Generation:
+        """See Engine.generate; runs in the child process."""
+        return self._request(("generate", prompt, settings, suffix), on_step)
 
     def call(self, func):
         """Run a picklable module-level function `func(engine)` in the child and return its result."""
