@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dgcode.edits.atomic import FileSnapshot, check_still_absent, read_with_snapshot, write_atomic
 from dgcode.edits.errors import EditError, ErrorCode
+from dgcode.edits.infill import InfillEdit, apply_infill
 from dgcode.edits.matching import MatchLevel, apply_search_replace
 from dgcode.edits.parser import Edit, SearchReplaceEdit
 from dgcode.edits.paths import RepoPath, normalize_edit_path, resolve_edit_path
@@ -152,6 +153,9 @@ def _apply_one(state: _FileState, edit: Edit) -> MatchLevel | None:
         replacement = apply_search_replace(state.text, edit.search, edit.replace, path=state.where.relative)
         state.text = replacement.text_file
         return replacement.level
+    if isinstance(edit, InfillEdit):
+        state.text = apply_infill(state.text, edit)
+        return None
     state.text = replace_whole_file(state.text, edit.content)
     return None
 
