@@ -13,6 +13,13 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DGCODE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dgcode-cache"))
 
 
+@pytest.fixture(autouse=True)
+def quiet_git(monkeypatch, tmp_path_factory):
+    """No user or system git config leaks into tests (hooks, templates, identities)."""
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
     """Paths of tiny models: f32 weights so logits can be compared exactly."""

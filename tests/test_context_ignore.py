@@ -5,19 +5,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from repo_helpers import git
 
 from dgcode.context.ignore import IgnoreRules, PatternList, parse_patterns
-
-
-def git(root, *args):
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root,
-                          check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture(autouse=True)
-def quiet_git(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 PATTERNS = """\

@@ -6,6 +6,7 @@ import re
 import subprocess
 
 import pytest
+from repo_helpers import git
 
 from dgcode.context.errors import ContextError
 from dgcode.context.prompt import build_prompt, fence_for, prefix_reuse, system_text
@@ -25,17 +26,6 @@ def tokenize(text: str) -> list[str]:
 
 def count(text: str) -> int:
     return len(tokenize(text))
-
-
-def git(root, *args):
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root,
-                          check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture(autouse=True)
-def quiet_git(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 def shapes_module() -> str:

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
+from repo_helpers import git
 
 from dgcode.context.errors import ContextError
 from dgcode.context.gitstate import read_git_state
 from dgcode.context.sources import FileSpec, LineRange, gather_context, parse_file_spec, parse_line_range
-
-
-def git(root, *args):
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root,
-                          check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture(autouse=True)
-def quiet_git(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 def write(root, name, data):
