@@ -194,3 +194,17 @@ def test_infill_windows_reach_the_end_of_the_suffix():
     _run(plain, SamplerSettings(schedule="block", steps=4, max_tokens=16, sub_block_size=8, canvas_size=16,
                                 stop_at_eos=False))
     assert plain.window_ends == [11, 11, 19, 19]  # without a suffix a step sees up to its sub-block's end
+
+
+def test_the_mask_token_is_never_committed():
+    """A model that rates the mask token highest must not leave a position masked forever."""
+
+    class PrefersMask(ScriptedForward):
+        def logits(self, seq, active_end, targets):
+            out = super().logits(seq, active_end, targets)
+            out[:, MASK] = 50.0
+            return out
+
+    forward = PrefersMask([1, 2, 3, 4], [0.5] * 4, 3)
+    result = _run(forward, SamplerSettings(max_tokens=4, sub_block_size=4, canvas_size=4, stop_at_eos=False))
+    assert result.tokens == [1, 2, 3, 4] and result.steps <= 4

@@ -136,6 +136,7 @@ def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings,
             t0 = time.perf_counter()
             window_end = len(seq) if len(suffix) else n_prompt + b
             logits = forward.logits(seq, window_end, n_prompt + masked)
+            logits[:, special.mask] = -np.inf  # a position may never 'commit' to staying masked
             proposal = um.propose(logits, settings, rng)
             chosen = _choose(proposal, settings, budget, local_step, counts, rng)
             answer[masked[chosen]] = proposal.tokens[chosen]
