@@ -12,12 +12,14 @@ import typer
 from rich.console import Console
 
 from dgcode.cli_edits import register as register_edit_commands
+from dgcode.cli_fix import register as register_fix_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dgcode: pair programming with a local diffusion language model.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect model files.")
 app.add_typer(models_app, name="models")
 register_edit_commands(app)
+register_fix_commands(app)
 err = Console(stderr=True)
 out = Console()
 

@@ -1,0 +1,230 @@
+"""The `fix` and `config show` commands: settings resolved, the fix pipeline run, diffs and progress shown.
+
+``register(app)`` adds both to the main Typer app.  Progress (model load,
+prefill, denoising rate) goes to stderr; diffs, results and ``--json``
+documents go to stdout.  Edits are applied only when confirmed: ``--yes``,
+or a yes at the prompt when stdin is a terminal (and ``--json`` is off);
+otherwise the diff is shown and the message says to rerun with ``--yes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from dgcode.config import KEYS, Config, ConfigError, load_config, shown_path
+from dgcode.fix_report import EXIT_USAGE, FixReport, ProposedChange
+
+EXIT_INTERRUPTED = 130
+NO_MODEL = ("no model configured: dgcode needs a diffusion GGUF model. Pass --model PATH.gguf, set DGCODE_MODEL, "
+            "or put `model = \"PATH.gguf\"` in ~/.config/dgcode/config.toml or the repository's .dgcode.toml. "
+            "dgcode's embedded model is not shipped yet; any Dream / DiffuCoder / LLaDA GGUF works.")
+NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply these edits"
+FIX_HELP = """Fix bugs in PATHS (default: the changed files) with the local model; with --cmd, until COMMAND passes.
+
+With --cmd, dgcode runs COMMAND (your own command, through the shell); while it fails, the model sees its \
+output and the files it names, dgcode applies the model's edits and runs COMMAND again, for at most --rounds \
+rounds. dgcode never runs anything the model suggests. Edits are applied with --yes, or when you confirm at the \
+prompt; `dgcode undo` reverts the last applied round.
+
+\b
+Exit codes:
+  0  fixed, applied, nothing to do, or (--dry-run) the edits would apply
+  1  could not fix: no usable edits, COMMAND still fails, edits not
+     confirmed, or the engine failed
+  2  usage or configuration error: bad flag or config file, no model,
+     a path outside the repository, prompt too long for the context
+"""
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _consoles() -> tuple[Console, Console]:
+    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _usage_error(message: str) -> None:
+    _consoles()[1].print(Text("error: ", style="bold red") + Text(message))
+    raise typer.Exit(EXIT_USAGE)
+
+
+def diff_lines(change: ProposedChange) -> Text:
+    """One file's unified diff, coloured."""
+    from dgcode.cli_edits import diff_text
+
+    return diff_text(change.path, change.old_bytes, change.new_bytes)
+
+
+class _Progress:
+    """Progress on stderr: one line per event; a live denoising rate when stderr is a terminal."""
+
+    def __init__(self, err: Console):
+        self.err = err
+        self.status = None
+
+    def say(self, message: str) -> None:
+        self._stop_status()
+        self.err.print(Text(message, style="dim"))
+
+    def on_step(self, event) -> None:
+        if not self.err.is_terminal:
+            return
+        elapsed = getattr(event, "elapsed_s", 0.0)
+        final = getattr(event, "answer_final", 0)
+        rate = f", {final / elapsed:.1f} tok/s" if elapsed > 0 else ""
+        text = f"denoising: step {getattr(event, 'step', '?')}, {final} tokens final{rate}"
+        if self.status is None:
+            self.status = self.err.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def _stop_status(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def close(self) -> None:
+        self._stop_status()
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(not set)"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _print_report(report: FixReport, out: Console, err: Console) -> None:
+    if report.status == "proposed" and report.rounds:
+        for change in report.rounds[-1].changes:
+            out.print(diff_lines(change), end="")
+    for note in report.notes:
+        err.print(Text("note: ", style="yellow") + Text(note))
+    style = "green" if report.exit_code == 0 else "bold red"
+    out.print(Text(report.message, style=style))
+
+
+def _default_open_engine(config: Config, say: Callable[[str], None]):
+    from dgcode.fix import engine_from_config
+
+    return engine_from_config(config, say)
+
+
+OpenEngine = Callable[[Config, Callable[[str], None]], object]
+"""Builds the engine the fix runs on from the settings and a progress callback."""
+
+
+def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None:
+    """Add `fix` and `config show` to ``app``; ``open_engine(config, say)`` builds the engine (tests pass a fake)."""
+    opener = open_engine or _default_open_engine
+    config_app = typer.Typer(no_args_is_help=True, help="dgcode's settings and where each one comes from.")
+    app.add_typer(config_app, name="config")
+
+    @config_app.command("show")
+    def config_show(as_json: bool = typer.Option(False, "--json", help="Print the settings as JSON.")) -> None:
+        """Print the effective settings and where each comes from (default, user file, repo file, env, flag)."""
+        out, _err = _consoles()
+        try:
+            config = load_config(Path.cwd())
+        except ConfigError as error:
+            _usage_error(str(error))
+        if as_json:
+            typer.echo(json.dumps(config.to_json(), indent=2))
+            return
+        width = max(len(key) for key in KEYS)
+        for key in config:
+            setting = config.setting(key)
+            out.print(Text(f"{key:<{width}}  ", style="bold") + Text(_shown(setting.value)) +
+                      Text(f"  ({setting.describe_source()})", style="dim"))
+        for kind, path in config.files.items():
+            shown = shown_path(path) if path else "none found"
+            out.print(Text(f"{kind} config file: {shown}", style="dim"))
+
+    @app.command("fix", help=FIX_HELP)
+    def fix_command(
+        paths: Optional[List[str]] = typer.Argument(None, help="Files to fix (PATH or PATH:START-END); "
+                                                    "default: the changed and untracked files."),
+        message: Optional[str] = typer.Option(None, "--message", "-m", help="What to fix, in words."),
+        cmd: Optional[str] = typer.Option(None, "--cmd", help="Your check command (e.g. 'pytest -x'); default "
+                                          "fix.cmd from the config."),
+        rounds: Optional[int] = typer.Option(None, "--rounds", help="Most model attempts (default fix.rounds, 3)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the first usable edits; write nothing."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Apply edits without asking."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+        model: Optional[Path] = typer.Option(None, "--model", help="GGUF diffusion model (or DGCODE_MODEL)."),
+    ) -> None:
+        from dgcode.context.errors import ContextError
+        from dgcode.context.gitcli import repo_root
+        from dgcode.engine.errors import EngineError, InvalidSettingsError
+        from dgcode.fix import FixRequest, run_fix, sampler_settings
+
+        out, err = _consoles()
+        cwd = Path(os.getcwd())
+        try:
+            config = load_config(cwd, flags={"model": model, "fix.cmd": cmd, "fix.rounds": rounds})
+        except ConfigError as error:
+            _usage_error(str(error))
+        model_path = config["model"]
+        if model_path is None:
+            _usage_error(NO_MODEL)
+        if not Path(model_path).is_file():
+            _usage_error(f"model file {model_path} does not exist (set by "
+                         f"{config.setting('model').describe_source()})")
+        try:
+            root = repo_root(cwd)
+            settings = sampler_settings(config)
+            settings.validate()
+        except (ContextError, InvalidSettingsError) as error:
+            _usage_error(str(error))
+        request = FixRequest(root, tuple(paths or ()), message or "", config["fix.cmd"], config["fix.rounds"],
+                             config["fix.timeout_s"], dry_run, settings, cwd)
+        refusal = []
+
+        def confirm(changes: tuple[ProposedChange, ...]) -> bool:
+            if not as_json:
+                for change in changes:
+                    out.print(diff_lines(change), end="")
+            if yes:
+                return True
+            if not as_json and _stdin_is_terminal():
+                if typer.confirm(f"apply these edits to {len(changes)} file(s)?", default=False, err=True):
+                    return True
+                refusal.append("not applied: you declined")
+                return False
+            refusal.append(NOT_CONFIRMED)
+            return False
+
+        progress = _Progress(err)
+        if request.command and config.setting("fix.cmd").source != "flag":
+            progress.say(f"check command `{request.command}` from {config.setting('fix.cmd').describe_source()}")
+        engine = opener(config, progress.say)
+        try:
+            report = run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
+        except ContextError as error:
+            _usage_error(str(error))
+        except EngineError as error:  # the model file or settings: a setup problem
+            _usage_error(str(error))
+        except KeyboardInterrupt:
+            err.print("interrupted; if files were being written, run `dgcode recover` to roll back")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            progress.close()
+            engine.close()
+        if refusal and report.status == "not_applied":
+            report = replace(report, message=refusal[0])
+        if as_json:
+            typer.echo(json.dumps(report.to_json(), indent=2))
+        else:
+            _print_report(report, out, err)
+        raise typer.Exit(report.exit_code)

@@ -1,0 +1,453 @@
+"""The one-shot fix pipeline: files in, model edits checked and applied, the user's check command re-run.
+
+``run_fix`` is a loop of plain steps over an *engine seam* (``FixEngine``):
+
+1. with a check command (``--cmd``), run it; if it passes there is nothing to do;
+2. pick the task's files: the paths given, else the changed files (``git diff
+   --name-only HEAD`` and untracked ones), plus files the command's output names;
+3. gather their context and build the prompt (wording in ``prompts/fix/``),
+   with the command's output (head and tail) and what went wrong last round;
+4. ask the engine; parse and plan the answer with ``apply_response`` in a dry
+   run, refusing edits outside the task's files and to CI, hook or dgcode
+   config files nobody named (RELIABILITY #19);
+5. unless this is a dry run, ask ``confirm``, then apply for real (snapshot,
+   journal, all or nothing) with the files' read snapshots, so a file changed
+   meanwhile is refused as stale;
+6. re-run the command; stop when it passes or after ``rounds`` attempts.
+
+dgcode runs exactly one command: the one the person gave.  Nothing in the
+model's answer is ever executed; it is only parsed for edit blocks.
+
+``ClientEngine`` implements the seam over the real ``EngineClient`` (the chat
+template is rendered and tokens counted inside the engine's process); tests
+use a scripted engine that replays queued answers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from dgcode.context.errors import ContextError
+from dgcode.context.gitcli import run_git, split_z
+from dgcode.context.prompt import build_prompt, fence_for, fill
+from dgcode.context.sources import gather_context, parse_file_spec, resolve_path
+from dgcode.edits.apply import ApplyReport, apply_response
+from dgcode.edits.atomic import FileSnapshot
+from dgcode.edits.errors import EditError
+from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
+from dgcode.engine.unmasking import SamplerSettings
+from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+
+OUTPUT_HEAD_CHARS = 1500
+OUTPUT_TAIL_CHARS = 4500
+"""How much of the check command's output the model sees: its start and, mostly, its end."""
+MAX_DISCOVERED_FILES = 12
+"""Most files taken from the changed files and the command's output when no paths are given."""
+MAX_NAMED_CANDIDATES = 400
+SHELL_CANNOT_RUN = {126: "not executable", 127: "command not found"}
+"""Exit statuses by which the shell says the command itself could not start: nothing for the model to fix."""
+MAX_DIFF_CHARS = 4000
+"""Uncommitted diffs shown with the files are cut here: the files themselves are in the prompt whole."""
+PATH_IN_OUTPUT = re.compile(r"[\w./\\-]*\w\.[A-Za-z0-9_]+")
+PROTECTED_FOLDERS = (".git/", ".github/", ".gitlab/", ".circleci/", ".githooks/", ".husky/", ".buildkite/")
+PROTECTED_FILES = frozenset({".gitlab-ci.yml", ".travis.yml", "azure-pipelines.yml", "Jenkinsfile",
+                             ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".dgcode.toml", ".gitmodules"})
+"""CI, hook and dgcode config files: the model may change them only when the person named them."""
+
+StepObserver = Callable[[object], object]
+Confirm = Callable[[tuple[ProposedChange, ...]], bool]
+
+
+class FixEngine(Protocol):
+    """What the pipeline needs from a model."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
+                 on_step: StepObserver | None = None) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+class _RenderChat:
+    """Picklable: the model's chat template applied inside the engine process."""
+
+    def __init__(self, messages: list[dict[str, str]]):
+        self.messages = messages
+
+    def __call__(self, engine) -> str:
+        return engine.chat_prompt(self.messages)
+
+
+class _CountTokens:
+    """Picklable: the number of tokens ``text`` is for the engine's tokenizer."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __call__(self, engine) -> int:
+        return len(engine.tokenize(self.text))
+
+
+class ClientEngine:
+    """``FixEngine`` over an ``EngineClient``; the model loads on first use, so a passing check loads nothing."""
+
+    def __init__(self, client, say: Callable[[str], None] = lambda _m: None,
+                 on_copy_progress: Callable[[int, int], None] | None = None):
+        self.client, self.say, self.on_copy_progress = client, say, on_copy_progress
+        self._started = False
+
+    def _start(self) -> None:
+        if not self._started:
+            began = time.monotonic()
+            self.say(f"loading model {Path(self.client.model_path).name}")
+            self.client.start(on_progress=self.on_copy_progress)
+            self.say(f"model loaded in {time.monotonic() - began:.1f} s")
+            self._started = True
+
+    def count_tokens(self, text: str) -> int:
+        self._start()
+        return self.client.call(_CountTokens(text))
+
+    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
+                 on_step: StepObserver | None = None) -> Answer:
+        self._start()
+        prompt = self.client.call(_RenderChat(messages))
+        result = self.client.generate(prompt, settings, on_step)
+        return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
+                      result.wall_s)
+
+    def close(self) -> None:
+        self.client.cancel()  # a generation interrupted by Ctrl-C stops at its next step
+        self.client.close()
+
+
+def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
+                       on_copy_progress: Callable[[int, int], None] | None = None) -> ClientEngine:
+    """A (not yet started) engine for the configured model, context size, threads and mask token."""
+    from dgcode.engine.engine import EngineOptions
+    from dgcode.engine.worker import EngineClient
+
+    options = EngineOptions(n_ctx=config["n_ctx"], n_threads=config["threads"],
+                            mask_token_id=config["mask_token_id"])
+    return ClientEngine(EngineClient(config["model"], options), say, on_copy_progress)
+
+
+def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
+    """Sampler settings from the configured threshold, answer budget and sub-block size."""
+    sub_block = int(config["sub_block"])
+    return SamplerSettings(threshold=float(config["threshold"]), max_tokens=int(config["max_tokens"]),
+                           sub_block_size=sub_block, canvas_size=sub_block * max(1, 256 // sub_block))
+
+
+# --- the user's check command ------------------------------------------------------------------------
+
+
+def _head_and_tail(path: Path, head: int, tail: int) -> str:
+    """The file's text, or its first ``head`` and last ``tail`` characters with a note of the cut."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if size <= head + tail:
+            return handle.read().decode("utf-8", "replace")
+        first = handle.read(head).decode("utf-8", "replace")
+        handle.seek(size - tail)
+        last = handle.read().decode("utf-8", "replace")
+    first = first[: first.rfind("\n") + 1] or first
+    last = last[last.find("\n") + 1:] or last
+    return f"{first}[... {size - len(first) - len(last):,} characters of output cut ...]\n{last}"
+
+
+def run_user_command(command: str, root: Path, timeout_s: float) -> CommandResult:
+    """Run the person's own check command in ``root`` (through the shell, no stdin), with a time limit.
+
+    Its output goes to a temporary file, so memory stays bounded however much
+    it prints; the head and tail are kept.  On timeout its whole process group
+    is killed.
+    """
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="dgcode-fix-") as folder:
+        log = Path(folder) / "output"
+        with open(log, "wb") as sink:
+            process = subprocess.Popen(command, shell=True, cwd=root, stdin=subprocess.DEVNULL, stdout=sink,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            timed_out = False
+            try:
+                code: int | None = process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out, code = True, None
+                _kill_group(process)
+        output = _head_and_tail(log, OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
+    return CommandResult(command, code, output, time.monotonic() - began, timed_out)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (AttributeError, ProcessLookupError, PermissionError):
+        process.kill()
+    process.wait()
+
+
+# --- which files --------------------------------------------------------------------------------------
+
+
+def changed_files(root: Path) -> list[str]:
+    """Files changed since HEAD (all tracked files before the first commit) and untracked ones, that exist."""
+    has_head = run_git(root, "rev-parse", "--verify", "-q", "HEAD", ok_codes=(0, 1)).strip()
+    tracked = (run_git(root, "diff", "--name-only", "-z", "--no-renames", "HEAD") if has_head
+               else run_git(root, "ls-files", "-z", "--cached"))
+    untracked = run_git(root, "ls-files", "-z", "--others", "--exclude-standard")
+    names = dict.fromkeys(split_z(tracked) + split_z(untracked))
+    return sorted(name for name in names if (root / name).is_file())
+
+
+def files_named_in(output: str, root: Path) -> list[str]:
+    """Repository files the text names (relative or absolute paths), in order of first mention."""
+    real_root = Path(os.path.realpath(root))
+    found: dict[str, None] = {}
+    for raw in list(dict.fromkeys(PATH_IN_OUTPUT.findall(output)))[:MAX_NAMED_CANDIDATES]:
+        try:
+            relative, _absolute = resolve_path(real_root, raw)
+        except ContextError:
+            continue
+        found[relative] = None
+    return list(found)
+
+
+def is_protected(path: str) -> bool:
+    """CI configuration, git hooks or dgcode's own settings."""
+    return path.startswith(PROTECTED_FOLDERS) or path in PROTECTED_FILES
+
+
+def scope_problems(report: ApplyReport, allowed: set[str], named: set[str]) -> list[str]:
+    """Why edits in ``report`` reach outside the task (files not in it, protected files not named)."""
+    problems = []
+    touched = dict.fromkeys([o.path for o in report.outcomes] + [c.path for c in report.changes])
+    for path in touched:
+        if path not in allowed:
+            problems.append(f"edit to {path} refused: it is not one of this task's files "
+                            f"({', '.join(sorted(allowed))}); name it as a path to let dgcode change it")
+        elif is_protected(path) and path not in named:
+            problems.append(f"edit to {path} refused: CI, hook and dgcode config files are changed only "
+                            "when named as a path")
+    return problems
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """What to fix, how to check it, how hard to try."""
+
+    root: Path
+    paths: tuple[str, ...] = ()
+    """Files (``path`` or ``path:START-END``) relative to ``cwd``; empty: the changed files."""
+    instruction: str = ""
+    command: str | None = None
+    rounds: int = 3
+    command_timeout_s: float = 300.0
+    dry_run: bool = False
+    settings: SamplerSettings = field(default_factory=SamplerSettings)
+    cwd: Path | None = None
+
+
+def named_paths(request: FixRequest) -> set[str]:
+    """The repo-relative files the person named; ContextError for a path that cannot be used."""
+    return {resolve_path(request.root, parse_file_spec(p).path, request.cwd)[0] for p in request.paths}
+
+
+def _task_files(request: FixRequest, last_run: CommandResult | None, notes: list[str]) -> list[str]:
+    if request.paths:
+        return list(request.paths)
+    found = list(dict.fromkeys((files_named_in(last_run.output, request.root) if last_run else [])
+                               + changed_files(request.root)))
+    if len(found) > MAX_DISCOVERED_FILES:
+        note = (f"{len(found)} changed or mentioned files; only the first {MAX_DISCOVERED_FILES} are sent "
+                "(name the files to choose)")
+        if note not in notes:
+            notes.append(note)
+    return found[:MAX_DISCOVERED_FILES]
+
+
+def _instruction(request: FixRequest, last_run: CommandResult | None, feedback: str) -> str:
+    parts = [request.instruction.strip() or fill("fix/task_command" if request.command else "fix/task")]
+    if last_run is not None and not last_run.passed:
+        outcome = ("did not finish within its time limit" if last_run.timed_out
+                   else f"fails with exit status {last_run.exit_code}")
+        output = last_run.output if last_run.output.endswith("\n") else last_run.output + "\n"
+        cut = " (cut to its start and end)" if "characters of output cut ..." in output else ""
+        parts.append(fill("fix/command_failed", command=last_run.command, outcome=outcome, cut=cut,
+                          fence=fence_for(output), output=output))
+    if feedback:
+        parts.append(feedback)
+    return "\n\n".join(parts)
+
+
+def _snapshots(root: Path, paths: Sequence[str]) -> dict[str, FileSnapshot]:
+    snapshots = {}
+    for path in paths:
+        try:
+            snapshots[path] = FileSnapshot.capture(root / path)
+        except EditError:
+            continue  # unreadable now: planning will refuse the edit with its own reason
+    return snapshots
+
+
+def _propose(request: FixRequest, round_: RoundReport, answer: Answer, snapshots: dict[str, FileSnapshot],
+             named: set[str]) -> RoundReport:
+    """The round with the answer's edits planned (dry run) and checked against the task's scope."""
+    plan = apply_response(request.root, answer.text, dry_run=True, read_snapshots=snapshots)
+    problems = list(plan.parse_problems) + scope_problems(plan, set(round_.files), named)
+    problems += [f"edit {r['index']} ({r['file']}) {r['status']}: {r['reason']}"
+                 for r in plan.edit_results() if r["status"] != "applied"]
+    changes = tuple(ProposedChange(c.path, c.old_bytes, c.new_bytes) for c in plan.changes)
+    if not problems and not changes:
+        problems.append("the edits change nothing")
+    return replace(round_, answer=answer, edits=tuple(plan.edit_results()), problems=tuple(dict.fromkeys(problems)),
+                   changes=changes)
+
+
+def _why_not_written(applied: ApplyReport) -> tuple[str, ...]:
+    reasons = [f"edit {r['index']} ({r['file']}) {r['status']}: {r['reason']}"
+               for r in applied.edit_results() if r["status"] != "applied"]
+    return tuple(([applied.error] if applied.error else []) + reasons) or ("the edits could not be written",)
+
+
+def _problems_feedback(problems: Sequence[str]) -> str:
+    return fill("fix/edits_not_used", problems="\n".join(f"- {p}" for p in problems))
+
+
+class _Stop(Exception):
+    """Ends the run early with a status and a message."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _ask(request: FixRequest, engine: FixEngine, number: int, last_run: CommandResult | None, feedback: str,
+         named: set[str], notes: list[str], say: Callable[[str], None],
+         on_step: StepObserver | None) -> tuple[RoundReport, str, dict[str, FileSnapshot]]:
+    """One prompt and answer: the round with its checked proposal, the answer text, the files' read snapshots."""
+    files = _task_files(request, last_run, notes)
+    if not files and request.command:
+        raise _Stop("failed", f"`{request.command}` fails, but no files changed and its output names none in "
+                    "the repository: name the files to fix")
+    if not files:
+        raise _Stop("nothing_to_do", "no changed files and no paths given: nothing to fix")
+    context = gather_context(request.root, files=files, instruction=_instruction(request, last_run, feedback),
+                             cwd=request.cwd, max_diff_chars=MAX_DIFF_CHARS)
+    notes.extend(note for note in context.notes if note not in notes)
+    if not context.files:
+        raise _Stop("failed", "none of the task's files can be sent to the model: " + "; ".join(context.notes))
+    paths = tuple(f.path for f in context.files)
+    snapshots = _snapshots(request.root, paths)
+    try:
+        prompt = build_prompt(context, count_tokens=engine.count_tokens)
+        say(f"round {number}: {len(paths)} file(s), prefilling {prompt.total} prompt tokens")
+        answer = engine.generate(prompt.messages, request.settings, on_step)
+    except (ModelFileError, InvalidSettingsError, PromptTooLongError):
+        raise
+    except EngineError as error:
+        raise _Stop("error", f"the engine failed in round {number}: {error}") from None
+    say(f"round {number}: {answer.tokens} tokens in {answer.steps} steps, {answer.tok_per_s:.1f} tok/s "
+        f"(prefill {answer.prefill_ms:.0f} ms)")
+    current = _propose(request, RoundReport(number, paths, prompt.total, command_before=last_run), answer,
+                       snapshots, named)
+    return current, answer.text, snapshots
+
+
+def _apply(request: FixRequest, current: RoundReport, text: str, snapshots: dict[str, FileSnapshot],
+           rounds: list[RoundReport]) -> RoundReport:
+    """Write the round's edits for real; the round with what was written, or why nothing was."""
+    applied = apply_response(request.root, text, read_snapshots=snapshots)
+    if applied.recovery_needed:
+        rounds.append(replace(current, problems=(applied.error,)))
+        raise _Stop("error", applied.error)
+    if not applied.written:
+        return replace(current, problems=_why_not_written(applied))
+    return replace(current, written=applied.written)
+
+
+def run_fix(request: FixRequest, engine: FixEngine, *, confirm: Confirm = lambda _changes: True,
+            say: Callable[[str], None] = lambda _m: None, on_step: StepObserver | None = None,
+            run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> FixReport:
+    """Fix what ``request`` asks, over ``engine``; see the module docstring for the steps.
+
+    Raises ContextError for paths that cannot be used (or no repository),
+    and the engine's ModelFileError, InvalidSettingsError and
+    PromptTooLongError (problems with the setup, not with this attempt); any
+    other engine failure ends the run with status ``error``.
+    """
+    began = time.monotonic()
+    named = named_paths(request)
+    rounds: list[RoundReport] = []
+    runs: list[CommandResult] = []
+    notes: list[str] = []
+
+    def report(status: str, message: str) -> FixReport:
+        return FixReport(status, message, tuple(rounds), tuple(runs), request.command, request.dry_run,
+                         tuple(notes), time.monotonic() - began)
+
+    def check() -> CommandResult:
+        say(f"running `{request.command}`")
+        runs.append(run_command(request.command, request.root, request.command_timeout_s))
+        say(f"`{request.command}` " + ("passes" if runs[-1].passed else "timed out" if runs[-1].timed_out
+                                       else f"fails (exit status {runs[-1].exit_code})"))
+        return runs[-1]
+
+    last_run = check() if request.command else None
+    if last_run is not None and last_run.passed:
+        return report("nothing_to_do", f"`{request.command}` passes already; nothing to fix")
+    if last_run is not None and last_run.exit_code in SHELL_CANNOT_RUN:
+        return report("error", f"`{request.command}` could not be run (exit status {last_run.exit_code}: "
+                      f"{SHELL_CANNOT_RUN[last_run.exit_code]}); check the command")
+    feedback = ""
+    try:
+        for number in range(1, request.rounds + 1):
+            current, text, snapshots = _ask(request, engine, number, last_run, feedback, named, notes, say, on_step)
+            if current.usable and request.dry_run:
+                rounds.append(current)
+                return report("proposed", f"dry run: the edits would change {len(current.changes)} file(s); "
+                              "nothing was written")
+            if current.usable and not confirm(current.changes):
+                rounds.append(current)
+                return report("not_applied", "the edits were not applied")
+            if current.usable:
+                current = _apply(request, current, text, snapshots, rounds)
+            rounds.append(current)
+            if not current.written:
+                say(f"round {number}: answer not usable: {current.problems[0]}")
+                feedback = _problems_feedback(current.problems)
+                continue
+            say(f"round {number}: wrote {', '.join(current.written)}; `dgcode undo` reverts")
+            if not request.command:
+                return report("applied", f"applied edits to {', '.join(current.written)}; `dgcode undo` reverts them")
+            last_run = check()
+            if last_run.passed:
+                written = dict.fromkeys(path for r in rounds for path in r.written)
+                return report("fixed", f"`{request.command}` passes after {number} round(s); changed "
+                              f"{', '.join(written)}; `dgcode undo` reverts the last round")
+            feedback = fill("fix/still_failing", files=", ".join(current.written))
+    except _Stop as stop:
+        return report(stop.status, stop.message)
+    return report("failed", _gave_up(request, rounds))
+
+
+def _gave_up(request: FixRequest, rounds: Sequence[RoundReport]) -> str:
+    what = f"`{request.command}` still fails" if request.command else "no usable edits"
+    if rounds and rounds[-1].problems:
+        what += f" (last answer: {rounds[-1].problems[0]})"
+    written = list(dict.fromkeys(path for r in rounds for path in r.written))
+    kept = f"; dgcode's edits to {', '.join(written)} stay, `dgcode undo` reverts the last round" if written else ""
+    return f"gave up after {len(rounds)} round(s): {what}{kept}"

@@ -1,0 +1,181 @@
+"""What `dgcode fix` did: each run of the user's command, each round of model edits, the outcome and its exit code.
+
+Plain frozen dataclasses with ``to_json``, shared by the pipeline (fix.py),
+which fills them in, and the command line (cli_fix.py), which prints them.
+
+Outcomes and exit codes:
+
+==============  ====  ===========================================================
+status          exit  meaning
+==============  ====  ===========================================================
+fixed           0     the command failed, dgcode's edits were applied, it passes now
+applied         0     no command: the edits were applied
+nothing_to_do   0     the command passes already, or there are no files to work on
+proposed        0     dry run: the edits would apply; nothing was written
+not_applied     1     the edits were shown but not confirmed (or no --yes without a terminal)
+failed          1     no usable edits, or the command still fails after the last round
+error           1     the engine failed, or the command could not start (exit status 126 or 127)
+==============  ====  ===========================================================
+
+Usage and configuration errors (exit 2) stop before a report exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STATUS_EXIT = {"fixed": EXIT_OK, "applied": EXIT_OK, "nothing_to_do": EXIT_OK, "proposed": EXIT_OK,
+               "not_applied": EXIT_FAILED, "failed": EXIT_FAILED, "error": EXIT_FAILED}
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One run of the user's check command."""
+
+    command: str
+    exit_code: int | None
+    """None when it was stopped at the time limit."""
+    output: str
+    """stdout and stderr together; for long output its start and end, with a note of what was cut."""
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def to_json(self, tail_chars: int = 2000) -> dict[str, object]:
+        return {"command": self.command, "exit_code": self.exit_code, "passed": self.passed,
+                "timed_out": self.timed_out, "seconds": round(self.seconds, 3),
+                "output_tail": self.output[-tail_chars:]}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's answer to one prompt and how fast it came."""
+
+    text: str
+    tokens: int
+    steps: int
+    stop_reason: str
+    prefill_ms: float
+    wall_s: float
+
+    @property
+    def tok_per_s(self) -> float:
+        return self.tokens / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"tokens": self.tokens, "steps": self.steps, "stop_reason": self.stop_reason,
+                "prefill_ms": round(self.prefill_ms, 2), "wall_s": round(self.wall_s, 4),
+                "tok_per_s": round(self.tok_per_s, 2)}
+
+
+@dataclass(frozen=True)
+class ProposedChange:
+    """One file the model's edits change: its bytes before and after."""
+
+    path: str
+    old_bytes: bytes | None
+    new_bytes: bytes
+
+    def unified_diff(self) -> str:
+        def lines(data: bytes | None) -> list[str]:
+            return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
+
+        return "".join(difflib.unified_diff(
+            lines(self.old_bytes), lines(self.new_bytes),
+            "/dev/null" if self.old_bytes is None else f"a/{self.path}", f"b/{self.path}", n=2))
+
+    def to_json(self) -> dict[str, object]:
+        return {"file": self.path, "created": self.old_bytes is None, "diff": self.unified_diff()}
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """One model attempt: the files it saw, its answer, its edits and what became of them."""
+
+    number: int
+    files: tuple[str, ...]
+    """The files in the prompt (repo-relative)."""
+    prompt_tokens: int
+    answer: Answer | None = None
+    edits: tuple[dict[str, object], ...] = ()
+    """Per edit: index, file, status, reason, level (as ApplyReport.edit_results)."""
+    problems: tuple[str, ...] = ()
+    """Why the answer could not be used (nothing parsed, an edit that does not match, out of scope)."""
+    changes: tuple[ProposedChange, ...] = ()
+    written: tuple[str, ...] = ()
+    """Files actually written this round."""
+    command_before: CommandResult | None = None
+    """The failing run this round answered (None without a command)."""
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.changes) and not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "round": self.number,
+            "files": list(self.files),
+            "prompt_tokens": self.prompt_tokens,
+            "generation": self.answer.to_json() if self.answer else None,
+            "edits": list(self.edits),
+            "problems": list(self.problems),
+            "changes": [change.to_json() for change in self.changes],
+            "applied": bool(self.written),
+            "files_changed": list(self.written),
+            "command_before": self.command_before.to_json() if self.command_before else None,
+        }
+
+
+@dataclass(frozen=True)
+class FixReport:
+    """The whole run: its outcome (see the module docstring), every round, the last command run."""
+
+    status: str
+    message: str
+    rounds: tuple[RoundReport, ...] = ()
+    command_runs: tuple[CommandResult, ...] = ()
+    """Every run of the user's command, in order."""
+    command: str | None = None
+    dry_run: bool = False
+    notes: tuple[str, ...] = ()
+    """Things the person should know: files left out, discovered files capped."""
+    total_s: float = 0.0
+
+    @property
+    def final_command(self) -> CommandResult | None:
+        return self.command_runs[-1] if self.command_runs else None
+
+    @property
+    def exit_code(self) -> int:
+        return STATUS_EXIT[self.status]
+
+    @property
+    def files_changed(self) -> list[str]:
+        return list(dict.fromkeys(path for r in self.rounds for path in r.written))
+
+    def to_json(self) -> dict[str, object]:
+        answers = [r.answer for r in self.rounds if r.answer is not None]
+        tokens = sum(a.tokens for a in answers)
+        model_s = sum(a.wall_s for a in answers)
+        command_s = sum(run.seconds for run in self.command_runs)
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "command": self.command,
+            "dry_run": self.dry_run,
+            "files_changed": self.files_changed,
+            "rounds": [r.to_json() for r in self.rounds],
+            "command_runs": len(self.command_runs),
+            "final_command": self.final_command.to_json() if self.final_command else None,
+            "notes": list(self.notes),
+            "timings": {"total_s": round(self.total_s, 3), "model_s": round(model_s, 3),
+                        "command_s": round(command_s, 3)},
+            "tokens": tokens,
+            "tok_per_s": round(tokens / model_s, 2) if model_s > 0 else 0.0,
+        }
