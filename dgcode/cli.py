@@ -119,6 +119,7 @@ def generate(
     from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
     from dgcode.engine.unmasking import SamplerSettings
     from dgcode.engine.worker import EngineClient
+    from dgcode.fix_engine import RenderChat
 
     path = _model_path(model)
     text = sys.stdin.read() if prompt == "-" else prompt
@@ -135,7 +136,7 @@ def generate(
             if not as_json:
                 err.print(f"[dim]loading {path.name}…[/]")
             _start_with_progress(client, quiet=as_json)
-            full_prompt = client.call(_ChatPrompt(text)) if chat else text
+            full_prompt = client.call(RenderChat([{"role": "user", "content": text}])) if chat else text
             result = _run_with_view(client, full_prompt, settings) if live_view else client.generate(
                 full_prompt, settings)
     except (ModelFileError, InvalidSettingsError) as exc:
@@ -168,16 +169,6 @@ def _start_with_progress(client, *, quiet: bool) -> None:
             bar.update(task, completed=done)
 
         client.start(on_progress=on_progress)
-
-
-class _ChatPrompt:
-    """Picklable: renders the chat prompt inside the engine process, where the model's template is."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __call__(self, engine) -> str:
-        return engine.chat_prompt([{"role": "user", "content": self.text}])
 
 
 def _run_with_view(client, prompt, settings):

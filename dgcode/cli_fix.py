@@ -116,7 +116,7 @@ def _print_report(report: FixReport, out: Console, err: Console) -> None:
 
 
 def _default_open_engine(config: Config, say: Callable[[str], None]):
-    from dgcode.fix import engine_from_config
+    from dgcode.fix_engine import engine_from_config
 
     return engine_from_config(config, say)
 
@@ -167,7 +167,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import EngineError, InvalidSettingsError
-        from dgcode.fix import FixRequest, run_fix, sampler_settings
+        from dgcode.fix import FixRequest, run_fix
+        from dgcode.fix_engine import sampler_settings
 
         out, err = _consoles()
         cwd = Path(os.getcwd())

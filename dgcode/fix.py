@@ -18,9 +18,8 @@
 dgcode runs exactly one command: the one the person gave.  Nothing in the
 model's answer is ever executed; it is only parsed for edit blocks.
 
-``ClientEngine`` implements the seam over the real ``EngineClient`` (the chat
-template is rendered and tokens counted inside the engine's process); tests
-use a scripted engine that replays queued answers.
+The engine seam and its implementation over the real ``EngineClient`` live in
+``dgcode/fix_engine.py``.
 """
 
 from __future__ import annotations
@@ -31,10 +30,9 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from dgcode.context.errors import ContextError
 from dgcode.context.gitcli import run_git, split_z
@@ -45,6 +43,7 @@ from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.errors import EditError
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
 from dgcode.engine.unmasking import SamplerSettings
+from dgcode.fix_engine import FixEngine, StepObserver
 from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
 
 OUTPUT_HEAD_CHARS = 1500
@@ -63,90 +62,7 @@ PROTECTED_FILES = frozenset({".gitlab-ci.yml", ".travis.yml", "azure-pipelines.y
                              ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".dgcode.toml", ".gitmodules"})
 """CI, hook and dgcode config files: the model may change them only when the person named them."""
 
-StepObserver = Callable[[object], object]
 Confirm = Callable[[tuple[ProposedChange, ...]], bool]
-
-
-class FixEngine(Protocol):
-    """What the pipeline needs from a model."""
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None) -> Answer: ...
-
-    def close(self) -> None: ...
-
-
-class _RenderChat:
-    """Picklable: the model's chat template applied inside the engine process."""
-
-    def __init__(self, messages: list[dict[str, str]]):
-        self.messages = messages
-
-    def __call__(self, engine) -> str:
-        return engine.chat_prompt(self.messages)
-
-
-class _CountTokens:
-    """Picklable: the number of tokens ``text`` is for the engine's tokenizer."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __call__(self, engine) -> int:
-        return len(engine.tokenize(self.text))
-
-
-class ClientEngine:
-    """``FixEngine`` over an ``EngineClient``; the model loads on first use, so a passing check loads nothing."""
-
-    def __init__(self, client, say: Callable[[str], None] = lambda _m: None,
-                 on_copy_progress: Callable[[int, int], None] | None = None):
-        self.client, self.say, self.on_copy_progress = client, say, on_copy_progress
-        self._started = False
-
-    def _start(self) -> None:
-        if not self._started:
-            began = time.monotonic()
-            self.say(f"loading model {Path(self.client.model_path).name}")
-            self.client.start(on_progress=self.on_copy_progress)
-            self.say(f"model loaded in {time.monotonic() - began:.1f} s")
-            self._started = True
-
-    def count_tokens(self, text: str) -> int:
-        self._start()
-        return self.client.call(_CountTokens(text))
-
-    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None) -> Answer:
-        self._start()
-        prompt = self.client.call(_RenderChat(messages))
-        result = self.client.generate(prompt, settings, on_step)
-        return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
-                      result.wall_s)
-
-    def close(self) -> None:
-        self.client.cancel()  # a generation interrupted by Ctrl-C stops at its next step
-        self.client.close()
-
-
-def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
-                       on_copy_progress: Callable[[int, int], None] | None = None) -> ClientEngine:
-    """A (not yet started) engine for the configured model, context size, threads and mask token."""
-    from dgcode.engine.engine import EngineOptions
-    from dgcode.engine.worker import EngineClient
-
-    options = EngineOptions(n_ctx=config["n_ctx"], n_threads=config["threads"],
-                            mask_token_id=config["mask_token_id"])
-    return ClientEngine(EngineClient(config["model"], options), say, on_copy_progress)
-
-
-def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
-    """Sampler settings from the configured threshold, answer budget and sub-block size."""
-    sub_block = int(config["sub_block"])
-    return SamplerSettings(threshold=float(config["threshold"]), max_tokens=int(config["max_tokens"]),
-                           sub_block_size=sub_block, canvas_size=sub_block * max(1, 256 // sub_block))
 
 
 # --- the user's check command ------------------------------------------------------------------------

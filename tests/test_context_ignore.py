@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
 from repo_helpers import git
 
 from dgcode.context.ignore import IgnoreRules, PatternList, parse_patterns
