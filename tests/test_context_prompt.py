@@ -190,3 +190,18 @@ def test_the_context_package_never_imports_textual():
             "('textual', 'llama_cpp')))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_engines_prefix_cache_reuses_the_second_turns_prompt(repo, models):
+    """Measured end to end: real tokenizer, real KV cache, two turns with the same files."""
+    from dgcode.engine.engine import Engine, EngineOptions
+    from dgcode.engine.unmasking import SamplerSettings
+
+    settings = SamplerSettings(max_tokens=8, sub_block_size=8, canvas_size=8, stop_at_eos=False)
+    with Engine(models["dream"], EngineOptions(n_ctx=4096, reuse_prefix=True)) as engine:
+        first = engine.tokenize(engine.chat_prompt(turn(repo, "Add a docstring to compute_area.").messages))
+        second = engine.tokenize(engine.chat_prompt(turn(repo, "Make to_metres reject negative values.").messages))
+        engine.generate(first, settings)
+        result = engine.generate(second, settings)
+    assert result.reused_prompt_tokens == prefix_reuse(first, second)
+    assert result.reused_prompt_tokens >= 0.8 * len(second), (result.reused_prompt_tokens, len(second))
