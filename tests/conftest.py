@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from git_shim import git_shim  # noqa: F401  (autouse: every test runs with the logging, blocking git shim)
 
 from dgcode.engine.synthetic import special_token_ids, write_synthetic_gguf
 
