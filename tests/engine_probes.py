@@ -25,3 +25,7 @@ def engine_pid(engine) -> int:
     import os
 
     return os.getpid()
+
+
+def raise_a_bug(engine) -> None:
+    raise ZeroDivisionError("a bug in engine code")

@@ -112,3 +112,12 @@ def test_first_start_reports_the_aliased_copy_progress(tmp_path, models, monkeyp
     size = models["llada"].stat().st_size
     assert seen and seen[-1] == (size, size)
     assert list((tmp_path / "fresh-cache" / "aliased").glob("*.llama.gguf"))
+
+
+def test_a_bug_in_the_engine_is_reported_and_the_engine_stays_up(client):
+    from dgcode.engine.errors import EngineError
+
+    pid = client.call(engine_probes.engine_pid)
+    with pytest.raises(EngineError, match="internal error in the engine: ZeroDivisionError"):
+        client.call(engine_probes.raise_a_bug)
+    assert client.call(engine_probes.engine_pid) == pid

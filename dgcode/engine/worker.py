@@ -60,8 +60,7 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
             break
         try:
             if kind == "generate":
-                _, prompt, settings, suffix = request
-                cancel_flag.clear()
+                _, prompt, settings, suffix = request  # the parent cleared cancel_flag before sending
 
                 def on_step(event) -> bool:
                     conn.send(("step", event))
@@ -76,6 +75,8 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
                 conn.send(("error", "EngineError", f"unknown request {kind!r}"))
         except EngineError as exc:
             conn.send(("error", type(exc).__name__, str(exc)))
+        except Exception as exc:  # a bug, not a crash: report it and keep serving
+            conn.send(("error", "EngineError", f"internal error in the engine: {exc!r}"))
     engine.close()
 
 
