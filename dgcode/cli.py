@@ -13,11 +13,13 @@ from rich.console import Console
 
 from dgcode.cli_edits import register as register_edit_commands
 from dgcode.cli_fix import register as register_fix_commands
+from dgcode.cli_models import register as register_model_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dgcode: pair programming with a local diffusion language model.")
-models_app = typer.Typer(no_args_is_help=True, help="Inspect model files.")
+models_app = typer.Typer(no_args_is_help=True, help="Known diffusion models: list, pull, inspect, verify, remove.")
 app.add_typer(models_app, name="models")
+register_model_commands(models_app)
 register_edit_commands(app)
 register_fix_commands(app)
 err = Console(stderr=True)
@@ -34,13 +36,19 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
     raise typer.Exit(code)
 
 
-def _model_path(model: Optional[Path]) -> Path:
-    if model is None:
-        env = os.environ.get("DGCODE_MODEL")
-        if not env:
-            _fail(NO_MODEL, EXIT_USAGE)
-        model = Path(env)
-    return model
+def _model_path(model: Optional[str]) -> tuple[Path, Optional[int]]:
+    """The model file for --model or $DGCODE_MODEL (a path or a pulled registry name) and its mask token."""
+    from dgcode.engine.errors import ModelFileError
+    from dgcode.models.store import resolve_model
+
+    value = model or os.environ.get("DGCODE_MODEL")
+    if not value:
+        _fail(NO_MODEL, EXIT_USAGE)
+    try:
+        resolved = resolve_model(value)
+    except ModelFileError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    return resolved.path, resolved.mask_token_id
 
 
 @app.command()
@@ -102,7 +110,8 @@ def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None
 @app.command()
 def generate(
     prompt: str = typer.Argument(..., help="The prompt ('-' reads standard input)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF diffusion model (or $DGCODE_MODEL)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m",
+                                        help="GGUF file or pulled model name (or $DGCODE_MODEL)."),
     chat: bool = typer.Option(True, help="Wrap the prompt in the model's chat template."),
     max_tokens: int = typer.Option(256, help="Answer budget in tokens."),
     schedule: str = typer.Option("threshold", help="threshold | block | timestep."),
@@ -121,7 +130,8 @@ def generate(
     from dgcode.engine.worker import EngineClient
     from dgcode.fix_engine import RenderChat
 
-    path = _model_path(model)
+    path, registry_mask = _model_path(model)
+    mask_token_id = mask_token_id if mask_token_id is not None else registry_mask
     text = sys.stdin.read() if prompt == "-" else prompt
     settings = SamplerSettings(schedule=schedule, steps=steps, threshold=threshold, algorithm=algorithm,
                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,

@@ -179,7 +179,14 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         model_path = config["model"]
         if model_path is None:
             _usage_error(NO_MODEL)
-        if not Path(model_path).is_file():
+        from dgcode.engine.errors import ModelFileError
+        from dgcode.models.store import resolve_model
+
+        try:
+            model_file = resolve_model(model_path).path
+        except ModelFileError as error:
+            _usage_error(str(error))
+        if not model_file.is_file():
             _usage_error(f"model file {model_path} does not exist (set by "
                          f"{config.setting('model').describe_source()})")
         try:

@@ -85,13 +85,15 @@ class ClientEngine:
 
 def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
                        on_copy_progress: Callable[[int, int], None] | None = None) -> ClientEngine:
-    """A (not yet started) engine for the configured model, context size, threads and mask token."""
+    """A (not yet started) engine for the configured model (a path or a pulled registry name)."""
     from dgcode.engine.engine import EngineOptions
     from dgcode.engine.worker import EngineClient
+    from dgcode.models.store import resolve_model
 
-    options = EngineOptions(n_ctx=config["n_ctx"], n_threads=config["threads"],
-                            mask_token_id=config["mask_token_id"])
-    return ClientEngine(EngineClient(config["model"], options), say, on_copy_progress)
+    resolved = resolve_model(config["model"])
+    mask = config["mask_token_id"] if config["mask_token_id"] is not None else resolved.mask_token_id
+    options = EngineOptions(n_ctx=config["n_ctx"], n_threads=config["threads"], mask_token_id=mask)
+    return ClientEngine(EngineClient(resolved.path, options), say, on_copy_progress)
 
 
 def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:

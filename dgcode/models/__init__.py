@@ -1,0 +1,11 @@
+"""Known diffusion models: the registry (registry.toml), the local store, and resumable, verified downloads.
+
+- ``registry``: what models dgcode knows, where their GGUF files are published, and
+  the sampler settings each model's authors recommend.
+- ``store``: where downloaded models live (``$DGCODE_DATA_DIR/models``), what is
+  there, removing a model with its aliased cache copy, and turning a model
+  setting (a path or a registry name) into a file.
+- ``hub``: the Hugging Face URL layout and the metadata a hub answers with.
+- ``download``: one URL to one file, resumable across runs, checked against a sha256.
+- ``pull``: a registry entry to a verified local file; ``verify`` of a local file.
+"""
