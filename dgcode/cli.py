@@ -13,6 +13,7 @@ from rich.console import Console
 
 from dgcode.cli_edits import register as register_edit_commands
 from dgcode.cli_fix import register as register_fix_commands
+from dgcode.cli_hook import register as register_hook_commands
 from dgcode.cli_models import register as register_model_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -22,6 +23,7 @@ app.add_typer(models_app, name="models")
 register_model_commands(models_app)
 register_edit_commands(app)
 register_fix_commands(app)
+register_hook_commands(app)
 err = Console(stderr=True)
 out = Console()
 

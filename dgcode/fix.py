@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,9 +42,8 @@ from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileErr
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.fix_engine import FixEngine, StepObserver
 from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+from dgcode.user_command import run_user_command
 
-OUTPUT_HEAD_CHARS = 1500
-OUTPUT_TAIL_CHARS = 4500
 """How much of the check command's output the model sees: its start and, mostly, its end."""
 MAX_DISCOVERED_FILES = 12
 """Most files taken from the changed files and the command's output when no paths are given."""
@@ -66,51 +62,6 @@ Confirm = Callable[[tuple[ProposedChange, ...]], bool]
 
 
 # --- the user's check command ------------------------------------------------------------------------
-
-
-def _head_and_tail(path: Path, head: int, tail: int) -> str:
-    """The file's text, or its first ``head`` and last ``tail`` characters with a note of the cut."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        if size <= head + tail:
-            return handle.read().decode("utf-8", "replace")
-        first = handle.read(head).decode("utf-8", "replace")
-        handle.seek(size - tail)
-        last = handle.read().decode("utf-8", "replace")
-    first = first[: first.rfind("\n") + 1] or first
-    last = last[last.find("\n") + 1:] or last
-    return f"{first}[... {size - len(first) - len(last):,} characters of output cut ...]\n{last}"
-
-
-def run_user_command(command: str, root: Path, timeout_s: float) -> CommandResult:
-    """Run the person's own check command in ``root`` (through the shell, no stdin), with a time limit.
-
-    Its output goes to a temporary file, so memory stays bounded however much
-    it prints; the head and tail are kept.  On timeout its whole process group
-    is killed.
-    """
-    began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="dgcode-fix-") as folder:
-        log = Path(folder) / "output"
-        with open(log, "wb") as sink:
-            process = subprocess.Popen(command, shell=True, cwd=root, stdin=subprocess.DEVNULL, stdout=sink,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-            timed_out = False
-            try:
-                code: int | None = process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out, code = True, None
-                _kill_group(process)
-        output = _head_and_tail(log, OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
-    return CommandResult(command, code, output, time.monotonic() - began, timed_out)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (AttributeError, ProcessLookupError, PermissionError):
-        process.kill()
-    process.wait()
 
 
 # --- which files --------------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""The hook's check command and its time budget: run the person's command bounded, keep the model within the time left.
+
+``run_check`` is ``dgcode.user_command.run_user_command`` (shell, own process
+group, no stdin, head and tail of the output kept).  ``BudgetedRunner`` and
+``BudgetedEngine`` wrap the command runner and the FixEngine that ``run_fix``
+uses so that nothing starts after the deadline (``hook.budget_s``) and
+denoising stops when it passes; ``BudgetExceeded`` then ends the fix, and
+the hook fails open (RELIABILITY #16).  Loading the model is not
+interruptible, so a slow load can overrun the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dgcode.fix_report import CommandResult
+from dgcode.user_command import run_user_command
+
+
+
+class BudgetExceeded(Exception):
+    """The hook's time budget ran out (deliberately not an EngineError: run_fix lets it through)."""
+
+
+run_check = run_user_command  # the same bounded runner as `dgcode fix --cmd`
+
+
+class BudgetedRunner:
+    """``run_fix``'s command runner: the first run is the one the hook already made; later ones get what time is left."""
+
+    def __init__(self, first: CommandResult, deadline: float):
+        self.first: CommandResult | None = first
+        self.deadline = deadline
+        self.budget_hit = False
+
+    def __call__(self, command: str, root: Path, timeout_s: float) -> CommandResult:
+        if self.first is not None:
+            result, self.first = self.first, None
+            return result
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.budget_hit = True
+            raise BudgetExceeded()
+        result = run_check(command, root, min(timeout_s, left))
+        self.budget_hit = self.budget_hit or (result.timed_out and left < timeout_s)
+        return result
+
+
+class BudgetedEngine:
+    """A FixEngine that refuses to start work after the deadline and stops denoising when it passes.
+
+    (Loading the model is not interruptible: a slow load can overrun the budget.)
+    """
+
+    def __init__(self, engine: object, deadline: float):
+        self.engine, self.deadline, self.expired = engine, deadline, False
+
+    def _check(self) -> None:
+        if time.monotonic() >= self.deadline:
+            self.expired = True
+            raise BudgetExceeded()
+
+    def count_tokens(self, text: str) -> int:
+        self._check()
+        return self.engine.count_tokens(text)
+
+    def generate(self, messages, settings, on_step=None):
+        self._check()
+
+        def step(event: object) -> object:
+            if time.monotonic() >= self.deadline:
+                self.expired = True
+                return False
+            return on_step(event) if on_step is not None else None
+
+        answer = self.engine.generate(messages, settings, step)
+        if self.expired:
+            raise BudgetExceeded()
+        return answer
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def without_replayed_check(say: Callable[[str], None], command: str) -> Callable[[str], None]:
+    """``say`` for run_fix, minus its report of the first check run (the hook's own run, replayed, already told)."""
+    started = False
+
+    def filtered(message: str) -> None:
+        nonlocal started
+        started = started or message.startswith("round ")
+        if started or not message.startswith((f"running `{command}`", f"`{command}` ")):
+            say(message)
+
+    return filtered
