@@ -16,8 +16,9 @@ from dgcode.cli_fix import register as register_fix_commands
 from dgcode.cli_hook import register as register_hook_commands
 from dgcode.cli_models import register as register_model_commands
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="dgcode: pair programming with a local diffusion language model.")
+app = typer.Typer(add_completion=False, invoke_without_command=True,
+                  help="dgcode: pair programming with a local diffusion language model. "
+                       "With no command, opens the terminal app in the current folder.")
 models_app = typer.Typer(no_args_is_help=True, help="Known diffusion models: list, pull, inspect, verify, remove.")
 app.add_typer(models_app, name="models")
 register_model_commands(models_app)
@@ -31,6 +32,21 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 NO_MODEL = ("no model given: pass --model PATH.gguf or set DGCODE_MODEL. dgcode's embedded model is not "
             "shipped yet; any Dream / DiffuCoder / LLaDA GGUF works, and `dgcode bench --synthetic small` "
             "runs without one.")
+
+
+@app.callback()
+def open_app(ctx: typer.Context) -> None:
+    """With no command: the Textual app in the current folder."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dgcode.config import ConfigError, load_config
+    from dgcode.tui import run_tui
+
+    try:
+        config = load_config(".")
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    raise typer.Exit(run_tui(Path.cwd(), config))
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> None:

@@ -121,3 +121,27 @@ def test_a_bug_in_the_engine_is_reported_and_the_engine_stays_up(client):
     with pytest.raises(EngineError, match="internal error in the engine: ZeroDivisionError"):
         client.call(engine_probes.raise_a_bug)
     assert client.call(engine_probes.engine_pid) == pid
+
+
+def test_close_during_a_generation_ends_the_child_promptly(models):
+    import time
+
+    client = EngineClient(models["dream"], EngineOptions(n_ctx=256))
+    client.start(timeout=60)
+    process = client._process
+    closer = threading.Timer(0.05, client.close)
+
+    def slow_step(event):
+        time.sleep(0.05)
+        return True
+
+    closer.start()
+    try:
+        client.generate("hello", SETTINGS, slow_step)
+    except (EngineCrashedError, OSError, EOFError, AttributeError, TypeError):
+        pass  # the connection went away under the generation: that is the point
+    closer.join()
+    started = time.monotonic()
+    process.join(5)
+    assert process.exitcode == 0  # it left by itself after the close request, not by a kill
+    assert time.monotonic() - started < 3

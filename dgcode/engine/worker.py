@@ -50,7 +50,8 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
         conn.send(("error", type(exc).__name__, str(exc)))
         return
     conn.send(("ready", engine.describe()))
-    while True:
+    closing = False
+    while not closing:
         try:
             request = conn.recv()
         except (EOFError, OSError):
@@ -63,9 +64,12 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
                 _, prompt, settings, suffix = request  # the parent cleared cancel_flag before sending
 
                 def on_step(event) -> bool:
+                    nonlocal closing
                     conn.send(("step", event))
-                    go_on = conn.recv()  # lockstep: the caller's verdict on this step
-                    return bool(go_on) and not cancel_flag.is_set()
+                    verdict = conn.recv()  # lockstep: the caller's verdict on this step
+                    if verdict == ("close",):  # the caller is shutting down mid-generation
+                        closing = True
+                    return verdict is True and not cancel_flag.is_set()
 
                 conn.send(("done", engine.generate(prompt, settings, on_step, suffix)))
             elif kind == "call":  # run a module-level function with the engine (diagnostics, tests)
@@ -212,6 +216,7 @@ class EngineClient:
         if self._process is None:
             return
         if self._process.is_alive():
+            self._cancel.set()  # a generation in progress stops at its next step
             try:
                 self._conn.send(("close",))
             except (OSError, ValueError):

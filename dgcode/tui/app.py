@@ -1,0 +1,54 @@
+"""The dgcode Textual app: one main screen over a session, an engine seam and sampler settings.
+
+``run_tui(root, config)`` is what the ``dgcode`` command calls. Tests build
+``DgcodeApp`` directly with a scripted engine and run it with ``run_test()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from textual.app import App
+
+from dgcode.engine.unmasking import SamplerSettings
+from dgcode.fix_engine import sampler_settings
+from dgcode.tui.engine import ChatEngine, engine_for
+from dgcode.tui.screens.main import MainScreen
+from dgcode.tui.session import Session
+
+DEFAULT_RUN_TIMEOUT_S = 300.0
+
+
+class DgcodeApp(App[int]):
+    """Pair programming with a local diffusion model."""
+
+    TITLE = "dgcode"
+
+    def __init__(self, root: Path, config: Mapping[str, object] | None = None, *,
+                 engine: ChatEngine | None = None, settings: SamplerSettings | None = None):
+        super().__init__()
+        config = config or {}
+        self.session = Session(root)
+        self.engine = engine if engine is not None else engine_for(config)
+        self.settings = settings or (sampler_settings(config) if config else SamplerSettings())
+        self.n_ctx = config.get("n_ctx")
+        self.run_timeout_s = float(config.get("fix.timeout_s") or DEFAULT_RUN_TIMEOUT_S)
+
+        self.main = MainScreen(self.session, self.engine, self.settings, n_ctx=self.n_ctx,
+                               run_timeout_s=self.run_timeout_s)
+        """The conversation screen (pushed at start; review screens go on top of it)."""
+
+    def on_mount(self) -> None:
+        self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded
+
+    def on_unmount(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+
+def run_tui(root: Path, config) -> int:
+    """Run the app full-screen; the exit code (0 unless the app set one)."""
+    app = DgcodeApp(Path(root), config)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,119 @@
+"""Slash commands: their names, arguments and help, parsing a typed line, and completing it.
+
+Pure Python (no textual): the main screen runs the commands; this module only
+knows what they are called and what the person may be about to type.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_COMPLETIONS = 8
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One slash command as /help lists it."""
+
+    name: str
+    args: str
+    help: str
+    completes: str = ""
+    """What its argument completes to: "path", "context" (files in context) or "" (nothing)."""
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name}" + (f" {self.args}" if self.args else "")
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("add", "PATH[:RANGE] ...", "put files or line ranges (src/a.py:10-40) in the context", "path"),
+    CommandSpec("drop", "[PATH | run]", "take a file or /run output out of the context (no PATH: all files)",
+                "context"),
+    CommandSpec("ls", "", "list what is in the context"),
+    CommandSpec("run", "COMMAND", "run your own command; its output goes with your next message"),
+    CommandSpec("diff", "", "show uncommitted changes (git diff)"),
+    CommandSpec("undo", "", "revert dgcode's last applied edits"),
+    CommandSpec("clear", "", "clear the transcript and the conversation history"),
+    CommandSpec("help", "", "list commands and keys"),
+)
+BY_NAME = {spec.name: spec for spec in COMMANDS}
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """A typed slash command: its (lower-case) name and the rest of the line."""
+
+    name: str
+    arg: str
+
+    @property
+    def spec(self) -> CommandSpec | None:
+        return BY_NAME.get(self.name)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A candidate for what is typed: the whole new input, and how the list shows it."""
+
+    value: str
+    label: str
+    help: str = ""
+
+
+def parse_command(text: str) -> CommandLine | None:
+    """``/add a.py`` as CommandLine("add", "a.py"); None when the text is not a command."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or stripped.startswith("//"):
+        return None
+    name, _, arg = stripped[1:].partition(" ")
+    return CommandLine(name.lower(), arg.strip())
+
+
+def help_text() -> str:
+    width = max(len(spec.usage) for spec in COMMANDS)
+    return "\n".join(f"{spec.usage:<{width}}  {spec.help}" for spec in COMMANDS)
+
+
+def complete(text: str, root: Path, context_labels: Iterable[str] = ()) -> list[Completion]:
+    """What the one-line input ``text`` may become: command names, then paths or context entries."""
+    if "\n" in text or not text.startswith("/"):
+        return []
+    head, space, rest = text.partition(" ")
+    name = head[1:].lower()
+    if not space:
+        return [Completion(f"/{spec.name}" + (" " if spec.args else ""), spec.usage, spec.help)
+                for spec in COMMANDS if spec.name.startswith(name)][:MAX_COMPLETIONS]
+    spec = BY_NAME.get(name)
+    if spec is None or not spec.completes:
+        return []
+    before, _, word = rest.rpartition(" ")
+    prefix = f"{head} {before} " if before else f"{head} "
+    if spec.completes == "path":
+        return [Completion(prefix + path, path) for path in complete_path(root, word)]
+    choices = [*context_labels, "run"]
+    return [Completion(prefix + choice, choice) for choice in choices if choice.startswith(word)][:MAX_COMPLETIONS]
+
+
+def complete_path(root: Path, partial: str) -> list[str]:
+    """Files and folders (with a trailing /) under ``root`` that start with ``partial``; never inside .git."""
+    folder, _, stem = partial.rpartition("/")
+    base = root / folder if folder else root
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: (not e.is_dir(), e.name))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or entry.name == ".git":
+            continue
+        if entry.name.startswith(".") and not stem.startswith("."):
+            continue
+        shown = f"{folder}/{entry.name}" if folder else entry.name
+        found.append(shown + "/" if entry.is_dir() else shown)
+        if len(found) >= MAX_COMPLETIONS:
+            break
+    return found

@@ -1,0 +1,1 @@
+"""The screens of the dgcode TUI; each has its .tcss beside it."""

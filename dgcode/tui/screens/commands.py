@@ -1,0 +1,181 @@
+"""Slash commands on the main screen: /add /drop /ls /run /diff /undo /clear /help.
+
+A mixin of MainScreen (it uses the screen's session, transcript and panel).
+Names, help and completion are in dgcode/tui/commands.py. ``/run`` runs the
+person's own command (never anything from a model answer) in a thread worker
+and offers its output as context for the next message; ``/undo`` also runs in
+a worker, because it takes a git snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import work
+from textual.message import Message
+
+from dgcode.context.errors import ContextError
+from dgcode.context.gitstate import read_git_state
+from dgcode.context.prompt import fence_for
+from dgcode.edits.apply import UndoReport, undo
+from dgcode.fix import run_user_command
+from dgcode.fix_report import CommandResult
+from dgcode.tui.commands import COMMANDS, CommandLine, help_text, parse_command
+from dgcode.tui.session import Attachment, run_output_text
+
+KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
+             "esc cancels an answer · f2 context panel · ctrl+q quits")
+RUN_LINES_SHOWN = 30
+"""Lines of /run output shown in the transcript (the model gets head and tail of all of it)."""
+
+
+def resolve(line: CommandLine) -> CommandLine | None:
+    """The command ``line`` names, by full name or a unique prefix."""
+    if line.spec is not None:
+        return line
+    matches = [spec for spec in COMMANDS if spec.name.startswith(line.name)] if line.name else []
+    return CommandLine(matches[0].name, line.arg) if len(matches) == 1 else None
+
+
+class CommandsMixin:
+    """Runs slash commands; mixed into MainScreen."""
+
+    @dataclass
+    class RunFinished(Message):
+        """The person's /run command ended."""
+
+        result: CommandResult
+
+    @dataclass
+    class UndoFinished(Message):
+        """/undo ended (reverted, or refused with a reason)."""
+
+        report: UndoReport
+
+    def run_command(self, text: str) -> None:
+        typed = parse_command(text)
+        line = resolve(typed) if typed else None
+        if line is None:
+            self.transcript.add_note(f"unknown command {text.split()[0]}; /help lists the commands", "error")
+            return
+        getattr(self, f"command_{line.name}")(line.arg)
+        self.refresh_panel()
+
+    # --- context ----------------------------------------------------------------------------------
+
+    def command_add(self, arg: str) -> None:
+        if not arg:
+            self.transcript.add_note("usage: /add PATH[:RANGE] ...  e.g. /add src/app.py:10-40", "error")
+            return
+        for spec in arg.split():
+            try:
+                entry, notes = self.session.add(spec)
+            except ContextError as error:
+                self.transcript.add_note(f"/add {spec}: {error}", "error")
+                continue
+            if entry is not None:
+                self.transcript.add_note(f"added {entry.label} ({entry.lines} lines)", "ok")
+            for note in notes:
+                self.transcript.add_note(note, "warning")
+
+    def command_drop(self, arg: str) -> None:
+        removed = self.session.drop(arg)
+        if removed:
+            self.transcript.add_note("dropped " + ", ".join(removed), "ok")
+        elif arg:
+            self.transcript.add_note(f"{arg} is not in the context; /ls lists it", "warning")
+        else:
+            self.transcript.add_note("the context has no files", "warning")
+
+    def command_ls(self, _arg: str) -> None:
+        lines = [f"{e.label}  ({e.lines} lines, ≈{e.chars // 4} tokens)" for e in self.session.entries]
+        lines += [f"{a.label}  (goes with the next message)" for a in self.session.attachments]
+        body = "\n".join(lines) if lines else "no files in the context; /add PATH"
+        self.transcript.add_note(f"{body}\nprompt ≈{self.session.estimate_tokens()} tokens before your message")
+
+    # --- the person's command ---------------------------------------------------------------------
+
+    def command_run(self, arg: str) -> None:
+        if not arg:
+            self.transcript.add_note("usage: /run COMMAND  (your own command; dgcode never runs model output)",
+                                     "error")
+            return
+        self.transcript.add_note(f"running `{arg}` …")
+        self.run_user(arg)
+
+    @work(thread=True, group="run", exclusive=True, exit_on_error=False)
+    def run_user(self, command: str) -> None:
+        try:
+            result = run_user_command(command, self.session.root, self.run_timeout_s)
+        except OSError as error:
+            result = CommandResult(command, 127, f"could not run it: {error}\n", 0.0)
+        self.post_message(self.RunFinished(result))
+
+    def on_commands_mixin_run_finished(self, message: RunFinished) -> None:
+        result = message.result
+        status = ("timed out" if result.timed_out else "passed" if result.passed
+                  else f"failed (exit status {result.exit_code})")
+        lines = result.output.rstrip("\n").split("\n") if result.output.strip() else []
+        shown = "\n".join(lines[-RUN_LINES_SHOWN:])
+        cut = f"(last {RUN_LINES_SHOWN} of {len(lines)} lines)\n" if len(lines) > RUN_LINES_SHOWN else ""
+        fence = fence_for(shown)
+        self.transcript.add_markdown(f"`{result.command}` {status} in {result.seconds:.1f} s\n\n{cut}"
+                                     + (f"{fence}text\n{shown}\n{fence}" if shown else "*(no output)*"))
+        label = f"/run {result.command} ({'ok' if result.passed else 'failed'})"
+        self.session.attach(Attachment(label, run_output_text(result)))
+        self.transcript.add_note("its output goes with your next message; /drop run removes it")
+        self.refresh_panel()
+
+    # --- the working tree -------------------------------------------------------------------------
+
+    def command_diff(self, _arg: str) -> None:
+        if self.session.repo is None:
+            self.transcript.add_note("not a git repository: no diff to show", "error")
+            return
+        try:
+            state = read_git_state(self.session.repo)
+        except ContextError as error:
+            self.transcript.add_note(f"/diff: {error}", "error")
+            return
+        diff = state.staged + state.unstaged
+        parts = []
+        if diff:
+            fence = fence_for(diff)
+            parts.append(f"{fence}diff\n{diff.rstrip()}\n{fence}")
+        if state.untracked:
+            parts.append("untracked: " + ", ".join(f"`{name}`" for name in state.untracked))
+        if parts:
+            self.transcript.add_markdown("\n\n".join(parts))
+        else:
+            self.transcript.add_note("no uncommitted changes")
+
+    def command_undo(self, _arg: str) -> None:
+        self.transcript.add_note("undoing dgcode's last apply …")
+        self.undo_last()
+
+    @work(thread=True, group="edits", exit_on_error=False)
+    def undo_last(self) -> None:
+        try:
+            report = undo(self.edit_root)
+        except Exception as error:  # noqa: BLE001 - reported, never lost in the worker
+            report = UndoReport(False, message=f"undo failed: {type(error).__name__}: {error}")
+        self.post_message(self.UndoFinished(report))
+
+    def on_commands_mixin_undo_finished(self, message: UndoFinished) -> None:
+        report = message.report
+        for item in report.files:
+            self.transcript.add_note(f"{item.path}: {item.action}", "ok" if report.undone else "warning")
+        self.transcript.add_note(report.message, "ok" if report.undone else "error")
+
+    # --- the conversation -------------------------------------------------------------------------
+
+    def command_clear(self, _arg: str) -> None:
+        if self.answering:
+            self.transcript.add_note("the model is answering: wait, or esc to cancel, then /clear", "warning")
+            return
+        self.transcript.clear()
+        self.session.clear_history()
+        self.transcript.add_note("cleared the transcript and the conversation history (files stay in context)")
+
+    def command_help(self, _arg: str) -> None:
+        self.transcript.add_note(f"{help_text()}\n\n{KEYS_HELP}")

@@ -1,0 +1,398 @@
+"""The main screen: transcript, live canvas, prompt and context panel, and the turn loop that drives the engine.
+
+A message starts one turn in ONE thread worker (``generate``, exclusive): it
+loads the model if needed, builds the prompt from the session, and runs the
+engine, posting StepReceived (coalesced: at most one waits in the queue, and
+the canvas draws the newest), BlockFinished when a block is final,
+AnswerFinished, or EngineFailed / PromptFailed. Escape sets a flag the step
+callback returns, and asks the engine to cancel, so the answer stops before
+its next step. A crash is shown in the transcript; the next message starts a
+fresh engine. An answer with edits opens the review screen; only the files
+accepted there are applied. Slash commands live in screens/commands.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from dgcode.context.errors import ContextError
+from dgcode.edits.apply import ApplyReport, apply_response
+from dgcode.edits.atomic import FileSnapshot
+from dgcode.engine.errors import EngineCrashedError, EngineError
+from dgcode.engine.sampler import StepEvent
+from dgcode.engine.unmasking import SamplerSettings
+from dgcode.fix_report import Answer
+from dgcode.tui.commands import complete
+from dgcode.tui.engine import ChatEngine
+from dgcode.tui.proposal import Proposal, propose, response_for
+from dgcode.tui.screens.commands import CommandsMixin
+from dgcode.tui.screens.review import ReviewScreen
+from dgcode.tui.session import CHARS_PER_TOKEN, PreparedTurn, Session
+from dgcode.tui.widgets.canvas import DiffusionCanvas
+from dgcode.tui.widgets.context_panel import ContextPanel
+from dgcode.tui.widgets.prompt import PromptBar
+from dgcode.tui.widgets.transcript import Transcript
+
+NARROW_WIDTH = 72
+"""Below this many columns the context panel hides itself (f2 shows it)."""
+NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dgcode/config.toml, or "
+            "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
+
+
+class MainScreen(CommandsMixin, Screen):
+    """The conversation."""
+
+    CSS_PATH = "main.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("f1", "help", "Help"),
+        Binding("f2", "toggle_panel", "Panel"),
+        Binding("ctrl+l", "clear", "Clear"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    @dataclass
+    class StepReceived(Message):
+        """A denoising step finished (the newest may be newer than ``event``)."""
+
+        event: StepEvent
+
+    @dataclass
+    class BlockFinished(Message):
+        """Every token of block ``index`` is final; ``text`` is its text."""
+
+        index: int
+        text: str
+
+    @dataclass
+    class AnswerFinished(Message):
+        """The engine returned an answer (possibly cancelled)."""
+
+        answer: Answer
+        turn: PreparedTurn
+
+    @dataclass
+    class EngineFailed(Message):
+        """The engine raised (or its process died: ``crashed``)."""
+
+        error: str
+        crashed: bool = False
+
+    @dataclass
+    class TurnCancelled(Message):
+        """Escape was pressed before the model started answering (while it loaded, or the prompt was built)."""
+
+    @dataclass
+    class PromptFailed(Message):
+        """The prompt could not be built (a file in the context is gone, ...)."""
+
+        error: str
+
+    @dataclass
+    class PromptCounted(Message):
+        """The prompt was built and counted by the model's tokenizer: ``tokens`` for ``chars`` characters."""
+
+        tokens: int
+        chars: int
+
+    @dataclass
+    class StatusChanged(Message):
+        """The engine reported progress before its first step (loading, prefilling)."""
+
+        text: str
+
+    @dataclass
+    class EditsApplied(Message):
+        """The accepted files went through apply_response; ``rejected`` were left alone."""
+
+        report: ApplyReport
+        accepted: tuple[str, ...]
+        rejected: tuple[str, ...]
+
+    answering: reactive[bool] = reactive(False)
+    """True from sending a message until its answer (or failure) is in."""
+
+    def __init__(self, session: Session, engine: ChatEngine | None, settings: SamplerSettings,
+                 *, n_ctx: int | None = None, run_timeout_s: float = 300.0):
+        super().__init__()
+        self.session = session
+        self.engine = engine
+        self.settings = settings
+        self.n_ctx = n_ctx
+        self.run_timeout_s = run_timeout_s
+        self._cancel_requested = False
+        self._step_pending = False
+        self._latest: StepEvent | None = None
+        self._last_step: StepEvent | None = None
+        self._answer_view = None
+        self._counted: int | None = None
+        self._chars_per_token = CHARS_PER_TOKEN
+        self.turns = 0
+        """Turns started (tests wait on it)."""
+
+    # --- layout -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="chat"):
+                yield Transcript(id="transcript")
+                yield DiffusionCanvas(id="canvas")
+                yield PromptBar(self._complete, id="prompt")
+            yield ContextPanel(id="context")
+        yield Footer()
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def canvas(self) -> DiffusionCanvas:
+        return self.query_one(DiffusionCanvas)
+
+    @property
+    def prompt(self) -> PromptBar:
+        return self.query_one(PromptBar)
+
+    @property
+    def panel(self) -> ContextPanel:
+        return self.query_one(ContextPanel)
+
+    def on_mount(self) -> None:
+        panel = self.panel
+        panel.model = self.engine.name if self.engine else "no model configured"
+        panel.repo = (self.session.repo or self.session.root).name
+        panel.answer_budget = self.settings.max_tokens
+        self.refresh_panel()
+        where = self.session.repo.name if self.session.repo else f"{self.session.root.name} (not a git repository)"
+        self.transcript.add_note(f"dgcode in {where}: /add files, then ask for a change. /help lists commands.")
+        if self.engine is None:
+            self.transcript.add_note(NO_MODEL, "warning")
+        self.prompt.focus_input()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+
+    def _complete(self, text: str):
+        return complete(text, self.session.root, self.session.labels)
+
+    def refresh_panel(self) -> None:
+        """Show the session's files and the prompt size: as counted for the running turn, else an estimate."""
+        panel = self.panel
+        panel.files = tuple(self.session.labels)
+        panel.attachments = tuple(a.label for a in self.session.attachments)
+        counted = self._counted if self.answering else None
+        panel.exact = counted is not None
+        panel.prompt_tokens = (counted if counted is not None
+                               else self.session.estimate_tokens(self._chars_per_token))
+        described = self.engine.describe() if self.engine else None
+        if described:
+            panel.context_size = described.get("n_ctx")
+            panel.backend = " · ".join(str(x) for x in (described.get("architecture"), described.get("backend"))
+                                       if x)
+        else:
+            panel.context_size = self.n_ctx
+
+    # --- a turn -----------------------------------------------------------------------------------
+
+    def on_prompt_bar_submitted(self, message: PromptBar.Submitted) -> None:
+        if message.text.lstrip().startswith("/") and not message.text.lstrip().startswith("//"):
+            self.run_command(message.text)
+        else:
+            self.send(message.text)
+
+    def send(self, text: str) -> None:
+        """Start a turn for ``text`` (unless one is running or there is no model)."""
+        if self.answering:
+            self.notify("still answering: esc cancels", severity="warning")
+            self.prompt.set_text(text)
+            return
+        self.transcript.add_user(text)
+        if self.engine is None:
+            self.transcript.add_note(NO_MODEL, "error")
+            return
+        self.turns += 1
+        self._cancel_requested = False
+        self._step_pending = False
+        self._latest = self._last_step = None
+        self._answer_view = None
+        self.canvas.begin(self.settings.canvas_size)
+        self.answering = True
+        self.generate(text)
+
+    def watch_answering(self, answering: bool) -> None:
+        self.prompt.busy = answering
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def generate(self, instruction: str) -> None:
+        """The turn, off the UI thread; it ends by posting one of AnswerFinished, TurnCancelled or *Failed."""
+        engine = self.engine
+        say = lambda text: self.post_message(self.StatusChanged(text))  # noqa: E731
+        try:
+            engine.start(say)
+            say("building the prompt")
+            turn = self.session.prepare(instruction, engine.count_tokens)
+            self.post_message(self.PromptCounted(turn.prompt_tokens, turn.chars))
+            if self._cancel_requested:
+                self.post_message(self.TurnCancelled())
+                return
+            say(f"prefilling {turn.prompt_tokens} prompt tokens")
+            answer = engine.generate(turn.messages, self.settings, self._on_step, say)
+        except ContextError as error:
+            self.post_message(self.PromptFailed(str(error)))
+        except EngineError as error:
+            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
+        except Exception as error:  # noqa: BLE001 - the app must outlive any engine bug
+            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
+        else:
+            self.post_message(self.AnswerFinished(answer, turn))
+
+    def _on_step(self, event: StepEvent) -> bool:
+        """Runs in the worker thread for every step; returning False cancels before the next one."""
+        previous = self._last_step
+        if previous is not None and event.canvas_index != previous.canvas_index:
+            self.post_message(self.BlockFinished(previous.canvas_index, "".join(previous.texts)))
+        self._last_step = self._latest = event
+        if not self._step_pending:
+            self._step_pending = True
+            self.post_message(self.StepReceived(event))
+        return not self._cancel_requested
+
+    def on_main_screen_step_received(self, _message: StepReceived) -> None:
+        self._step_pending = False  # before reading: a newer event posts a new message
+        if self._latest is not None and self.answering:
+            self.canvas.show(self._latest)
+
+    def on_main_screen_status_changed(self, message: StatusChanged) -> None:
+        if self.answering:
+            self.canvas.phase = message.text
+            self.refresh_panel()
+
+    def on_main_screen_prompt_counted(self, message: PromptCounted) -> None:
+        self._counted = message.tokens
+        if message.tokens > 0:  # later estimates use this model's measured characters per token
+            self._chars_per_token = max(message.chars / message.tokens, 0.5)
+        self.refresh_panel()
+
+    async def on_main_screen_block_finished(self, message: BlockFinished) -> None:
+        if self._answer_view is None:
+            self._answer_view = await self.transcript.start_answer(message.text)
+        else:
+            self._answer_view.append_block(message.text)
+
+    def _end_turn(self) -> None:
+        self.canvas.finish()
+        self.answering = False
+        self.refresh_panel()
+
+    def on_main_screen_engine_failed(self, message: EngineFailed) -> None:
+        self._end_turn()
+        hint = "" if message.crashed else " The app is still usable; try again or check the model."
+        self.transcript.add_note(f"engine error: {message.error}{hint}", "error")
+
+    def on_main_screen_turn_cancelled(self, _message: TurnCancelled) -> None:
+        self._end_turn()
+        self.transcript.add_note("cancelled before the model started answering", "warning")
+
+    def on_main_screen_prompt_failed(self, message: PromptFailed) -> None:
+        self._end_turn()
+        self.transcript.add_note(f"could not build the prompt: {message.error}", "error")
+
+    async def on_main_screen_answer_finished(self, message: AnswerFinished) -> None:
+        answer, turn = message.answer, message.turn
+        self._end_turn()
+        view = self._answer_view or await self.transcript.start_answer(answer.text)
+        self._answer_view = None
+        cancelled = answer.stop_reason == "cancelled"
+        view.finish(answer.text, cancelled)
+        per_step = answer.tokens / answer.steps if answer.steps else 0.0
+        self.transcript.add_note(
+            f"{answer.tokens} tokens in {answer.steps} steps ({per_step:.1f}/step), {answer.tok_per_s:.1f} tok/s, "
+            f"prefill {answer.prefill_ms:.0f} ms, stopped: {answer.stop_reason}")
+        for note in turn.notes:
+            self.transcript.add_note(note, "warning")
+        if cancelled:
+            self.transcript.add_note(f"cancelled after {answer.steps} steps; edits in a cancelled answer are "
+                                     "not offered", "warning")
+            return
+        self.session.remember(turn.instruction, answer.text)
+        self.refresh_panel()
+        self.review(answer.text, turn.snapshots)
+
+    # --- proposed edits ---------------------------------------------------------------------------
+
+    @property
+    def edit_root(self):
+        return self.session.repo or self.session.root
+
+    def review(self, text: str, snapshots: dict[str, FileSnapshot]) -> None:
+        """Offer the answer's edits (if any) for review."""
+        proposal = propose(self.edit_root, text, snapshots)
+        if proposal is None:
+            return
+        for problem in proposal.problems:
+            self.transcript.add_note(f"edit block problem: {problem}", "warning")
+        for file in proposal.files:
+            if not file.applicable:
+                self.transcript.add_note(f"{file.path}: cannot apply: {'; '.join(file.problems)}", "error")
+        if proposal.applicable:
+            self.app.push_screen(ReviewScreen(proposal), lambda accepted: self._reviewed(proposal, accepted,
+                                                                                          snapshots))
+
+    def _reviewed(self, proposal: Proposal, accepted: set[str] | None, snapshots: dict[str, FileSnapshot]) -> None:
+        offered = [f.path for f in proposal.applicable]
+        if not accepted:
+            self.transcript.add_note("edits discarded; nothing was written", "warning")
+            return
+        rejected = tuple(p for p in offered if p not in accepted)
+        self.apply_edits(proposal, tuple(p for p in offered if p in accepted), rejected, snapshots)
+
+    @work(thread=True, group="edits", exit_on_error=False)
+    def apply_edits(self, proposal: Proposal, accepted: tuple[str, ...], rejected: tuple[str, ...],
+                    snapshots: dict[str, FileSnapshot]) -> None:
+        try:
+            report = apply_response(self.edit_root, response_for(proposal, accepted), read_snapshots=snapshots)
+        except Exception as error:  # noqa: BLE001 - reported, never lost in the worker
+            report = ApplyReport(self.edit_root, error=f"nothing was written: {type(error).__name__}: {error}")
+        self.post_message(self.EditsApplied(report, accepted, rejected))
+
+    def on_main_screen_edits_applied(self, message: EditsApplied) -> None:
+        report = message.report
+        for path in report.written:
+            self.transcript.add_note(f"applied: {path}", "ok")
+        for path in message.rejected:
+            self.transcript.add_note(f"rejected: {path} (left as it was)", "warning")
+        for result in report.edit_results():
+            if result["status"] != "applied":
+                self.transcript.add_note(f"refused: {result['file']}: {result['reason']}", "error")
+        if report.error:
+            self.transcript.add_note(report.error, "error")
+        if report.written:
+            self.transcript.add_note("/undo reverts these edits")
+        self.refresh_panel()
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if self.answering and not self._cancel_requested:
+            self._cancel_requested = True
+            self.engine.cancel()
+            self.canvas.phase = "cancelling…"
+            self.canvas.border_subtitle = "cancelling…"
+
+    def action_toggle_panel(self) -> None:
+        self.toggle_class("-panel-toggled")
+
+    def action_help(self) -> None:
+        self.run_command("/help")
+
+    def action_clear(self) -> None:
+        self.run_command("/clear")

@@ -1,0 +1,166 @@
+"""The live diffusion canvas: one block of the answer drawn as it crystallizes, step by step.
+
+Masked positions are dim dots, committed tokens are their text coloured by the
+confidence they were committed with (dgcode.canvas_view.confidence_style),
+tokens committed by the latest step are bold, and the active sub-block is
+underlined with its masked dots highlighted. The border title is the status
+line (step, tokens per step, tokens per second); the subtitle names the block.
+
+A fast engine cannot flood the UI: ``show`` only keeps the newest event, and a
+timer redraws at most ``FPS`` times a second when something changed.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from dgcode.canvas_view import MASK_GLYPH, confidence_style
+from dgcode.engine.sampler import StepEvent
+
+MASKED_STYLE = "grey42"
+ACTIVE_MASKED_STYLE = "bold bright_cyan"
+TAB = "    "
+
+
+def status_line(event: StepEvent, canvas_size: int) -> str:
+    """Step, tokens committed per step so far and tokens per second (the block number is the subtitle)."""
+    done = event.canvas_index * canvas_size + sum(not masked for masked in event.masked)
+    per_step = done / event.step if event.step else 0.0
+    rate = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
+    return f"step {event.step} · {per_step:.1f} tok/step · {rate:.0f} tok/s"
+
+
+def canvas_text(event: StepEvent) -> tuple[Text, int]:
+    """The canvas as styled text, and the character offset where the active sub-block starts."""
+    text = Text()
+    lo, hi = event.active
+    fresh = set(event.committed)
+    active_at = 0
+    for i, (piece, masked, p) in enumerate(zip(event.texts, event.masked, event.confidence)):
+        if i == lo:
+            active_at = len(text)
+        active = lo <= i < hi
+        if masked:
+            text.append(MASK_GLYPH, ACTIVE_MASKED_STYLE if active else MASKED_STYLE)
+            continue
+        style = confidence_style(p) + (" bold" if i in fresh else "") + (" underline" if active else "")
+        text.append("".join(c for c in piece.replace("\t", TAB) if c == "\n" or c.isprintable()), style)
+    return text, active_at
+
+
+def fold_lines(text: Text, active_at: int, width: int) -> tuple[list[Text], int]:
+    """``text`` cut into lines of at most ``width`` characters, and the index of the active sub-block's line."""
+    width = max(width, 1)
+    lines: list[Text] = []
+    active_line = 0
+    offset = 0
+    for logical in text.split("\n", allow_blank=True):
+        length = len(logical.plain)
+        if offset <= active_at <= offset + length:
+            active_line = len(lines) + (active_at - offset) // width
+        lines.extend(logical.divide(range(width, length, width)) if length > width else [logical])
+        offset += length + 1
+    return lines, min(active_line, max(len(lines) - 1, 0))
+
+
+class DiffusionCanvas(Widget):
+    """Shows the block being denoised; hidden between turns."""
+
+    DEFAULT_CSS = """
+    DiffusionCanvas {
+        height: auto;
+        max-height: 11;
+        padding: 0 1;
+        border: round $accent 60%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        display: none;
+    }
+    DiffusionCanvas.-running {
+        display: block;
+    }
+    """
+
+    FPS = 30
+    """Most redraws per second, however fast steps arrive."""
+
+    running: reactive[bool] = reactive(False)
+    """True from the start of a turn until its answer is in; the canvas is shown only then."""
+    phase: reactive[str] = reactive("")
+    """What the engine does before the first step arrives (loading the model, prefilling)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.canvas_size = 256
+        self._event: StepEvent | None = None
+        self._dirty = False
+        self.events_shown = 0
+        """Events handed to ``show`` this turn (most are never drawn when steps are fast)."""
+        self.redraws = 0
+        """Redraws this turn: at most FPS a second."""
+
+    def on_mount(self) -> None:
+        self.border_subtitle = "esc cancels"
+        self.set_interval(1 / self.FPS, self._flush)
+
+    @property
+    def event(self) -> StepEvent | None:
+        """The newest step event (drawn within 1/FPS seconds)."""
+        return self._event
+
+    def begin(self, canvas_size: int) -> None:
+        """A new turn: an empty canvas until the first step."""
+        self.canvas_size = canvas_size
+        self._event = None
+        self.events_shown = self.redraws = 0
+        self.border_subtitle = "esc cancels"
+        self.phase = "starting"
+        self.running = True
+
+    def show(self, event: StepEvent) -> None:
+        """Keep ``event`` as the newest; drawn at the next tick."""
+        self._event = event
+        self._dirty = True
+        self.events_shown += 1
+
+    def finish(self) -> None:
+        self.running = False
+        self._event = None
+        self._dirty = False
+
+    def _flush(self) -> None:
+        if self._dirty and self.running:
+            self._dirty = False
+            self.redraws += 1
+            self.border_title = status_line(self._event, self.canvas_size)
+            self.border_subtitle = f"block {self._event.canvas_index + 1} · esc cancels"
+            self.refresh(layout=True)
+
+    def watch_running(self, running: bool) -> None:
+        self.set_class(running, "-running")
+
+    def watch_phase(self, phase: str) -> None:
+        if self._event is None:
+            self.border_title = phase
+            self.refresh(layout=True)
+
+    def _lines(self, width: int) -> tuple[list[Text], int]:
+        if self._event is None:
+            return fold_lines(Text(MASK_GLYPH * self.canvas_size, MASKED_STYLE), 0, width)
+        text, active_at = canvas_text(self._event)
+        return fold_lines(text, active_at, width)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self._lines(width)[0])
+
+    def render(self) -> Text:
+        width, height = self.content_region.width, self.content_region.height
+        lines, active_line = self._lines(width)
+        if height > 0 and len(lines) > height:
+            start = min(max(0, active_line - height // 3), len(lines) - height)
+            lines = lines[start:start + height]
+        shown = Text("\n").join(lines)
+        shown.no_wrap, shown.overflow = True, "crop"
+        return shown
