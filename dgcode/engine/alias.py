@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from dgcode.edits.atomic import fsync_folder
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo
 
@@ -125,7 +126,7 @@ def ensure_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
         _clone_or_copy(info.path, tmp, progress)
         _apply_patches(tmp, info, patches)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_folder(target.parent)
         (target.with_suffix(".json")).write_text(json.dumps({"source": str(info.path), "alias": alias}))
     except OSError as exc:
         raise ModelFileError(f"cannot write the aliased model copy in {target.parent}: {exc.strerror or exc}") from None
@@ -145,12 +146,3 @@ def _remove_stale_copies(target: Path, source: Path) -> None:
         if recorded == str(source) and old != target:
             old.unlink(missing_ok=True)
             meta.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(folder, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

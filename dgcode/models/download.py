@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgcode.edits.atomic import fsync_folder
 from dgcode.models import hub
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -166,7 +167,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
         _fsync(part)
         os.replace(part, dest)
         _sidecar(part).unlink(missing_ok=True)
-        _fsync_dir(dest.parent)
+        fsync_folder(dest.parent)
         return DownloadResult(dest, got.have, digest, resumed_from, attempts)
 
 
@@ -251,13 +252,3 @@ def _check_space(dest: Path, needed: int) -> None:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(folder, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
