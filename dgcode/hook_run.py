@@ -209,11 +209,26 @@ class _Core:
 
 
 def _run_locked(ctx: _Context) -> HookOutcome:
+    """The whole run under the repository's lock (the fix's own writes re-enter it)."""
     from dgcode.edits.journal import JournalError, exclusive_lock, locate_state
+
+    lock = exclusive_lock(locate_state(ctx.root))
+    try:
+        lock.__enter__()
+    except (JournalError, OSError) as error:
+        return _infra(str(error), ctx.strict)
+    try:
+        return _run_holding_lock(ctx)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _run_holding_lock(ctx: _Context) -> HookOutcome:
+    from dgcode.edits.journal import JournalError
 
     try:
         changes = unstaged_changes(ctx.root)
-        with SignalShield() as shield, exclusive_lock(locate_state(ctx.root)):
+        with SignalShield() as shield:
             run = set_aside(ctx.root, ctx.git_dir, changes, snapshot=lambda: _snapshot(ctx.root))
     except (HookGitError, SetAsideError, JournalError, OSError) as error:
         return _infra(str(error), ctx.strict)

@@ -254,14 +254,32 @@ def test_a_held_lock_refuses_a_second_apply(repo: Path) -> None:
     assert apply_response(repo, RESPONSE).ok  # released when the holder ends
 
 
-def test_the_lock_is_exclusive_within_one_process_too(repo: Path) -> None:
+def test_the_lock_is_exclusive_between_threads_and_reentrant_for_its_holder(repo: Path) -> None:
+    import threading
+
     location = locate_state(repo)
-    with exclusive_lock(location):
-        with pytest.raises(journal_module.LockHeld):
+    seen = []
+
+    def other_thread() -> None:
+        try:
             with exclusive_lock(location):
-                pass
+                seen.append("got it")
+        except journal_module.LockHeld as error:
+            seen.append(str(error))
+
     with exclusive_lock(location):
+        with exclusive_lock(location):  # the holder may take it again (the hook's fix writes under it)
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            worker.join()
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+    assert len(seen) == 2 and all("another dgcode task" in message for message in seen)
+    with exclusive_lock(location):  # released at the end of the outer block
         pass
+    other_thread()
+    assert seen[-1] == "got it"
 
 
 def test_dry_run_writes_nothing_not_even_state(repo: Path) -> None:

@@ -417,3 +417,32 @@ def test_a_partial_commit_is_checked_as_it_will_be_committed(tmp_path: Path, git
     assert (repo / "other.py").read_bytes() == b"X = 2  # staged, but not part of `git commit m.py`\n"
     assert real_git(repo, "diff", "--cached", "--name-only").split() == ["other.py"]
     hook_calls_are_allowed(git_shim)
+
+
+def test_the_repository_lock_is_held_while_the_model_works(tmp_path: Path, git_shim: GitShim) -> None:
+    """No other dgcode run can write in the repository between the hook setting files aside and restoring them."""
+    import threading
+    import time
+
+    from dgcode.edits.journal import LockHeld, exclusive_lock, locate_state
+
+    repo = base_repo(tmp_path / "repo", b"def f():\n    return 0\n")
+    (repo / "m.py").write_bytes(b"def f():\n    return 1\n")
+    real_git(repo, "add", "m.py")
+    write_settings(repo)
+    install_hook(repo)
+    env = script_engine(tmp_path, [FIX_RETURN], sleep_s=1.5)
+    result: list = []
+    commit = threading.Thread(target=lambda: result.append(git_commit(repo, "buggy", env)))
+    commit.start()
+    deadline = time.monotonic() + 60
+    while prompts_asked(env) == 0 and time.monotonic() < deadline:  # the model has the prompt: it is "thinking"
+        time.sleep(0.05)
+    assert prompts_asked(env) == 1
+    with pytest.raises(LockHeld):
+        with exclusive_lock(locate_state(repo)):
+            pass
+    commit.join()
+    assert result[0].returncode == 1 and "dgcode modified 1 file: m.py" in result[0].stderr
+    with exclusive_lock(locate_state(repo)):  # released once the hook is done
+        pass

@@ -23,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,10 +95,45 @@ def locate_state(root: str | os.PathLike[str]) -> StateLocation:
     return StateLocation(base, base / PLAIN_STATE_FOLDER, False)
 
 
+_HELD: dict[str, tuple[int, int]] = {}  # lock path -> (owning thread id, depth) for locks this process holds
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def exclusive_lock(location: StateLocation) -> Iterator[None]:
-    """Hold the working tree's lock (``fcntl.flock``) for the block, or raise LockHeld at once."""
+    """Hold the working tree's lock (``fcntl.flock``) for the block, or raise LockHeld at once.
+
+    Re-entrant for the thread that holds it (the hook holds the lock for its
+    whole run, and the fix it runs takes it again to write); any other holder,
+    another process or another thread, gets LockHeld.
+    """
     location.ensure()
+    key, me = os.path.realpath(location.lock_path), threading.get_ident()
+    with _HELD_GUARD:
+        owner, depth = _HELD.get(key, (None, 0))
+        if owner == me:
+            _HELD[key] = (me, depth + 1)
+    if owner == me:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[key] = (me, depth)
+        return
+    if owner is not None:
+        raise LockHeld(f"another dgcode task in this program is writing in {location.base}; wait for it to finish")
+    with _flock(location):
+        with _HELD_GUARD:
+            _HELD[key] = (me, 1)
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                del _HELD[key]
+
+
+@contextlib.contextmanager
+def _flock(location: StateLocation) -> Iterator[None]:
     descriptor = os.open(location.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
