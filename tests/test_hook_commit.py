@@ -132,12 +132,18 @@ def test_a_fix_stops_the_commit_and_keeps_the_unstaged_change_on_top(tmp_path: P
     hook_calls_are_allowed(git_shim)
 
 
-def test_a_fix_without_unstaged_changes_is_left_in_the_working_tree(tmp_path: Path, git_shim: GitShim) -> None:
+def buggy_staged_repo(tmp_path: Path) -> Path:
+    """A repository with the hook installed and a staged m.py whose f() returns 1 (the check wants 2)."""
     repo = base_repo(tmp_path / "repo", b"def f():\n    return 0\n")
     (repo / "m.py").write_bytes(b"def f():\n    return 1\n")
     real_git(repo, "add", "m.py")
     write_settings(repo)
     install_hook(repo)
+    return repo
+
+
+def test_a_fix_without_unstaged_changes_is_left_in_the_working_tree(tmp_path: Path, git_shim: GitShim) -> None:
+    repo = buggy_staged_repo(tmp_path)
     env = script_engine(tmp_path, [FIX_RETURN])
 
     done = git_commit(repo, "buggy", env)
@@ -426,11 +432,7 @@ def test_the_repository_lock_is_held_while_the_model_works(tmp_path: Path, git_s
 
     from dgcode.edits.journal import LockHeld, exclusive_lock, locate_state
 
-    repo = base_repo(tmp_path / "repo", b"def f():\n    return 0\n")
-    (repo / "m.py").write_bytes(b"def f():\n    return 1\n")
-    real_git(repo, "add", "m.py")
-    write_settings(repo)
-    install_hook(repo)
+    repo = buggy_staged_repo(tmp_path)
     env = script_engine(tmp_path, [FIX_RETURN], sleep_s=1.5)
     result: list = []
     commit = threading.Thread(target=lambda: result.append(git_commit(repo, "buggy", env)))

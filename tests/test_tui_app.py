@@ -7,8 +7,7 @@ import time
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
-from repo_helpers import git
-from tui_fakes import Script, ScriptedEngine, scripted_events
+from tui_fakes import TWO_FILE_EDITS, Script, ScriptedEngine, scripted_events, two_file_repo
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
@@ -16,39 +15,12 @@ from dgcode.tui.screens.review import ReviewScreen
 from dgcode.tui.widgets.transcript import AnswerView, Note
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
-EDITS = """I changed both files.
-
-a.py
-```python
-<<<<<<< SEARCH
-x = 1
-=======
-x = 10
->>>>>>> REPLACE
-```
-
-b.py
-```python
-<<<<<<< SEARCH
-y = 2
-=======
-y = 20
->>>>>>> REPLACE
-```
-"""
+EDITS = TWO_FILE_EDITS
 
 
 @pytest.fixture
 def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "a.py").write_text("x = 1\n")
-    (root / "b.py").write_text("y = 2\n")
-    (root / "notes.txt").write_text("one\ntwo\nthree\n")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "init")
-    return root
+    return two_file_repo(tmp_path / "repo")
 
 
 async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:

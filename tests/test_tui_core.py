@@ -8,6 +8,7 @@ import sys
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from repo_helpers import git
+from tui_fakes import TWO_FILE_EDITS
 
 from dgcode.context.errors import ContextError
 from dgcode.edits.parser import parse_response
@@ -95,26 +96,7 @@ def test_run_output_text():
     assert "`pytest -q`" in text and "exit status 1" in text and "1 failed" in text
 
 
-ANSWER = """Two edits.
-
-a.py
-```python
-<<<<<<< SEARCH
-x = 1
-=======
-x = 10
->>>>>>> REPLACE
-```
-
-b.py
-```python
-<<<<<<< SEARCH
-y = 2
-=======
-y = 20
->>>>>>> REPLACE
-```
-"""
+ANSWER = TWO_FILE_EDITS
 
 
 def test_propose_groups_by_file_and_response_for_keeps_only_accepted_blocks(repo):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
-from repo_helpers import git
-from tui_fakes import ScriptedEngine, scripted_events
+from tui_fakes import ScriptedEngine, scripted_events, two_file_repo
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
@@ -42,13 +41,7 @@ def svg_snapshot(snapshot):
 
 @pytest.fixture
 def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "a.py").write_text("x = 1\n")
-    (root / "b.py").write_text("y = 2\n")
-    (root / "notes.txt").write_text("one\ntwo\nthree\n")
-    return root
+    return two_file_repo(tmp_path / "repo", commit=False)
 
 
 def screenshot(app: DgcodeApp, setup, size=(80, 24)) -> str:

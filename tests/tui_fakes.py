@@ -157,3 +157,44 @@ class ScriptedEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+
+# --- a small repository and an answer that edits two of its files ------------------------------------
+
+TWO_FILE_EDITS = """I changed both files.
+
+a.py
+```python
+<<<<<<< SEARCH
+x = 1
+=======
+x = 10
+>>>>>>> REPLACE
+```
+
+b.py
+```python
+<<<<<<< SEARCH
+y = 2
+=======
+y = 20
+>>>>>>> REPLACE
+```
+"""
+"""A model answer with one SEARCH/REPLACE block for a.py and one for b.py."""
+
+
+def two_file_repo(root, *, commit: bool = True):
+    """A git repository holding a.py (x = 1), b.py (y = 2) and notes.txt; committed unless told otherwise."""
+    from repo_helpers import git
+
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q")
+    (root / "a.py").write_text("x = 1\n")
+    (root / "b.py").write_text("y = 2\n")
+    (root / "notes.txt").write_text("one\ntwo\nthree\n")
+    if commit:
+        git(root, "add", ".")
+        git(root, "commit", "-qm", "init")
+    return root
