@@ -25,9 +25,9 @@ from dgcode.config import KEYS, Config, ConfigError, load_config, shown_path
 from dgcode.fix_report import EXIT_USAGE, FixReport, ProposedChange
 
 EXIT_INTERRUPTED = 130
-NO_MODEL = ("no model configured: dgcode needs a diffusion GGUF model. Pass --model PATH.gguf, set DGCODE_MODEL, "
-            "or put `model = \"PATH.gguf\"` in ~/.config/dgcode/config.toml or the repository's .dgcode.toml. "
-            "dgcode's embedded model is not shipped yet; any Dream / DiffuCoder / LLaDA GGUF works.")
+NO_MODEL = ("no model configured and this install has no embedded model: dgcode needs a diffusion GGUF model. "
+            "Pass --model PATH.gguf, set DGCODE_MODEL, or put `model = \"PATH.gguf\"` in "
+            "~/.config/dgcode/config.toml or the repository's .dgcode.toml; any Dream / DiffuCoder / LLaDA GGUF works.")
 NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply these edits"
 FIX_HELP = """Fix bugs in PATHS (default: the changed files) with the local model; with --cmd, until COMMAND passes.
 
@@ -176,12 +176,16 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             config = load_config(cwd, flags={"model": model, "fix.cmd": cmd, "fix.rounds": rounds})
         except ConfigError as error:
             _usage_error(str(error))
-        model_path = config["model"]
-        if model_path is None:
-            _usage_error(NO_MODEL)
         from dgcode.engine.errors import ModelFileError
         from dgcode.models.store import resolve_model
+        from dgcode.repair.embedded import ABOUT, embedded_model
 
+        model_path = config["model"]
+        if model_path is None:
+            model_path = embedded_model()
+            if model_path is None:
+                _usage_error(NO_MODEL)
+            err.print(Text(ABOUT, style="dim"))
         try:
             model_file = resolve_model(model_path).path
         except ModelFileError as error:
@@ -216,9 +220,19 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         progress = _Progress(err)
         if request.command and config.setting("fix.cmd").source != "flag":
             progress.say(f"check command `{request.command}` from {config.setting('fix.cmd').describe_source()}")
-        engine = opener(config, progress.say)
+        from dgcode.fix_engine import repairer_for
+        from dgcode.fix_syntax import run_syntax_fix
+
+        repairer = repairer_for(model_file, config, progress.say)
+        if repairer is not None and message:
+            _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and takes "
+                         "no instructions; drop --message, or use a full model (--model PATH.gguf)")
+        engine = repairer if repairer is not None else opener(config, progress.say)
         try:
-            report = run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
+            if repairer is not None:
+                report = run_syntax_fix(request, repairer, confirm=confirm, say=progress.say)
+            else:
+                report = run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
         except ContextError as error:
             _usage_error(str(error))
         except EngineError as error:  # the model file or settings: a setup problem

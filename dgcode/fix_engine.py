@@ -101,3 +101,40 @@ def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
     sub_block = int(config["sub_block"])
     return SamplerSettings(threshold=float(config["threshold"]), max_tokens=int(config["max_tokens"]),
                            sub_block_size=sub_block, canvas_size=sub_block * max(1, 256 // sub_block))
+
+
+class RepairClientEngine:
+    """fix_syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
+
+    def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None):
+        self.client, self.spec, self.say = client, spec, say
+        self._started = False
+
+    def ask(self, source: str, lineno: int, message: str):
+        from dgcode.repair.repair_model import RepairStep
+
+        if not self._started:
+            began = time.monotonic()
+            self.say(f"loading model {Path(self.client.model_path).name}")
+            self.client.start()
+            self.say(f"model loaded in {time.monotonic() - began:.1f} s")
+            self._started = True
+        return self.client.call(RepairStep(source, lineno, message, self.spec))
+
+    def close(self) -> None:
+        self.client.cancel()
+        self.client.close()
+
+
+def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None):
+    """A (not yet started) repair engine when `model_path` is a dgcode repair model, else None."""
+    from dgcode.engine.engine import EngineOptions
+    from dgcode.engine.worker import EngineClient
+    from dgcode.repair.repair_model import NotARepairModel, read_layout
+
+    try:
+        spec = read_layout(model_path)
+    except NotARepairModel:
+        return None
+    options = EngineOptions(n_ctx=spec.canvas, n_threads=config["threads"])
+    return RepairClientEngine(EngineClient(model_path, options), spec, say)

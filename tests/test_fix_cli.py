@@ -118,13 +118,14 @@ def test_json_without_yes_reports_not_applied(setup) -> None:
     assert repo_state(setup["repo"]) == before
 
 
-def test_no_model_is_a_usage_error_with_directions(setup, monkeypatch) -> None:
+def test_no_model_and_no_embedded_model_is_a_usage_error_with_directions(setup, monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("DGCODE_MODEL")
+    monkeypatch.setattr("dgcode.repair.embedded.EMBEDDED_MODEL", tmp_path / "not-installed.gguf")
     engine = ScriptedEngine([])
     result = runner.invoke(app_with(engine), ["fix", "m.py"])
     assert result.exit_code == 2
     assert "no model configured" in result.stderr and "--model PATH.gguf" in result.stderr
-    assert "DGCODE_MODEL" in result.stderr and "not shipped yet" in result.stderr
+    assert "DGCODE_MODEL" in result.stderr and "no embedded model" in result.stderr
     assert engine.prompts == []
 
 

@@ -11,7 +11,7 @@ from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
 from dgcode.engine.model_file import read_model_info  # noqa: E402
 from training.corpus import Corpus  # noqa: E402
 from training.export import export_gguf, read_layout  # noqa: E402
-from training.layout import MASK, PAD, CanvasSpec, make_example  # noqa: E402
+from dgcode.repair.canvas import MASK, PAD, CanvasSpec, make_example  # noqa: E402
 from training.examples import heldout_cases  # noqa: E402
 from training.model import ModelConfig, RepairModel, canvas_attention_mask  # noqa: E402
 from training.tokenizer import count_pretokens, train_bpe  # noqa: E402
@@ -72,7 +72,7 @@ def test_training_mask_is_the_engines_cached_prefill(setup):
     tok, model, paths, _ = setup
     original = ["import os\n", "\n", "def f(x):\n", "    return os.path.join(x, 'y')\n", "print(f(1))\n"]
     broken = original[:2] + ["def f(x)\n"] + original[3:]
-    made = make_example(tok, broken, 2, lambda w: original[w[0]:w[1]], SPEC)
+    made = make_example(tok, broken, 2, "expected ':'", lambda w: original[w[0]:w[1]], SPEC)
     assert made is not None
     tokens = torch.tensor(made[0])
     a = SPEC.answer_start

@@ -7,17 +7,16 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training tests need torch (pip install torch)")
 
 from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
-from dgcode.engine.unmasking import SamplerSettings  # noqa: E402
 from training import export as export_cli  # noqa: E402
 from training import train as train_cli  # noqa: E402
 from training.corpus import Corpus  # noqa: E402
-from training.evaluate import LlamaTokenizer, repair_case  # noqa: E402
+from training.evaluate import repair_case  # noqa: E402
 from training.examples import ExampleStream, heldout_cases  # noqa: E402
-from training.layout import MASK, PAD, CanvasSpec  # noqa: E402
+from dgcode.repair.canvas import MASK, PAD, CanvasSpec  # noqa: E402
 from training.model import ModelConfig, RepairModel, canvas_attention_mask  # noqa: E402
 from training.tokenizer import count_pretokens, train_bpe  # noqa: E402
 
-SPEC = CanvasSpec(canvas=128, slot=24, after_budget=16)
+SPEC = CanvasSpec(canvas=160, slot=64, after_budget=16)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,7 @@ def data():
 
 def test_mask_answer_masks_only_the_answer_slot(data):
     _, tok = data
-    tokens = torch.randint(0, 500, (64, SPEC.canvas))
+    tokens = torch.randint(0, 256, (64, SPEC.canvas))  # byte tokens: never the mask
     gen = torch.Generator().manual_seed(1)
     noisy, masked, t = train_cli.mask_answer(tokens, SPEC.answer_start, tok.special(MASK), 0.05, gen)
     assert (noisy[:, :SPEC.answer_start] == tokens[:, :SPEC.answer_start]).all()
@@ -115,8 +114,7 @@ def test_smoke_run_trains_exports_and_repairs_through_the_engine(tmp_path, capsy
     export_cli.main(["--checkpoint", str(out / "last.pt"), "--out", str(gguf_path)])
     spec = CanvasSpec(**ckpt["spec"])
     case = heldout_cases(Corpus("heldout", max_files=6), 1, seed=0, kinds=["missing_colon"])[0]
-    settings = SamplerSettings(max_tokens=spec.slot, canvas_size=spec.slot, sub_block_size=spec.slot)
     with Engine(gguf_path, EngineOptions(n_ctx=spec.canvas, n_threads=1)) as engine:
-        outcome = repair_case(engine, LlamaTokenizer(engine.model), case, spec, settings)
+        outcome = repair_case(engine, case, spec, 0.9)
     assert outcome is not None and outcome.fits and outcome.kind == "missing_colon"
     assert 1 <= outcome.steps <= spec.slot  # an untrained model's answer is junk, but the loop is bounded

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.layout import split_lines
+from dgcode.repair.canvas import split_lines
 
 MAX_SNIPPET_LINES = 60
 HELDOUT_PERCENT = 10

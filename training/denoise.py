@@ -18,8 +18,8 @@ import torch
 
 from training.corrupt import syntax_error
 from training.examples import RepairCase
-from training.layout import (EOS, MASK, PAD, CanvasSpec, Tokenizer, apply_answer, decode_answer,
-                             make_inference_canvas)
+from dgcode.repair.canvas import (EOS, MASK, PAD, CanvasSpec, Tokenizer, apply_answer, decode_answer,
+                                  make_inference_canvas)
 from training.model import RepairModel, canvas_attention_mask
 
 
@@ -81,7 +81,9 @@ def evaluate_cases(model: RepairModel, cases: list[RepairCase], tok: Tokenizer, 
     outcomes: list[Outcome | None] = [None] * len(cases)
     todo = []
     for i, case in enumerate(cases):
-        canvas = make_inference_canvas(tok, case.broken_source, case.error_line + 1, spec)
+        err = syntax_error(case.broken_source)  # as dgcode sees it: the whole file's error
+        lineno, message = (case.error_line + 1, case.message) if err is None else (err.lineno or 1, err.msg or "")
+        canvas = make_inference_canvas(tok, case.broken_source, lineno, message, spec)
         if canvas is None:
             outcomes[i] = Outcome(case.kind, False, False, False, False)
         else:
@@ -93,7 +95,9 @@ def evaluate_cases(model: RepairModel, cases: list[RepairCase], tok: Tokenizer, 
         answers, steps = denoise_batch(model, [c.prompt for _, c in chunk], tok, spec, threshold, device)
         for (i, canvas), answer, n_steps in zip(chunk, answers, steps):
             case = cases[i]
-            repaired = apply_answer(case.broken_source, canvas.window, decode_answer(tok, answer))
+            replacement = decode_answer(tok, canvas, answer)
+            repaired = case.broken_source if replacement is None else apply_answer(
+                case.broken_source, canvas.window, replacement)
             outcomes[i] = Outcome(case.kind, True, case.answer_for(canvas.window) is not None,
                                   repaired == case.original_source, syntax_error(repaired) is None,
                                   len(answer), n_steps)

@@ -3,8 +3,9 @@
 Each held-out case is a whole stdlib file (from the held-out split) with one
 injected error. As dgcode would at inference, the whole broken file is
 compiled to get SyntaxError.lineno, the canvas is built with llama.cpp's
-tokenizer (training/layout.py, layout read from the GGUF), and the answer slot
-is denoised by Engine.generate with the threshold schedule. Reported per error
+tokenizer (dgcode/repair/canvas.py, layout read from the GGUF), and the answer slot
+is denoised by Engine.generate with the threshold schedule: exactly dgcode's
+own repair step (dgcode/repair/repair_model.py:repair_window). Reported per error
 kind: exact repairs (the repaired file equals the original), repaired files
 that compile, how often the window covers the injected error, next to the
 no-change baseline; and tokens committed per step, tokens per second.
@@ -21,36 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from dgcode.engine.engine import Engine, EngineOptions
-from dgcode.engine.llama_native import LlamaModel
-from dgcode.engine.unmasking import SamplerSettings
 from training.corpus import Corpus
 from training.corrupt import KINDS, syntax_error
 from training.examples import RepairCase, heldout_cases
-from training.export import read_layout
-from training.layout import CanvasSpec, apply_answer, decode_answer, make_inference_canvas
-from training.tokenizer import SPECIALS
-
-
-class LlamaTokenizer:
-    """training/layout.py's Tokenizer protocol over llama.cpp's own tokenizer (what dgcode uses)."""
-
-    def __init__(self, model: LlamaModel):
-        self.model = model
-        self.ids = {}
-        for name in SPECIALS:
-            ids = model.tokenize(name, parse_special=True)
-            if len(ids) != 1:
-                raise ValueError(f"the model has no special token {name}")
-            self.ids[name] = ids[0]
-
-    def encode(self, text: str) -> list[int]:
-        return self.model.tokenize(text, parse_special=False)
-
-    def decode(self, ids) -> str:
-        return self.model.detokenize([int(i) for i in ids])
-
-    def special(self, name: str) -> int:
-        return self.ids[name]
+from dgcode.repair.canvas import CanvasSpec, choose_window, split_lines
+from dgcode.repair.repair_model import read_layout, repair_window
 
 
 @dataclass
@@ -67,8 +43,7 @@ class EngineOutcome:
     wall_s: float = 0.0
 
 
-def repair_case(engine: Engine, tok: LlamaTokenizer, case: RepairCase, spec: CanvasSpec,
-                settings: SamplerSettings) -> EngineOutcome | None:
+def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file)."""
     source = case.broken_source
     err = syntax_error(source)
@@ -76,18 +51,14 @@ def repair_case(engine: Engine, tok: LlamaTokenizer, case: RepairCase, spec: Can
         return None
     original = case.original_source
     base = dict(kind=case.kind, baseline_exact=source == original, baseline_compiles=False)
-    canvas = make_inference_canvas(tok, source, err.lineno or 1, spec)
-    if canvas is None:
-        return EngineOutcome(fits=False, covered=False, exact=False, compiles=False, **base)
-
-    def guard(event) -> bool:  # an unconverged model could commit <|mask|> forever: cap the steps
-        return event.step < spec.slot
-
-    gen = engine.generate(canvas.prompt, settings, on_step=guard)
-    repaired = apply_answer(source, canvas.window, decode_answer(tok, gen.tokens))
-    return EngineOutcome(fits=True, covered=case.answer_for(canvas.window) is not None,
+    chosen = choose_window(split_lines(source), (err.lineno or 1) - 1, spec)
+    repair = repair_window(engine, source, err.lineno or 1, err.msg or "", spec, threshold)
+    if chosen is None or repair is None:
+        return EngineOutcome(fits=chosen is not None, covered=False, exact=False, compiles=False, **base)
+    repaired = repair.applied_to(source)
+    return EngineOutcome(fits=True, covered=case.answer_for(chosen[0]) is not None,
                          exact=repaired == original, compiles=syntax_error(repaired) is None,
-                         tokens=len(gen.tokens), steps=gen.steps, wall_s=gen.wall_s, **base)
+                         tokens=repair.tokens, steps=repair.steps, wall_s=repair.wall_s, **base)
 
 
 def summarize(outcomes: list[EngineOutcome]) -> dict:
@@ -133,15 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     spec = read_layout(args.model)
     cases = heldout_cases(Corpus("heldout", max_files=args.max_files), args.per_kind, args.seed, KINDS)
-    settings = SamplerSettings(schedule="threshold", threshold=args.threshold, max_tokens=spec.slot,
-                               canvas_size=spec.slot, sub_block_size=spec.slot)
     outcomes, skipped = [], 0
     t0 = time.time()
     with Engine(args.model, EngineOptions(n_ctx=spec.canvas, n_threads=args.threads)) as engine:
         engine.warm_up()
-        tok = LlamaTokenizer(engine.model)
         for case in cases:
-            outcome = repair_case(engine, tok, case, spec, settings)
+            outcome = repair_case(engine, case, spec, args.threshold)
             if outcome is None:
                 skipped += 1
             else:

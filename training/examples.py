@@ -16,7 +16,7 @@ import numpy as np
 
 from training.corpus import Corpus
 from training.corrupt import KINDS, Edit, inject
-from training.layout import DEFAULT_SPEC, CanvasSpec, Tokenizer, make_example
+from dgcode.repair.canvas import DEFAULT_SPEC, CanvasSpec, Tokenizer, make_example
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ExampleStream:
             case = sample_case(self.corpus, kind, rng)
             if case is None:
                 continue
-            made = make_example(self.tok, case.broken, case.error_line, case.answer_for, self.spec)
+            made = make_example(self.tok, case.broken, case.error_line, case.message, case.answer_for, self.spec)
             if made is not None:
                 return made[0], made[1]
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.layout import EOS, MASK, PAD, CanvasSpec
+from dgcode.repair.canvas import EOS, MASK, PAD, CanvasSpec
+from dgcode.repair.repair_model import LAYOUT_KEY, LAYOUT_VERSION, read_layout  # noqa: F401  (read_layout: for callers)
 from training.tokenizer import ByteBPE
 
-LAYOUT_KEY = "dgcode.repair."
-LAYOUT_VERSION = 1
 
 
 def gguf_tensors(state: dict, n_layer: int, tied: bool) -> list[tuple[str, np.ndarray]]:
@@ -135,20 +134,6 @@ def export_gguf(state: dict, config: dict, tok: ByteBPE, spec: CanvasSpec, path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def read_layout(path: str | os.PathLike[str]) -> CanvasSpec:
-    """The canvas layout an exported GGUF was trained with."""
-    import gguf
-
-    reader = gguf.GGUFReader(path)
-    values = {}
-    for key in asdict(CanvasSpec()):
-        field = reader.fields.get(LAYOUT_KEY + key)
-        if field is None:
-            raise ValueError(f"{path}: no {LAYOUT_KEY}{key}; not a dgcode repair model")
-        values[key] = int(field.parts[field.data[0]][0])
-    return CanvasSpec(**values)
 
 
 def main(argv: list[str] | None = None) -> None:

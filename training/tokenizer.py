@@ -25,9 +25,10 @@ from typing import Iterable
 
 from dgcode.engine.synthetic import byte_char_map
 
-# Special tokens, in id order at the end of the vocabulary. Their roles are fixed
-# by training/layout.py; the names are what the GGUF stores.
-SPECIALS = ("<|endoftext|>", "<|pad|>", "<|mask|>", "<|after|>", "<|before|>", "<|broken|>", "<|fix|>")
+# Special tokens, in id order at the end of the vocabulary: end-of-text, pad, mask, the canvas
+# markers and the edit operations. Their roles are fixed by dgcode/repair/canvas.py; the names are
+# what the GGUF stores.
+from dgcode.repair.canvas import SPECIALS
 
 # llama.cpp's \s set (unicode-data.cpp, unicode_set_whitespace)
 _WHITESPACE = frozenset(map(chr, (

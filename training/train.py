@@ -28,7 +28,7 @@ from training.corpus import Corpus
 from training.corrupt import KINDS
 from training.denoise import evaluate_cases, format_summary, summarize
 from training.examples import ExampleStream, heldout_cases
-from training.layout import MASK, PAD, CanvasSpec
+from dgcode.repair.canvas import MASK, PAD, CanvasSpec
 from training.model import ModelConfig, RepairModel, canvas_attention_mask, count_parameters
 from training.tokenizer import ByteBPE, count_pretokens, train_bpe
 

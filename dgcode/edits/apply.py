@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,7 +40,8 @@ from dgcode.edits.journal import (
     read_last_apply,
     write_journal,
 )
-from dgcode.edits.parser import ParseMode, parse_response
+from dgcode.edits.infill import InfillEdit
+from dgcode.edits.parser import Edit, ParseMode, parse_response
 from dgcode.edits.plan import EditOutcome, EditPlan, EditStatus, apply_plan, check_plan_fresh, plan_edits
 from dgcode.vcs.snapshot import DEFAULT_KEEP, Snapshot, SnapshotError, take_snapshot
 
@@ -182,14 +183,33 @@ def apply_response(
     """
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{root} is not a folder")
-    root_path = Path(os.path.realpath(root))
     parsed = parse_response(response_text, mode)
     if not parsed.edits:
         problems = parsed.problems or ("the response contains no edits",)
-        return ApplyReport(root_path, parse_problems=tuple(problems), dry_run=dry_run)
-    plan = plan_edits(root_path, parsed.edits, read_snapshots)
+        return ApplyReport(Path(os.path.realpath(root)), parse_problems=tuple(problems), dry_run=dry_run)
+    return apply_edits(root, parsed.edits, parse_problems=tuple(parsed.problems), dry_run=dry_run,
+                       read_snapshots=read_snapshots, keep_snapshots=keep_snapshots)
+
+
+def apply_edits(
+    root: str | os.PathLike[str],
+    edits: Sequence[Edit | InfillEdit],
+    *,
+    parse_problems: tuple[str, ...] = (),
+    dry_run: bool = False,
+    read_snapshots: Mapping[str, FileSnapshot] | None = None,
+    keep_snapshots: int = DEFAULT_KEEP,
+) -> ApplyReport:
+    """Apply ``edits`` (already parsed, or made by dgcode itself) to the tree at ``root``, or none of them.
+
+    The same checks, journal, snapshot and undo record as apply_response.
+    """
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"{root} is not a folder")
+    root_path = Path(os.path.realpath(root))
+    plan = plan_edits(root_path, edits, read_snapshots)
     changes = tuple(FileChange(p.path, p.old_bytes, p.new_bytes) for p in plan.changed_files)
-    report = ApplyReport(root_path, plan.outcomes, parsed.problems, changes, dry_run=dry_run)
+    report = ApplyReport(root_path, plan.outcomes, parse_problems, changes, dry_run=dry_run)
     if dry_run:
         return report
     try:

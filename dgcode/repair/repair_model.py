@@ -1,0 +1,152 @@
+"""dgcode's repair model as a GGUF: recognising one, reading its canvas layout, and one repair step in the engine.
+
+A repair model is a `dream` GGUF whose metadata carries `dgcode.repair.*`
+(the canvas layout it was trained with, canvas.py). `repair_window` runs
+inside the engine's process (`EngineClient.call`): it lays out the canvas
+for a file and its compiler error, denoises the answer slot with the engine's
+threshold sampler, and turns the edit operations back into lines.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass
+
+from dgcode.repair.canvas import SPECIALS, CanvasSpec, apply_answer, decode_answer, make_inference_canvas, split_lines
+
+LAYOUT_KEY = "dgcode.repair."
+LAYOUT_VERSION = 2  # 2: one edit operation per broken byte
+
+
+class NotARepairModel(ValueError):
+    """The GGUF is not a dgcode repair model of a layout this version reads."""
+
+
+def read_layout(path: str | os.PathLike[str]) -> CanvasSpec:
+    """The canvas layout a repair model was trained with; NotARepairModel when it has none (or another version)."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception as error:  # noqa: BLE001 (gguf raises many kinds on a file that is not GGUF)
+        raise NotARepairModel(f"{path}: cannot read it as GGUF ({error})") from None
+
+    def number(key: str) -> int | None:
+        field = reader.fields.get(LAYOUT_KEY + key)
+        return None if field is None else int(field.parts[field.data[0]][0])
+
+    version = number("version")
+    if version is None:
+        raise NotARepairModel(f"{path}: no {LAYOUT_KEY}version; not a dgcode repair model")
+    if version != LAYOUT_VERSION:
+        raise NotARepairModel(f"{path}: repair layout version {version}; this dgcode reads version {LAYOUT_VERSION}")
+    values = {}
+    for key in asdict(CanvasSpec()):
+        value = number(key)
+        if value is None:
+            raise NotARepairModel(f"{path}: no {LAYOUT_KEY}{key}; the repair model is incomplete")
+        values[key] = value
+    return CanvasSpec(**values)
+
+
+def is_repair_model(path: str | os.PathLike[str]) -> bool:
+    try:
+        read_layout(path)
+    except NotARepairModel:
+        return False
+    return True
+
+
+def syntax_error(source: str, filename: str = "<file>") -> SyntaxError | None:
+    """The SyntaxError compile() raises for `source` (never run), or None when it compiles."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(source, filename, "exec", dont_inherit=True)
+        except SyntaxError as error:
+            return error
+        except (ValueError, RecursionError, MemoryError) as error:  # null bytes, too deeply nested
+            return SyntaxError(str(error))
+    return None
+
+
+class ModelTokenizer:
+    """canvas.Tokenizer over llama.cpp's own tokenizer and the model's special tokens."""
+
+    def __init__(self, model):
+        self.model = model
+        self.ids: dict[str, int] = {}
+        for name in SPECIALS:
+            ids = model.tokenize(name, parse_special=True)
+            if len(ids) != 1:
+                raise NotARepairModel(f"the model has no special token {name}")
+            self.ids[name] = ids[0]
+
+    def encode(self, text: str) -> list[int]:
+        return self.model.tokenize(text, parse_special=False)
+
+    def special(self, name: str) -> int:
+        return self.ids[name]
+
+
+@dataclass(frozen=True)
+class WindowRepair:
+    """The model's rewrite of lines [start, end) (0-based) of a file."""
+
+    start: int
+    end: int
+    old_lines: tuple[str, ...]
+    new_lines: tuple[str, ...]
+    steps: int
+    tokens: int
+    wall_s: float
+
+    def applied_to(self, source: str) -> str:
+        return apply_answer(source, (self.start, self.end), self.new_lines)
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    """Picklable: one repair of `source`'s error, run inside the engine's process (EngineClient.call)."""
+
+    source: str
+    lineno: int
+    message: str
+    spec: CanvasSpec
+    threshold: float = 0.9
+
+    def __call__(self, engine) -> WindowRepair | None:
+        return repair_window(engine, self.source, self.lineno, self.message, self.spec, self.threshold)
+
+
+_TOKENIZERS: dict[int, ModelTokenizer] = {}
+
+
+def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSpec,
+                  threshold: float = 0.9) -> WindowRepair | None:
+    """The model's repair of the lines around `lineno` (1-based); None when they do not fit its slot
+    or its answer is not UTF-8."""
+    from dgcode.engine.unmasking import SamplerSettings
+
+    tok = _TOKENIZERS.get(id(engine.model))
+    if tok is None:
+        tok = _TOKENIZERS.setdefault(id(engine.model), ModelTokenizer(engine.model))
+    canvas = make_inference_canvas(tok, source, lineno, message, spec)
+    if canvas is None:
+        return None
+    settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=spec.slot,
+                               canvas_size=spec.slot, sub_block_size=spec.slot)
+
+    def bounded(event) -> bool:  # each step commits at least one position: never more steps than positions
+        return event.step < spec.slot
+
+    generation = engine.generate(canvas.prompt, settings, on_step=bounded)
+    replacement = decode_answer(tok, canvas, generation.tokens)
+    if replacement is None:
+        return None
+    start, end = canvas.window
+    old = tuple(split_lines(source)[start:end])
+    return WindowRepair(start, end, old, tuple(replacement), generation.steps, len(generation.tokens),
+                        generation.wall_s)
+

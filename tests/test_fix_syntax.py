@@ -1,0 +1,142 @@
+"""The syntax-repair pipeline behind `dgcode fix` with the embedded model, over a rule-based repairer at the seam.
+
+The repairer here stands in for the model (the real one is exercised in
+test_repair_model_e2e.py): it adds a missing colon to the reported line, or
+answers with a rewrite that does not help. What is under test is the
+pipeline: which files it picks, that each rewrite is checked by compiling,
+that repairs go through the safe edit path (undo works, stale files are
+refused, nothing is half-written) and what it reports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from git_shim import init_repo, real_git  # noqa: E402
+
+from dgcode.edits.apply import undo  # noqa: E402
+from dgcode.fix import FixRequest  # noqa: E402
+from dgcode.fix_syntax import line_range_edit, run_syntax_fix  # noqa: E402
+from dgcode.repair.canvas import split_lines  # noqa: E402
+from dgcode.repair.file_repair import repair_source  # noqa: E402
+from dgcode.repair.repair_model import WindowRepair  # noqa: E402
+
+GOOD = "def f(x):\n    return x\n"
+NO_COLON = "def f(x)\n    return x\n"
+TWO_ERRORS = "def f(x)\n    return x\n\n\ndef g(y)\n    return y\n"
+
+
+@dataclass
+class ColonRepairer:
+    """Adds ':' to the reported line when the compiler expects one; otherwise rewrites nothing useful."""
+
+    asked: list[tuple[int, str]] = field(default_factory=list)
+    closed: bool = False
+
+    def ask(self, source: str, lineno: int, message: str) -> WindowRepair | None:
+        self.asked.append((lineno, message))
+        lines = split_lines(source)
+        old = lines[lineno - 1]
+        body = old.rstrip("\r\n")
+        new = body + ":" + old[len(body):] if message == "expected ':'" else old
+        return WindowRepair(lineno - 1, lineno, (old,), (new,), steps=3, tokens=len(new), wall_s=0.01)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def make_repo(tmp_path: Path, files: dict[str, str]) -> Path:
+    repo = tmp_path / "repo"
+    init_repo(repo)
+    (repo / "base.txt").write_text("base\n")
+    real_git(repo, "add", "base.txt")
+    real_git(repo, "commit", "-q", "-m", "base")
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    return repo
+
+
+def test_repairs_every_error_of_a_file_round_by_round() -> None:
+    repairer = ColonRepairer()
+    result = repair_source("m.py", TWO_ERRORS, repairer.ask)
+    assert result.repaired_ok and result.repaired == TWO_ERRORS.replace(")\n", "):\n")
+    assert [lineno for lineno, _ in repairer.asked] == [1, 5]
+    assert result.error.startswith("line 1:") and len(result.windows) == 2 and result.steps == 6
+
+
+def test_a_rewrite_that_does_not_move_the_error_ends_the_attempt() -> None:
+    result = repair_source("m.py", "x = (1,\n", ColonRepairer().ask)
+    assert not result.repaired_ok and "found no fix" in result.problem
+    assert result.repaired == "x = (1,\n"
+    assert not repair_source("m.py", GOOD, ColonRepairer().ask).needed
+
+
+def test_line_range_edit_names_only_the_changed_lines() -> None:
+    edit = line_range_edit("m.py", "a\nb\nc\n", "a\nB\nc\n")
+    assert (edit.start, edit.end, edit.expected, edit.replace) == (2, 2, "b\n", "B\n")
+    joined = line_range_edit("m.py", "a\nb = 1 c = 2\nd\n", "a\nb = 1\nc = 2\nd\n")
+    assert (joined.start, joined.end, joined.replace) == (2, 2, "b = 1\nc = 2\n")
+    inserted = line_range_edit("m.py", "a\nd\n", "a\nb\nd\n")  # a pure insertion still names a line
+    assert (inserted.start, inserted.end, inserted.expected, inserted.replace) == (2, 2, "d\n", "b\nd\n")
+
+
+def test_changed_python_files_are_repaired_and_undo_reverts(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"m.py": TWO_ERRORS, "ok.py": GOOD, "notes.md": "def x(\n"})
+    repairer = ColonRepairer()
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), repairer)
+    assert report.status == "applied" and report.exit_code == 0, report.message
+    assert (repo / "m.py").read_text() == TWO_ERRORS.replace(")\n", "):\n")
+    assert (repo / "ok.py").read_text() == GOOD and (repo / "notes.md").read_text() == "def x(\n"
+    assert report.files_changed == ["m.py"]
+    assert undo(repo).undone
+    assert (repo / "m.py").read_text() == TWO_ERRORS
+
+
+def test_crlf_files_keep_their_line_endings(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {})
+    (repo / "w.py").write_bytes(NO_COLON.replace("\n", "\r\n").encode())
+    report = run_syntax_fix(FixRequest(repo, paths=("w.py",), cwd=repo), ColonRepairer())
+    assert report.status == "applied", report.message
+    assert (repo / "w.py").read_bytes() == GOOD.replace("\n", "\r\n").encode()
+
+
+def test_unrepairable_files_are_left_as_they_were_and_reported(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"a.py": NO_COLON, "b.py": "x = (1,\n"})
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer())
+    assert report.status == "failed" and report.exit_code == 1
+    assert "b.py: line 1" in report.message and "repaired a.py" in report.message
+    assert (repo / "a.py").read_text() == GOOD and (repo / "b.py").read_text() == "x = (1,\n"
+
+
+def test_dry_run_and_declined_write_nothing(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"m.py": NO_COLON})
+    dry = run_syntax_fix(FixRequest(repo, dry_run=True, cwd=repo), ColonRepairer())
+    assert dry.status == "proposed" and dry.rounds[0].changes[0].new_bytes == GOOD.encode()
+    declined = run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer(), confirm=lambda _c: False)
+    assert declined.status == "not_applied" and declined.exit_code == 1
+    assert (repo / "m.py").read_text() == NO_COLON
+
+
+def test_a_file_changed_while_the_model_works_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"m.py": NO_COLON})
+
+    class Meddler(ColonRepairer):
+        def ask(self, source, lineno, message):
+            (repo / "m.py").write_text(NO_COLON + "# edited meanwhile\n")
+            return super().ask(source, lineno, message)
+
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), Meddler())
+    assert report.status == "failed" and "changed" in report.message
+    assert (repo / "m.py").read_text() == NO_COLON + "# edited meanwhile\n"
+
+
+def test_nothing_to_do_and_non_python_paths(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"ok.py": GOOD, "notes.md": "text\n"})
+    assert run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer()).status == "nothing_to_do"
+    named = run_syntax_fix(FixRequest(repo, paths=("notes.md",), cwd=repo), ColonRepairer())
+    assert named.status == "nothing_to_do" and "Python files only" in named.notes[0]
