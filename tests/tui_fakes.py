@@ -4,8 +4,9 @@
 would report: the answer is split into word-sized tokens (plus an end token),
 cut into canvases and sub-blocks like the real sampler's, and each step
 commits a few masked positions of the active sub-block in a shuffled order,
-with made-up confidences. ``ScriptedEngine`` replays one Script per
-``generate`` call with a small sleep per step, honours cancellation the way
+with made-up confidences (or the script's own, one per token).
+``ScriptedEngine`` replays one Script per ``generate`` call (an infill
+call's prompt tail and suffix are recorded, so tests see the exact split) with a small sleep per step, honours cancellation the way
 EngineClient does (the step in flight is reported, then it stops), and can
 crash mid-answer like a dying engine process. A script can hold at a step
 until the test releases it, so a test sees the canvas mid-denoising however
@@ -18,9 +19,10 @@ import random
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dgcode.engine.errors import EngineCrashedError
+from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.fix_report import Answer
@@ -38,10 +40,15 @@ def split_tokens(text: str) -> list[str]:
 
 
 def scripted_events(text: str, settings: SamplerSettings, *, per_step: int = 3, seed: int = 0,
-                    step_s: float = 0.01) -> list[StepEvent]:
-    """The step events of denoising ``text`` (then an end token) on canvases like the real sampler's."""
+                    step_s: float = 0.01, confidence_of: Sequence[float] | None = None) -> list[StepEvent]:
+    """The step events of denoising ``text`` (then an end token) on canvases like the real sampler's.
+
+    ``confidence_of``: the confidence each token of ``text`` is committed with (else made up).
+    """
     rng = random.Random(seed)
     pieces = split_tokens(text) + [END_TEXT]
+    if confidence_of is not None:
+        assert len(confidence_of) == len(pieces) - 1, "one confidence per token of the text"
     n_answer = max(settings.max_tokens, len(pieces))
     texts = [""] * n_answer
     confidence = [0.0] * n_answer
@@ -56,7 +63,8 @@ def scripted_events(text: str, settings: SamplerSettings, *, per_step: int = 3, 
             chosen = order[start:start + per_step]
             for i in chosen:
                 texts[i] = pieces[i]
-                confidence[i] = rng.choice((0.95, 0.99, 0.8, 0.55))
+                made_up = rng.choice((0.95, 0.99, 0.8, 0.55))
+                confidence[i] = confidence_of[i] if confidence_of is not None and i < len(confidence_of) else made_up
             step += 1
             canvas = a // settings.canvas_size
             lo = canvas * settings.canvas_size
@@ -81,18 +89,33 @@ class Script:
     crash_after: int | None = None
     hold_at: int | None = None
     """After reporting this step, wait until the test calls ``ScriptedEngine.release()``."""
+    confidence: tuple[float, ...] | None = None
+    """The confidence each token of ``text`` is committed with (None: made up)."""
+
+
+def render_chat(messages: list[dict[str, str]]) -> str:
+    """The scripted engine's chat template: one ``<role>content`` line per message, then the answer's turn."""
+    return "".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>"
 
 
 class ScriptedEngine:
-    """A ChatEngine that replays Scripts; records prompts, steps run and cancels for assertions."""
+    """A ChatEngine that replays Scripts; records prompts, infill splits, steps run and cancels for assertions."""
 
-    name = "scripted.gguf"
-
-    def __init__(self, *scripts: Script, delay: float = 0.005, n_ctx: int = 4096):
+    def __init__(self, *scripts: Script, delay: float = 0.005, n_ctx: int = 4096, name: str = "scripted.gguf",
+                 start_error: EngineError | None = None):
         self.scripts = list(scripts)
         self.delay = delay
         self.n_ctx = n_ctx
+        self.name = name
+        self.start_error = start_error
+        """Raised by ``start`` (a model that fails to load)."""
         self.prompts: list[list[dict[str, str]]] = []
+        self.raw_prompts: list[str] = []
+        """What the model was asked to continue: the rendered chat, then the infill's prefix."""
+        self.suffixes: list[str] = []
+        """Each call's infill suffix ("" for a plain answer)."""
+        self.settings_seen: list[SamplerSettings] = []
+        self.start_calls = 0
         self.steps_run: list[int] = []
         self.total_steps: list[int] = []
         self.cancel_calls = 0
@@ -104,18 +127,26 @@ class ScriptedEngine:
         self._release = threading.Event()
 
     def start(self, say) -> None:
+        self.start_calls += 1
         if not self.started:
             say(f"loading {self.name}")
+        if self.start_error is not None:
+            raise self.start_error
         self.started = True
 
     def count_tokens(self, text: str) -> int:
         return len(text) // 4
 
-    def generate(self, messages, settings: SamplerSettings, on_step=None, say=None) -> Answer:
+    def generate(self, messages, settings: SamplerSettings, on_step=None, say=None, *, prefix: str = "",
+                 suffix: str = "") -> Answer:
         script = self.scripts.pop(0)
         self.prompts.append(messages)
+        self.raw_prompts.append(render_chat(messages) + prefix)
+        self.suffixes.append(suffix)
+        self.settings_seen.append(settings)
         self._cancel.clear()
-        events = scripted_events(script.text, settings, per_step=script.per_step, step_s=self.delay)
+        events = scripted_events(script.text, settings, per_step=script.per_step, step_s=self.delay,
+                                 confidence_of=script.confidence)
         self.total_steps.append(len(events))
         began = time.monotonic()
         steps, stop_reason = 0, "eos"
@@ -155,9 +186,13 @@ class ScriptedEngine:
     def describe(self) -> dict | None:
         return {"n_ctx": self.n_ctx, "architecture": "dream", "backend": "CPU, 2 threads"} if self.started else None
 
+    def summary(self) -> dict:
+        return {"path": f"/models/{self.name}", "loaded": self.started, "architecture": "dream",
+                "cached_path": True, **(self.describe() or {})}
+
     def close(self) -> None:
         self.closed = True
-
+        self.started = False
 
 
 # --- a small repository and an answer that edits two of its files ------------------------------------

@@ -33,8 +33,14 @@ class ChatEngine(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None, say: Say | None = None) -> Answer:
-        """Answer the chat; ``on_step`` returning False cancels before the next step; ``say`` tells progress."""
+                 on_step: StepObserver | None = None, say: Say | None = None, *, prefix: str = "",
+                 suffix: str = "") -> Answer:
+        """Answer the chat; ``on_step`` returning False cancels before the next step; ``say`` tells progress.
+
+        Infill: the prompt is the rendered chat followed by ``prefix`` (answer text kept before the slot),
+        and with a ``suffix`` the ``settings.max_tokens`` slot is denoised between them (the answer text
+        kept after it). The answer's text is the slot's text only.
+        """
 
     def cancel(self) -> None:
         """Stop the running generation after its current step; safe from any thread."""
@@ -42,7 +48,17 @@ class ChatEngine(Protocol):
     def describe(self) -> dict | None:
         """What the loaded model is (architecture, n_ctx, backend...); None before it has loaded."""
 
+    def summary(self) -> dict:
+        """What /model shows: path, architecture, cached_path, loaded; reads the file's header if not loaded.
+
+        Raises EngineError (ModelFileError) when the file is not a usable diffusion GGUF.
+        """
+
     def close(self) -> None: ...
+
+
+EngineFactory = Callable[[str], "ChatEngine"]
+"""Makes the (not yet started) engine for a model path or pulled name; /model switches to what it makes."""
 
 
 def describe_backend(engine) -> str:
@@ -91,11 +107,12 @@ class ModelEngine:
         return self.client.call(CountTokens(text))
 
     def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None, say: Say | None = None) -> Answer:
+                 on_step: StepObserver | None = None, say: Say | None = None, *, prefix: str = "",
+                 suffix: str = "") -> Answer:
         say = say or (lambda _m: None)
         self.start(say)
-        prompt = self.client.call(RenderChat(messages))
-        result = self.client.generate(prompt, settings, on_step)
+        prompt = self.client.call(RenderChat(messages)) + prefix
+        result = self.client.generate(prompt, settings, on_step, suffix=suffix or None)
         return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
                       result.wall_s)
 
@@ -104,6 +121,18 @@ class ModelEngine:
 
     def describe(self) -> dict | None:
         return self._described if self.client.alive else None
+
+    def summary(self) -> dict:
+        described = self.describe()
+        if described:
+            return {"path": described.get("model", self.client.model_path), "loaded": True, **described}
+        from dgcode.engine.model_file import read_model_info, require_diffusion
+
+        info = read_model_info(self.client.model_path)
+        require_diffusion(info, mask_token_id=self.client.options.mask_token_id)
+        return {"path": str(info.path), "loaded": False, "architecture": info.architecture,
+                "cached_path": self.client.options.cached and info.cached_architecture is not None,
+                "context_length": info.context_length, "file_type": info.file_type}
 
     def close(self) -> None:
         self.client.cancel()
@@ -114,6 +143,38 @@ def engine_for(config: Mapping[str, object]) -> ModelEngine | None:
     """The configured model (context size, threads, mask token) behind the seam; None when none is configured."""
     if not config.get("model"):
         return None
-    options = EngineOptions(n_ctx=config.get("n_ctx"), n_threads=config.get("threads"),
-                            mask_token_id=config.get("mask_token_id"))
-    return ModelEngine(EngineClient(config["model"], options))
+    return engine_at(config["model"], config)
+
+
+def engine_at(model: str | Path, config: Mapping[str, object], *, resolve: bool = False) -> ModelEngine:
+    """A (not yet started) engine for ``model`` with the configured context size, threads and mask token.
+
+    With ``resolve``, a pulled registry name (``dgcode models pull``) is accepted too, and its mask token
+    is used unless the configuration sets one.
+    """
+    mask = config.get("mask_token_id")
+    if resolve:
+        from dgcode.models.store import resolve_model
+
+        resolved = resolve_model(model)
+        model = resolved.path
+        mask = mask if mask is not None else resolved.mask_token_id
+    options = EngineOptions(n_ctx=config.get("n_ctx"), n_threads=config.get("threads"), mask_token_id=mask)
+    return ModelEngine(EngineClient(model, options))
+
+
+def model_summary_text(facts: Mapping[str, object]) -> str:
+    """What /model shows for ``facts`` (ChatEngine.summary()): the file, its architecture, the fast path, load state."""
+    path = str(facts.get("path", "?"))
+    cached = facts.get("cached_path")
+    lines = [f"model: {Path(path).name}", f"path: {path}", f"architecture: {facts.get('architecture', '?')}",
+             "fast cached path: " + ("yes (prefix KV cache, several tokens per step)" if cached
+                                     else "no (the uncached native path: every step re-reads the prompt)")]
+    if facts.get("loaded"):
+        where = [str(facts[key]) for key in ("backend",) if facts.get(key)]
+        if facts.get("n_ctx"):
+            where.append(f"context {facts['n_ctx']} tokens")
+        lines.append("loaded: " + (", ".join(where) or "yes"))
+    else:
+        lines.append("loaded: not yet (it loads with your next message)")
+    return "\n".join(lines)
