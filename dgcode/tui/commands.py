@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_COMPLETIONS = 8
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
+"""/theme's choices and the Textual theme each one is."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,9 @@ class CommandSpec:
     args: str
     help: str
     completes: str = ""
-    """What its argument completes to: "path", "context" (files in context) or "" (nothing)."""
+    """What its argument completes to: "path", "context" (files in context), "choices" or "" (nothing)."""
+    choices: tuple[str, ...] = ()
+    """The words its argument may be, when it completes to "choices"."""
 
     @property
     def usage(self) -> str:
@@ -37,6 +41,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("run", "COMMAND", "run your own command; its output goes with your next message"),
     CommandSpec("diff", "", "show uncommitted changes (git diff)"),
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
+    CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "
+                "below THRESHOLD, default 0.9)"),
+    CommandSpec("model", "[PATH.gguf]", "show the model; with a path, switch to that GGUF", "path"),
+    CommandSpec("theme", "[light | dark]", "switch between the light and the dark theme", "choices",
+                ("light", "dark")),
     CommandSpec("clear", "", "clear the transcript and the conversation history"),
     CommandSpec("help", "", "list commands and keys"),
 )
@@ -62,6 +71,10 @@ class Completion:
     value: str
     label: str
     help: str = ""
+    cursor: int | None = None
+    """Where the cursor goes in ``value`` once it is taken (None: at its end)."""
+    add: str = ""
+    """A file to put in the context when it is taken (an @mention)."""
 
 
 def parse_command(text: str) -> CommandLine | None:
@@ -71,6 +84,11 @@ def parse_command(text: str) -> CommandLine | None:
         return None
     name, _, arg = stripped[1:].partition(" ")
     return CommandLine(name.lower(), arg.strip())
+
+
+def theme_label(theme: str) -> str:
+    """How the context panel names a Textual theme: "dark", "light", or the theme's own name."""
+    return next((label for label, name in THEMES.items() if name == theme), theme)
 
 
 def help_text() -> str:
@@ -94,7 +112,7 @@ def complete(text: str, root: Path, context_labels: Iterable[str] = ()) -> list[
     prefix = f"{head} {before} " if before else f"{head} "
     if spec.completes == "path":
         return [Completion(prefix + path, path) for path in complete_path(root, word)]
-    choices = [*context_labels, "run"]
+    choices = [*context_labels, "run"] if spec.completes == "context" else list(spec.choices)
     return [Completion(prefix + choice, choice) for choice in choices if choice.startswith(word)][:MAX_COMPLETIONS]
 
 

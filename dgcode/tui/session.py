@@ -178,5 +178,10 @@ class Session:
         self.history = self.history[-2 * MAX_HISTORY_TURNS:]
         self.attachments = []
 
+    def revise_last_answer(self, answer: str) -> None:
+        """The last exchange's answer was changed in place (a re-masked span): later prompts see the new text."""
+        if self.history and self.history[-1]["role"] == "assistant":
+            self.history[-1] = {"role": "assistant", "content": answer}
+
     def clear_history(self) -> None:
         self.history = []
