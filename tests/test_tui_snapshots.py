@@ -1,4 +1,5 @@
-"""SVG snapshots (tests/tui_snapshots/): the main screen at 80x24, the canvas mid-denoising, the review screen.
+"""SVG snapshots (tests/tui_snapshots/): the main screen at 80x24, the canvas mid-denoising, the review screen,
+the light theme with the @ file picker open.
 
 Stored with syrupy through pytest-textual-snapshot's SVG extension; update
 them with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look
@@ -93,5 +94,13 @@ def test_review_screen(repo, svg_snapshot):
     async def setup(pilot):
         await pilot.app.push_screen(ReviewScreen(proposal))
         await pilot.press("down", "r", "up")
+
+    assert svg_snapshot == screenshot(DgcodeApp(repo, engine=ScriptedEngine(), settings=SETTINGS), setup)
+
+
+def test_light_theme_with_the_file_picker(repo, svg_snapshot):
+    async def setup(pilot):
+        await pilot.press("f3")
+        await pilot.press(*"look at @py")
 
     assert svg_snapshot == screenshot(DgcodeApp(repo, engine=ScriptedEngine(), settings=SETTINGS), setup)

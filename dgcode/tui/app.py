@@ -1,7 +1,9 @@
 """The dgcode Textual app: one main screen over a session, an engine seam and sampler settings.
 
 ``run_tui(root, config)`` is what the ``dgcode`` command calls. Tests build
-``DgcodeApp`` directly with a scripted engine and run it with ``run_test()``.
+``DgcodeApp`` directly with a scripted engine (and, for /model, a factory of
+scripted engines) and run it with ``run_test()``. The app starts in the dark
+theme; /theme or f3 switches to the light one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from textual.app import App
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.fix_engine import sampler_settings
-from dgcode.tui.engine import ChatEngine, engine_for
+from dgcode.tui.commands import THEMES
+from dgcode.tui.engine import ChatEngine, EngineFactory, engine_at, engine_for
 from dgcode.tui.screens.main import MainScreen
 from dgcode.tui.session import Session
 
@@ -26,18 +29,25 @@ class DgcodeApp(App[int]):
     TITLE = "dgcode"
 
     def __init__(self, root: Path, config: Mapping[str, object] | None = None, *,
-                 engine: ChatEngine | None = None, settings: SamplerSettings | None = None):
+                 engine: ChatEngine | None = None, settings: SamplerSettings | None = None,
+                 engine_factory: EngineFactory | None = None):
         super().__init__()
-        config = config or {}
+        config = dict(config or {})
+        self.theme = THEMES["dark"]
         self.session = Session(root)
-        self.engine = engine if engine is not None else engine_for(config)
         self.settings = settings or (sampler_settings(config) if config else SamplerSettings())
         self.n_ctx = config.get("n_ctx")
         self.run_timeout_s = float(config.get("fix.timeout_s") or DEFAULT_RUN_TIMEOUT_S)
+        factory = engine_factory or (lambda model: engine_at(model, config, resolve=True))
 
-        self.main = MainScreen(self.session, self.engine, self.settings, n_ctx=self.n_ctx,
-                               run_timeout_s=self.run_timeout_s)
+        self.main = MainScreen(self.session, engine if engine is not None else engine_for(config), self.settings,
+                               n_ctx=self.n_ctx, run_timeout_s=self.run_timeout_s, engine_factory=factory)
         """The conversation screen (pushed at start; review screens go on top of it)."""
+
+    @property
+    def engine(self) -> ChatEngine | None:
+        """The model answering now (/model may switch it)."""
+        return self.main.engine
 
     def on_mount(self) -> None:
         self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded

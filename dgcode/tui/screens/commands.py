@@ -1,7 +1,8 @@
-"""Slash commands on the main screen: /add /drop /ls /run /diff /undo /clear /help.
+"""Slash commands on the main screen: /add /drop /ls /run /diff /undo /theme /clear /help.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
-Names, help and completion are in dgcode/tui/commands.py. ``/run`` runs the
+Names, help and completion are in dgcode/tui/commands.py; /remask and /model
+have their own mixins (screens/remask.py, screens/model.py). ``/run`` runs the
 person's own command (never anything from a model answer) in a thread worker
 and offers its output as context for the next message; ``/undo`` also runs in
 a worker, because it takes a git snapshot.
@@ -20,11 +21,12 @@ from dgcode.context.prompt import fence_for
 from dgcode.edits.apply import UndoReport, undo
 from dgcode.fix import run_user_command
 from dgcode.fix_report import CommandResult
-from dgcode.tui.commands import COMMANDS, CommandLine, help_text, parse_command
+from dgcode.tui.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.tui.session import Attachment, run_output_text
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
-             "esc cancels an answer · f2 context panel · ctrl+q quits")
+             "@ offers files to mention (tab adds one to the context) · esc cancels an answer · "
+             "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+q quits")
 RUN_LINES_SHOWN = 30
 """Lines of /run output shown in the transcript (the model gets head and tail of all of it)."""
 
@@ -175,7 +177,18 @@ class CommandsMixin:
             return
         self.transcript.clear()
         self.session.clear_history()
+        self.last_answer = None
         self.transcript.add_note("cleared the transcript and the conversation history (files stay in context)")
+
+    def command_theme(self, arg: str) -> None:
+        choice = arg.lower()
+        if choice and choice not in THEMES:
+            self.transcript.add_note(f"/theme {arg}: choose {' or '.join(THEMES)}", "error")
+            return
+        if not choice:  # switch to the other one
+            choice = "light" if theme_label(self.app.theme) == "dark" else "dark"
+        self.app.theme = THEMES[choice]
+        self.transcript.add_note(f"theme: {choice}")
 
     def command_help(self, _arg: str) -> None:
         self.transcript.add_note(f"{help_text()}\n\n{KEYS_HELP}")

@@ -7,8 +7,12 @@ the canvas draws the newest), BlockFinished when a block is final,
 AnswerFinished, or EngineFailed / PromptFailed. Escape sets a flag the step
 callback returns, and asks the engine to cancel, so the answer stops before
 its next step. A crash is shown in the transcript; the next message starts a
-fresh engine. An answer with edits opens the review screen; only the files
-accepted there are applied. Slash commands live in screens/commands.py.
+fresh engine. The step callback also records every token's committed
+confidence, which /remask (screens/remask.py) uses. An answer with edits
+opens the review screen (screens/edits.py); only the files accepted there
+are applied. Slash commands live in screens/commands.py, /model in
+screens/model.py; ``@`` in the prompt offers repository files
+(dgcode.tui.mentions), and a file mentioned as ``@PATH`` goes in the context.
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from dgcode.context.errors import ContextError
-from dgcode.edits.apply import ApplyReport, apply_response
-from dgcode.edits.atomic import FileSnapshot
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.fix_report import Answer
-from dgcode.tui.commands import complete
-from dgcode.tui.engine import ChatEngine
-from dgcode.tui.proposal import Proposal, propose, response_for
+from dgcode.tui.commands import complete, theme_label
+from dgcode.tui.engine import ChatEngine, EngineFactory
+from dgcode.tui.mentions import RepoFiles, complete_mention, mentioned_paths
+from dgcode.tui.remask import TokenRecorder
 from dgcode.tui.screens.commands import CommandsMixin
-from dgcode.tui.screens.review import ReviewScreen
+from dgcode.tui.screens.edits import EditsMixin
+from dgcode.tui.screens.model import ModelMixin
+from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
 from dgcode.tui.session import CHARS_PER_TOKEN, PreparedTurn, Session
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
@@ -48,7 +53,7 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, Screen):
+class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -56,6 +61,8 @@ class MainScreen(CommandsMixin, Screen):
         Binding("escape", "cancel", "Cancel"),
         Binding("f1", "help", "Help"),
         Binding("f2", "toggle_panel", "Panel"),
+        Binding("f3", "toggle_theme", "Theme"),
+        Binding("f4", "remask", "Re-mask"),
         Binding("ctrl+l", "clear", "Clear"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
@@ -110,22 +117,24 @@ class MainScreen(CommandsMixin, Screen):
 
         text: str
 
-    @dataclass
-    class EditsApplied(Message):
-        """The accepted files went through apply_response; ``rejected`` were left alone."""
-
-        report: ApplyReport
-        accepted: tuple[str, ...]
-        rejected: tuple[str, ...]
-
     answering: reactive[bool] = reactive(False)
     """True from sending a message until its answer (or failure) is in."""
 
     def __init__(self, session: Session, engine: ChatEngine | None, settings: SamplerSettings,
-                 *, n_ctx: int | None = None, run_timeout_s: float = 300.0):
+                 *, n_ctx: int | None = None, run_timeout_s: float = 300.0,
+                 engine_factory: EngineFactory | None = None):
         super().__init__()
         self.session = session
         self.engine = engine
+        self.engine_factory = engine_factory
+        """Makes the engine /model switches to (None: /model only shows the model)."""
+        self.repo_files = RepoFiles(session.repo)
+        self.last_answer: LastAnswer | None = None
+        """The newest complete answer, its turn and its tokens' confidences (what /remask works on)."""
+        self._recorder = TokenRecorder()
+        self._remasking = False
+        self.switching = False
+        """True while /model loads another model (messages wait)."""
         self.settings = settings
         self.n_ctx = n_ctx
         self.run_timeout_s = run_timeout_s
@@ -169,6 +178,9 @@ class MainScreen(CommandsMixin, Screen):
     def on_mount(self) -> None:
         panel = self.panel
         panel.model = self.engine.name if self.engine else "no model configured"
+        panel.theme = theme_label(self.app.theme)
+        self.app.theme_changed_signal.subscribe(self, lambda theme: setattr(self.panel, "theme",
+                                                                            theme_label(theme.name)))
         panel.repo = (self.session.repo or self.session.root).name
         panel.answer_budget = self.settings.max_tokens
         self.refresh_panel()
@@ -181,8 +193,15 @@ class MainScreen(CommandsMixin, Screen):
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
 
-    def _complete(self, text: str):
-        return complete(text, self.session.root, self.session.labels)
+    def _complete(self, text: str, cursor: int):
+        if text.startswith("/"):
+            return complete(text, self.session.root, self.session.labels)
+        return complete_mention(text, cursor, self.repo_files.files)
+
+    def on_prompt_bar_mention_taken(self, message: PromptBar.MentionTaken) -> None:
+        if message.path not in self.session.labels:
+            self.command_add(message.path)
+            self.refresh_panel()
 
     def refresh_panel(self) -> None:
         """Show the session's files and the prompt size: as counted for the running turn, else an estimate."""
@@ -211,22 +230,34 @@ class MainScreen(CommandsMixin, Screen):
 
     def send(self, text: str) -> None:
         """Start a turn for ``text`` (unless one is running or there is no model)."""
-        if self.answering:
-            self.notify("still answering: esc cancels", severity="warning")
+        if self.answering or self.switching:
+            self.notify("still answering: esc cancels" if self.answering else "switching models: wait",
+                        severity="warning")
             self.prompt.set_text(text)
             return
         self.transcript.add_user(text)
+        for path in mentioned_paths(text, self.repo_files.files()):
+            if path not in self.session.labels:
+                self.command_add(path)
+        self.refresh_panel()
         if self.engine is None:
             self.transcript.add_note(NO_MODEL, "error")
             return
         self.turns += 1
+        self.last_answer = None
+        self._begin_generation()
+        self.generate(text)
+
+    def _begin_generation(self, subject: str = "", remasking: bool = False) -> None:
+        """Reset the step bookkeeping and show the canvas, for a new answer or a re-masked span."""
         self._cancel_requested = False
         self._step_pending = False
         self._latest = self._last_step = None
         self._answer_view = None
-        self.canvas.begin(self.settings.canvas_size)
+        self._recorder = TokenRecorder()
+        self._remasking = remasking
+        self.canvas.begin(self.settings.canvas_size, subject)
         self.answering = True
-        self.generate(text)
 
     def watch_answering(self, answering: bool) -> None:
         self.prompt.busy = answering
@@ -257,8 +288,9 @@ class MainScreen(CommandsMixin, Screen):
 
     def _on_step(self, event: StepEvent) -> bool:
         """Runs in the worker thread for every step; returning False cancels before the next one."""
+        self._recorder.observe(event)
         previous = self._last_step
-        if previous is not None and event.canvas_index != previous.canvas_index:
+        if previous is not None and event.canvas_index != previous.canvas_index and not self._remasking:
             self.post_message(self.BlockFinished(previous.canvas_index, "".join(previous.texts)))
         self._last_step = self._latest = event
         if not self._step_pending:
@@ -291,6 +323,7 @@ class MainScreen(CommandsMixin, Screen):
     def _end_turn(self) -> None:
         self.canvas.finish()
         self.answering = False
+        self._remasking = False
         self.refresh_panel()
 
     def on_main_screen_engine_failed(self, message: EngineFailed) -> None:
@@ -324,60 +357,9 @@ class MainScreen(CommandsMixin, Screen):
                                      "not offered", "warning")
             return
         self.session.remember(turn.instruction, answer.text)
+        self.last_answer = LastAnswer(view, turn, answer.text, self._recorder.tokens(answer.tokens))
         self.refresh_panel()
         self.review(answer.text, turn.snapshots)
-
-    # --- proposed edits ---------------------------------------------------------------------------
-
-    @property
-    def edit_root(self):
-        return self.session.repo or self.session.root
-
-    def review(self, text: str, snapshots: dict[str, FileSnapshot]) -> None:
-        """Offer the answer's edits (if any) for review."""
-        proposal = propose(self.edit_root, text, snapshots)
-        if proposal is None:
-            return
-        for problem in proposal.problems:
-            self.transcript.add_note(f"edit block problem: {problem}", "warning")
-        for file in proposal.files:
-            if not file.applicable:
-                self.transcript.add_note(f"{file.path}: cannot apply: {'; '.join(file.problems)}", "error")
-        if proposal.applicable:
-            self.app.push_screen(ReviewScreen(proposal), lambda accepted: self._reviewed(proposal, accepted,
-                                                                                          snapshots))
-
-    def _reviewed(self, proposal: Proposal, accepted: set[str] | None, snapshots: dict[str, FileSnapshot]) -> None:
-        offered = [f.path for f in proposal.applicable]
-        if not accepted:
-            self.transcript.add_note("edits discarded; nothing was written", "warning")
-            return
-        rejected = tuple(p for p in offered if p not in accepted)
-        self.apply_edits(proposal, tuple(p for p in offered if p in accepted), rejected, snapshots)
-
-    @work(thread=True, group="edits", exit_on_error=False)
-    def apply_edits(self, proposal: Proposal, accepted: tuple[str, ...], rejected: tuple[str, ...],
-                    snapshots: dict[str, FileSnapshot]) -> None:
-        try:
-            report = apply_response(self.edit_root, response_for(proposal, accepted), read_snapshots=snapshots)
-        except Exception as error:  # noqa: BLE001 - reported, never lost in the worker
-            report = ApplyReport(self.edit_root, error=f"nothing was written: {type(error).__name__}: {error}")
-        self.post_message(self.EditsApplied(report, accepted, rejected))
-
-    def on_main_screen_edits_applied(self, message: EditsApplied) -> None:
-        report = message.report
-        for path in report.written:
-            self.transcript.add_note(f"applied: {path}", "ok")
-        for path in message.rejected:
-            self.transcript.add_note(f"rejected: {path} (left as it was)", "warning")
-        for result in report.edit_results():
-            if result["status"] != "applied":
-                self.transcript.add_note(f"refused: {result['file']}: {result['reason']}", "error")
-        if report.error:
-            self.transcript.add_note(report.error, "error")
-        if report.written:
-            self.transcript.add_note("/undo reverts these edits")
-        self.refresh_panel()
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -390,6 +372,12 @@ class MainScreen(CommandsMixin, Screen):
 
     def action_toggle_panel(self) -> None:
         self.toggle_class("-panel-toggled")
+
+    def action_toggle_theme(self) -> None:
+        self.run_command("/theme")
+
+    def action_remask(self) -> None:
+        self.run_command("/remask")
 
     def action_help(self) -> None:
         self.run_command("/help")

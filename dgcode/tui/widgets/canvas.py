@@ -94,6 +94,8 @@ class DiffusionCanvas(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
         self.canvas_size = 256
+        self.subject = ""
+        """What the canvas shows when it is not a block of a new answer (a re-masked span)."""
         self._event: StepEvent | None = None
         self._dirty = False
         self.events_shown = 0
@@ -110,9 +112,10 @@ class DiffusionCanvas(Widget):
         """The newest step event (drawn within 1/FPS seconds)."""
         return self._event
 
-    def begin(self, canvas_size: int) -> None:
-        """A new turn: an empty canvas until the first step."""
+    def begin(self, canvas_size: int, subject: str = "") -> None:
+        """A new turn: an empty canvas until the first step; ``subject`` names what is denoised (else the block)."""
         self.canvas_size = canvas_size
+        self.subject = subject
         self._event = None
         self.events_shown = self.redraws = 0
         self.border_subtitle = "esc cancels"
@@ -135,7 +138,7 @@ class DiffusionCanvas(Widget):
             self._dirty = False
             self.redraws += 1
             self.border_title = status_line(self._event, self.canvas_size)
-            self.border_subtitle = f"block {self._event.canvas_index + 1} · esc cancels"
+            self.border_subtitle = f"{self.subject or f'block {self._event.canvas_index + 1}'} · esc cancels"
             self.refresh(layout=True)
 
     def watch_running(self, running: bool) -> None:

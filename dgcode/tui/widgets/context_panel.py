@@ -1,4 +1,4 @@
-"""The context panel: which files the model will see, how big the prompt is, and which model answers."""
+"""The context panel: which files the model will see, how big the prompt is, which model answers, the theme."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ class ContextPanel(Widget):
     """Architecture and where it runs, once the model has loaded."""
     repo: reactive[str] = reactive("")
     """The repository's folder name."""
+    theme: reactive[str] = reactive("")
+    """The colour theme ("dark", "light", or another Textual theme's name)."""
 
     def render(self) -> Text:
         text = Text()
@@ -81,4 +83,7 @@ class ContextPanel(Widget):
         text.append(f" {self.model}\n", "cyan")
         if self.backend:
             text.append(f" {self.backend}\n", "dim")
+        if self.theme:
+            text.append(f"\nTheme {self.theme}", "dim")
+            text.append(" · f3", "dim italic")
         return text

@@ -1,10 +1,12 @@
-"""The prompt: a multi-line input with history, and completion of slash commands and paths.
+"""The prompt: a multi-line input with history, and completion of slash commands, paths and @mentions.
 
 Enter sends; shift+enter or ctrl+j starts a new line. Up and down on the
 first or last line walk the history (the draft is kept). While completions
 are listed above the input, tab takes the highlighted one, up and down move
 through them and escape hides them. What to offer comes from the
-``completer`` the screen passes in (dgcode.tui.commands.complete).
+``completer(text, cursor)`` the screen passes in (dgcode.tui.commands.complete
+for a slash command, dgcode.tui.mentions.complete_mention for an ``@``
+mention); taking a completion that names a file to add posts MentionTaken.
 """
 
 from __future__ import annotations
@@ -114,7 +116,14 @@ class PromptBar(Vertical):
     busy: reactive[bool] = reactive(False)
     """True while the model answers; the input stays editable (commands still run) and shows it."""
 
-    def __init__(self, completer: Callable[[str], list[Completion]] = lambda _t: [], *, id: str | None = None):
+    @dataclass
+    class MentionTaken(Message):
+        """The person took an @mention completion: ``path`` goes in the context."""
+
+        path: str
+
+    def __init__(self, completer: Callable[[str, int], list[Completion]] = lambda _t, _c: [], *,
+                 id: str | None = None):
         super().__init__(id=id)
         self.completer = completer
         self.history: list[str] = []
@@ -124,7 +133,7 @@ class PromptBar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield CompletionList()
-        yield PromptInput(placeholder="Ask dgcode · / for commands · shift+enter: new line",
+        yield PromptInput(placeholder="Ask dgcode · / for commands · @ for files · shift+enter: new line",
                           soft_wrap=True, show_line_numbers=False, highlight_cursor_line=False)
 
     @property
@@ -141,11 +150,18 @@ class PromptBar(Vertical):
     def watch_busy(self, busy: bool) -> None:
         self.input.border_subtitle = "answering…" if busy else ""
 
-    def set_text(self, text: str) -> None:
+    def set_text(self, text: str, cursor: int | None = None) -> None:
+        """Replace the input's text; the cursor goes to index ``cursor`` of it (None: the end)."""
         self._text_set = text
         self.input.text = text
-        self.input.move_cursor(self.input.document.end)
+        document = self.input.document
+        self.input.move_cursor(document.end if cursor is None else document.get_location_from_index(cursor))
         self._refresh_completions()
+
+    @property
+    def cursor_index(self) -> int:
+        """The cursor's position as an index into the text."""
+        return self.input.document.get_index_from_location(self.input.cursor_location)
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()
@@ -156,8 +172,9 @@ class PromptBar(Vertical):
 
     def _refresh_completions(self) -> None:
         text = self.input.text
-        offer = text.startswith("/") and "\n" not in text and self._history_at is None
-        self.completions.show([c for c in self.completer(text) if c.value != text] if offer else [])
+        offer = self._history_at is None
+        self.completions.show([c for c in self.completer(text, self.cursor_index) if c.value != text]
+                              if offer else [])
 
     def own_key(self, key: str) -> bool:
         """Keys the bar owns; True when handled."""
@@ -168,7 +185,9 @@ class PromptBar(Vertical):
         if shown and key == "tab":
             chosen = self.completions.chosen()
             if chosen is not None:
-                self.set_text(chosen.value)
+                self.set_text(chosen.value, chosen.cursor)
+                if chosen.add:
+                    self.post_message(self.MentionTaken(chosen.add))
             return True
         if shown and key in ("up", "down"):
             count = len(self.completions.completions)

@@ -1,0 +1,82 @@
+"""Offering an answer's edits on the main screen: the review screen, then applying only the accepted files.
+
+A mixin of MainScreen (it uses the screen's session, transcript and panel).
+``review`` plans the answer's edits in a dry run (dgcode.tui.proposal); the
+files whose edits apply are offered on the ReviewScreen, and the accepted
+ones go through ``apply_response`` in a thread worker (snapshot, journal,
+undo), checked against the read snapshots taken when the prompt was built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import work
+from textual.message import Message
+
+from dgcode.edits.apply import ApplyReport, apply_response
+from dgcode.edits.atomic import FileSnapshot
+from dgcode.tui.proposal import Proposal, propose, response_for
+from dgcode.tui.screens.review import ReviewScreen
+
+
+class EditsMixin:
+    """Reviews and applies proposed edits; mixed into MainScreen."""
+
+    @dataclass
+    class EditsApplied(Message):
+        """The accepted files went through apply_response; ``rejected`` were left alone."""
+
+        report: ApplyReport
+        accepted: tuple[str, ...]
+        rejected: tuple[str, ...]
+
+    @property
+    def edit_root(self):
+        return self.session.repo or self.session.root
+
+    def review(self, text: str, snapshots: dict[str, FileSnapshot]) -> None:
+        """Offer the answer's edits (if any) for review."""
+        proposal = propose(self.edit_root, text, snapshots)
+        if proposal is None:
+            return
+        for problem in proposal.problems:
+            self.transcript.add_note(f"edit block problem: {problem}", "warning")
+        for file in proposal.files:
+            if not file.applicable:
+                self.transcript.add_note(f"{file.path}: cannot apply: {'; '.join(file.problems)}", "error")
+        if proposal.applicable:
+            self.app.push_screen(ReviewScreen(proposal), lambda accepted: self._reviewed(proposal, accepted,
+                                                                                          snapshots))
+
+    def _reviewed(self, proposal: Proposal, accepted: set[str] | None, snapshots: dict[str, FileSnapshot]) -> None:
+        offered = [f.path for f in proposal.applicable]
+        if not accepted:
+            self.transcript.add_note("edits discarded; nothing was written", "warning")
+            return
+        rejected = tuple(p for p in offered if p not in accepted)
+        self.apply_edits(proposal, tuple(p for p in offered if p in accepted), rejected, snapshots)
+
+    @work(thread=True, group="edits", exit_on_error=False)
+    def apply_edits(self, proposal: Proposal, accepted: tuple[str, ...], rejected: tuple[str, ...],
+                    snapshots: dict[str, FileSnapshot]) -> None:
+        try:
+            report = apply_response(self.edit_root, response_for(proposal, accepted), read_snapshots=snapshots)
+        except Exception as error:  # noqa: BLE001 - reported, never lost in the worker
+            report = ApplyReport(self.edit_root, error=f"nothing was written: {type(error).__name__}: {error}")
+        self.post_message(self.EditsApplied(report, accepted, rejected))
+
+    def on_edits_mixin_edits_applied(self, message: EditsApplied) -> None:
+        report = message.report
+        for path in report.written:
+            self.transcript.add_note(f"applied: {path}", "ok")
+        for path in message.rejected:
+            self.transcript.add_note(f"rejected: {path} (left as it was)", "warning")
+        for result in report.edit_results():
+            if result["status"] != "applied":
+                self.transcript.add_note(f"refused: {result['file']}: {result['reason']}", "error")
+        if report.error:
+            self.transcript.add_note(report.error, "error")
+        if report.written:
+            self.transcript.add_note("/undo reverts these edits")
+        self.refresh_panel()
