@@ -12,7 +12,7 @@ from tui_fakes import Script, ScriptedEngine, render_chat, scripted_events, spli
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine
-from dgcode.tui.remask import AnswerTokens, Span, TokenRecorder, low_confidence_span
+from dgcode.tui.remask import AnswerTokens, Span, TokenRecorder, low_confidence_span, on_boundaries, token_offsets
 from dgcode.tui.screens.review import ReviewScreen
 from dgcode.tui.widgets.transcript import AnswerView, Note
 
@@ -53,12 +53,29 @@ def test_a_long_run_is_cut_to_its_least_confident_window():
     assert (span.start, span.end) == (2, 4) and span.mean_confidence == pytest.approx(0.15)
 
 
-def test_tokens_around_a_span_and_splicing_new_ones_in():
+def test_splicing_new_tokens_into_a_span():
     tokens = AnswerTokens(("a", " = ", "1", "\n"), (0.99, 0.99, 0.3, 0.99))
-    span = Span(2, 3, 0.3)
-    assert tokens.around(span) == ("a = ", "\n") and tokens.span_text(span) == "1"
-    spliced = tokens.splice(span, AnswerTokens(("4", "2"), (0.9, 0.8)))
+    spliced = tokens.splice(Span(2, 3, 0.3), AnswerTokens(("4", "2"), (0.9, 0.8)))
     assert spliced.text == "a = 42\n" and spliced.confidence == (0.99, 0.99, 0.9, 0.8, 0.99)
+    assert tokens.mean_confidence(1, 3) == pytest.approx(0.645)
+
+
+def test_token_offsets_place_whole_tokens_and_skip_split_characters():
+    assert token_offsets(("a", " = ", "1"), "a = 1") == [0, 1, 4, 5]
+    # "é" split over two tokens: each shows U+FFFD; the run ends where the next whole token is found
+    assert token_offsets(("caf", "\ufffd", "\ufffd", "!", "\n"), "café!\n") == [0, 3, None, 4, 5, 6]
+    assert token_offsets(("x", "\ufffd", "\ufffd"), "xé") == [0, 1, None, 2], "a split character at the end"
+    assert token_offsets(("x", "\ufffd", "zz"), "xé!") == [0, 1, None, None], "lost: nothing placed after"
+    assert token_offsets(("\ufffd", "", "b"), "éb") == [0, None, 1, 2], "an empty token does not end a run"
+
+
+def test_a_span_that_would_split_a_character_is_widened():
+    tokens = AnswerTokens(("caf", "\ufffd", "\ufffd", "!", "\n"), (0.99, 0.2, 0.4, 0.99, 0.99))
+    offsets = token_offsets(tokens.pieces, "café!\n")
+    assert on_boundaries(Span(2, 3, 0.4), offsets, tokens) == Span(1, 3, pytest.approx(0.3))
+    assert on_boundaries(Span(3, 4, 0.99), offsets, tokens) == Span(3, 4, 0.99), "already on boundaries"
+    lost = token_offsets(("x", "\ufffd", "zz"), "xé!")
+    assert on_boundaries(Span(1, 2, 0.1), lost, AnswerTokens(("x", "\ufffd", "zz"), (0.9, 0.1, 0.9))) is None
 
 
 def test_the_recorder_keeps_every_canvas_of_an_answer():

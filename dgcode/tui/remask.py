@@ -6,9 +6,12 @@ so when the answer is in, ``tokens(n)`` gives its ``n`` tokens as
 ``AnswerTokens``. ``low_confidence_span`` picks what to re-denoise: the
 longest run of tokens committed below a threshold (ties: the least
 confident), cut to at most ``max_tokens`` by keeping its least confident
-window. ``AnswerTokens.around(span)`` is the text before and after the span
-(the infill's prompt tail and suffix), and ``splice`` puts the re-denoised
-tokens in its place.
+window. A token's text is not always whole characters (a character split
+over two tokens shows as U+FFFD in each), so ``token_offsets`` finds where
+each token starts in the answer's real text, and ``on_boundaries`` widens a
+span that would split a character; the text before and after it is the
+infill's prompt tail and suffix, and ``AnswerTokens.splice`` puts the
+re-denoised tokens in its place.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 DEFAULT_THRESHOLD = 0.9
 """Tokens committed with less confidence than this are candidates (the threshold sampler's own default)."""
 MAX_SPAN_TOKENS = 32
-"""At most this many tokens are re-masked at once."""
+"""At most this many tokens are re-masked at once (a little more when a split character widens the span)."""
+REPLACEMENT = "\ufffd"
+"""What a token's text shows for the bytes of a character split over tokens."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,8 @@ class AnswerTokens:
     def text(self) -> str:
         return "".join(self.pieces)
 
-    def around(self, span: Span) -> tuple[str, str]:
-        """The answer's text before ``span`` and after it."""
-        return "".join(self.pieces[:span.start]), "".join(self.pieces[span.end:])
-
-    def span_text(self, span: Span) -> str:
-        return "".join(self.pieces[span.start:span.end])
+    def mean_confidence(self, start: int, end: int) -> float:
+        return sum(self.confidence[start:end]) / (end - start) if end > start else 0.0
 
     def splice(self, span: Span, new: AnswerTokens) -> AnswerTokens:
         """These tokens with ``span`` replaced by ``new``."""
@@ -108,3 +109,41 @@ def low_confidence_span(confidence: tuple[float, ...] | list[float], threshold: 
         a = min(range(a, b - max_tokens + 1), key=lambda s: (mean(s, s + max_tokens), s))
         b = a + max_tokens
     return Span(a, b, mean(a, b))
+
+
+def token_offsets(pieces: tuple[str, ...] | list[str], text: str) -> list[int | None]:
+    """Where each token starts in ``text``, then where the last one ends; None where it is not known.
+
+    Tokens whose text matches ``text`` in place are placed exactly. A run of
+    tokens that do not (split characters) covers the text up to where the
+    next whole token is found; the offsets inside such a run are None.
+    """
+    offsets: list[int | None] = [None] * (len(pieces) + 1)
+    offsets[0] = pos = i = 0
+    while i < len(pieces):
+        if REPLACEMENT not in pieces[i] and text.startswith(pieces[i], pos):
+            pos += len(pieces[i])
+            i += 1
+            offsets[i] = pos
+            continue
+        j = i + 1
+        while j < len(pieces) and (REPLACEMENT in pieces[j] or not pieces[j]):  # an empty token places nothing
+            j += 1
+        end = len(text) if j == len(pieces) else text.find(pieces[j], pos)
+        if end < 0:
+            return offsets  # lost: nothing after this is placed
+        pos, i = end, j
+        offsets[i] = pos
+    return offsets
+
+
+def on_boundaries(span: Span, offsets: list[int | None], tokens: AnswerTokens) -> Span | None:
+    """``span`` widened until both of its ends are placed in the text; None when its end cannot be."""
+    start, end = span.start, span.end
+    while offsets[start] is None:
+        start -= 1  # offsets[0] is always 0
+    while end < len(offsets) - 1 and offsets[end] is None:
+        end += 1
+    if offsets[end] is None:
+        return None
+    return span if (start, end) == (span.start, span.end) else Span(start, end, tokens.mean_confidence(start, end))

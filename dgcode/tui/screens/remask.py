@@ -19,7 +19,15 @@ from textual.message import Message
 
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.fix_report import Answer
-from dgcode.tui.remask import DEFAULT_THRESHOLD, MAX_SPAN_TOKENS, AnswerTokens, Span, low_confidence_span
+from dgcode.tui.remask import (
+    DEFAULT_THRESHOLD,
+    MAX_SPAN_TOKENS,
+    AnswerTokens,
+    Span,
+    low_confidence_span,
+    on_boundaries,
+    token_offsets,
+)
 from dgcode.tui.session import PreparedTurn
 from dgcode.tui.widgets.transcript import AnswerView
 
@@ -44,11 +52,12 @@ class LastAnswer:
 
 @dataclass(frozen=True)
 class RemaskJob:
-    """One re-mask: the answer, the span of its tokens re-denoised, and the answer's text on either side."""
+    """One re-mask: the answer, the span of its tokens re-denoised, its text, and the answer's text either side."""
 
     answer: LastAnswer
     span: Span
     before: str
+    old: str
     after: str
 
 
@@ -86,21 +95,22 @@ class RemaskMixin:
         if last is None or self.engine is None:
             self.transcript.add_note("no answer to re-mask: /remask works on the last complete answer", "warning")
             return
-        if last.tokens.text != last.text or not len(last.tokens):
-            self.transcript.add_note("the last answer's tokens do not line up with its text, so its spans cannot "
-                                     "be re-masked", "warning")
-            return
         span = low_confidence_span(last.tokens.confidence, threshold,
                                    min(MAX_SPAN_TOKENS, self.settings.canvas_size))
         if span is None:
             self.transcript.add_note(f"every token of the last answer was committed with confidence of at least "
                                      f"{threshold:g}: nothing to re-mask", "ok")
             return
-        before, after = last.tokens.around(span)
-        job = RemaskJob(last, span, before, after)
+        offsets = token_offsets(last.tokens.pieces, last.text)
+        span = on_boundaries(span, offsets, last.tokens)
+        if span is None:
+            self.transcript.add_note("the last answer's tokens could not be placed in its text, so that span "
+                                     "cannot be re-masked", "warning")
+            return
+        start, end = offsets[span.start], offsets[span.end]
+        job = RemaskJob(last, span, last.text[:start], last.text[start:end], last.text[end:])
         self.transcript.add_note(f"re-masking tokens {span.start + 1}–{span.end} of {len(last.tokens)} "
-                                 f"(mean confidence {span.mean_confidence:.2f}): "
-                                 f"{quoted(last.tokens.span_text(span))}")
+                                 f"(mean confidence {span.mean_confidence:.2f}): {quoted(job.old)}")
         self._begin_generation(f"re-mask {span.length} token{'s' if span.length != 1 else ''}", remasking=True)
         self.regenerate_span(job)
 
@@ -130,10 +140,7 @@ class RemaskMixin:
             self.transcript.add_note(f"re-mask cancelled after {answer.steps} steps; the answer is unchanged",
                                      "warning")
             return
-        if new_tokens.text != answer.text:  # tokens that do not line up (split characters): one piece
-            mean = sum(new_tokens.confidence) / len(new_tokens) if len(new_tokens) else 0.0
-            new_tokens = AnswerTokens((answer.text,), (mean,)) if answer.text else AnswerTokens((), ())
-        old_text = job.answer.tokens.span_text(job.span)
+        old_text = job.old
         if answer.text == old_text:
             self.transcript.add_note(f"re-masked {job.span.length} tokens in {answer.steps} steps: the model chose "
                                      "the same text again", "ok")
