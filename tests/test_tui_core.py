@@ -22,7 +22,7 @@ CORE = ("dgcode.engine", "dgcode.engine.worker", "dgcode.engine.engine", "dgcode
         "dgcode.edits.apply", "dgcode.context", "dgcode.context.sources", "dgcode.context.prompt",
         "dgcode.context.repomap", "dgcode.vcs", "dgcode.vcs.snapshot", "dgcode.fix", "dgcode.fix_engine",
         "dgcode.canvas_view", "dgcode.tui", "dgcode.tui.engine", "dgcode.tui.session", "dgcode.tui.proposal",
-        "dgcode.tui.commands")
+        "dgcode.tui.commands", "dgcode.tui.remask", "dgcode.tui.mentions")
 
 
 def test_the_core_never_loads_textual():

@@ -86,3 +86,24 @@ def test_help_lists_the_new_commands_and_keys(repo):
             assert "f3 light/dark theme" in shown and "f4 re-mask" in shown and "@ offers files" in shown
 
     run(scenario)
+
+
+def test_the_canvas_marks_the_active_sub_block_in_a_colour_each_theme_can_show(repo):
+    from dgcode.engine.sampler import StepEvent
+
+    event = StepEvent(step=1, canvas_index=0, active=(0, 2), tokens=[0, 0], texts=["", ""], confidence=[0.0, 0.0],
+                      masked=[True, True], committed=[], answer_final=0, elapsed_s=0.1)
+    styles = {}
+
+    async def scenario():
+        app = DgcodeApp(repo, engine=ScriptedEngine(), settings=SETTINGS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            canvas = app.main.canvas
+            canvas.show(event)
+            for theme in ("dark", "light"):
+                await submit(pilot, f"/theme {theme}")
+                lines, _active_line = canvas._lines(40)
+                styles[theme] = str(lines[0].spans[0].style)
+
+    run(scenario)
+    assert styles == {"dark": "bold bright_cyan", "light": "bold dark_cyan"}

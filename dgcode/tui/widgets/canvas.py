@@ -21,6 +21,8 @@ from dgcode.engine.sampler import StepEvent
 
 MASKED_STYLE = "grey42"
 ACTIVE_MASKED_STYLE = "bold bright_cyan"
+ACTIVE_MASKED_STYLE_LIGHT = "bold dark_cyan"
+"""The active sub-block's dots on a light theme (bright cyan is hard to see on white)."""
 TAB = "    "
 
 
@@ -32,7 +34,7 @@ def status_line(event: StepEvent, canvas_size: int) -> str:
     return f"step {event.step} · {per_step:.1f} tok/step · {rate:.0f} tok/s"
 
 
-def canvas_text(event: StepEvent) -> tuple[Text, int]:
+def canvas_text(event: StepEvent, active_masked_style: str = ACTIVE_MASKED_STYLE) -> tuple[Text, int]:
     """The canvas as styled text, and the character offset where the active sub-block starts."""
     text = Text()
     lo, hi = event.active
@@ -43,7 +45,7 @@ def canvas_text(event: StepEvent) -> tuple[Text, int]:
             active_at = len(text)
         active = lo <= i < hi
         if masked:
-            text.append(MASK_GLYPH, ACTIVE_MASKED_STYLE if active else MASKED_STYLE)
+            text.append(MASK_GLYPH, active_masked_style if active else MASKED_STYLE)
             continue
         style = confidence_style(p) + (" bold" if i in fresh else "") + (" underline" if active else "")
         text.append("".join(c for c in piece.replace("\t", TAB) if c == "\n" or c.isprintable()), style)
@@ -152,7 +154,8 @@ class DiffusionCanvas(Widget):
     def _lines(self, width: int) -> tuple[list[Text], int]:
         if self._event is None:
             return fold_lines(Text(MASK_GLYPH * self.canvas_size, MASKED_STYLE), 0, width)
-        text, active_at = canvas_text(self._event)
+        dark = self.app.current_theme.dark
+        text, active_at = canvas_text(self._event, ACTIVE_MASKED_STYLE if dark else ACTIVE_MASKED_STYLE_LIGHT)
         return fold_lines(text, active_at, width)
 
     def get_content_height(self, container, viewport, width: int) -> int:
