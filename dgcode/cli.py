@@ -29,9 +29,9 @@ err = Console(stderr=True)
 out = Console()
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
-NO_MODEL = ("no model given: pass --model PATH.gguf or set DGCODE_MODEL. dgcode's embedded model is not "
-            "shipped yet; any Dream / DiffuCoder / LLaDA GGUF works, and `dgcode bench --synthetic small` "
-            "runs without one.")
+NO_MODEL = ("no model given: pass --model PATH.gguf or set DGCODE_MODEL. dgcode's embedded model only repairs "
+            "Python syntax errors (`dgcode fix`); any Dream / DiffuCoder / LLaDA GGUF works here, and "
+            "`dgcode bench --synthetic small` runs without one.")
 
 
 @app.callback()
