@@ -110,7 +110,7 @@ class RepairClientEngine:
         self.client, self.spec, self.say = client, spec, say
         self._started = False
 
-    def ask(self, source: str, lineno: int, message: str):
+    def ask(self, source: str, lineno: int, message: str, attempt: int = 0):
         from dgcode.repair.repair_model import RepairStep
 
         if not self._started:
@@ -119,7 +119,7 @@ class RepairClientEngine:
             self.client.start()
             self.say(f"model loaded in {time.monotonic() - began:.1f} s")
             self._started = True
-        return self.client.call(RepairStep(source, lineno, message, self.spec))
+        return self.client.call(RepairStep(source, lineno, message, self.spec, attempt))
 
     def close(self) -> None:
         self.client.cancel()

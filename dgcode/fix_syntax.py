@@ -63,9 +63,13 @@ def _targets(request: FixRequest, notes: list[str]) -> list[_Target]:
             continue
         try:
             data, snapshot = read_with_snapshot(request.root / name, max_bytes=MAX_FILE_BYTES)
+        except EditError as error:
+            notes.append(f"{name}: skipped ({error})")
+            continue
+        try:
             text = data.decode("utf-8")
-        except (EditError, UnicodeDecodeError) as error:
-            notes.append(f"{name}: skipped; cannot read it as UTF-8 text ({error})")
+        except UnicodeDecodeError:
+            notes.append(f"{name}: skipped; it is not UTF-8 text")
             continue
         targets.append(_Target(name, text, snapshot))
     return targets

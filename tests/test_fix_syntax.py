@@ -35,11 +35,11 @@ TWO_ERRORS = "def f(x)\n    return x\n\n\ndef g(y)\n    return y\n"
 class ColonRepairer:
     """Adds ':' to the reported line when the compiler expects one; otherwise rewrites nothing useful."""
 
-    asked: list[tuple[int, str]] = field(default_factory=list)
+    asked: list[tuple[int, str, int]] = field(default_factory=list)
     closed: bool = False
 
-    def ask(self, source: str, lineno: int, message: str) -> WindowRepair | None:
-        self.asked.append((lineno, message))
+    def ask(self, source: str, lineno: int, message: str, attempt: int = 0) -> WindowRepair | None:
+        self.asked.append((lineno, message, attempt))
         lines = split_lines(source)
         old = lines[lineno - 1]
         body = old.rstrip("\r\n")
@@ -65,13 +65,15 @@ def test_repairs_every_error_of_a_file_round_by_round() -> None:
     repairer = ColonRepairer()
     result = repair_source("m.py", TWO_ERRORS, repairer.ask)
     assert result.repaired_ok and result.repaired == TWO_ERRORS.replace(")\n", "):\n")
-    assert [lineno for lineno, _ in repairer.asked] == [1, 5]
+    assert [(lineno, attempt) for lineno, _, attempt in repairer.asked] == [(1, 0), (5, 0)]
     assert result.error.startswith("line 1:") and len(result.windows) == 2 and result.steps == 6
 
 
-def test_a_rewrite_that_does_not_move_the_error_ends_the_attempt() -> None:
-    result = repair_source("m.py", "x = (1,\n", ColonRepairer().ask)
-    assert not result.repaired_ok and "found no fix" in result.problem
+def test_a_rewrite_that_does_not_move_the_error_is_retried_then_given_up() -> None:
+    repairer = ColonRepairer()
+    result = repair_source("m.py", "x = (1,\n", repairer.ask, attempts=3)
+    assert not result.repaired_ok and "found no fix in 3 attempt(s)" in result.problem
+    assert [attempt for _, _, attempt in repairer.asked] == [0, 1, 2]
     assert result.repaired == "x = (1,\n"
     assert not repair_source("m.py", GOOD, ColonRepairer().ask).needed
 
@@ -126,9 +128,9 @@ def test_a_file_changed_while_the_model_works_is_refused(tmp_path: Path) -> None
     repo = make_repo(tmp_path, {"m.py": NO_COLON})
 
     class Meddler(ColonRepairer):
-        def ask(self, source, lineno, message):
+        def ask(self, source, lineno, message, attempt=0):
             (repo / "m.py").write_text(NO_COLON + "# edited meanwhile\n")
-            return super().ask(source, lineno, message)
+            return super().ask(source, lineno, message, attempt)
 
     report = run_syntax_fix(FixRequest(repo, cwd=repo), Meddler())
     assert report.status == "failed" and "changed" in report.message
@@ -140,3 +142,26 @@ def test_nothing_to_do_and_non_python_paths(tmp_path: Path) -> None:
     assert run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer()).status == "nothing_to_do"
     named = run_syntax_fix(FixRequest(repo, paths=("notes.md",), cwd=repo), ColonRepairer())
     assert named.status == "nothing_to_do" and "Python files only" in named.notes[0]
+
+
+def test_a_later_attempt_that_compiles_is_taken() -> None:
+    class SecondGuess(ColonRepairer):
+        def ask(self, source, lineno, message, attempt=0):
+            window = super().ask(source, lineno, message, attempt)
+            if attempt == 0:  # a first guess that does not compile
+                return WindowRepair(window.start, window.end, window.old_lines, ("def f(x) ::\n",), 1, 1, 0.0)
+            return window
+
+    repairer = SecondGuess()
+    result = repair_source("m.py", NO_COLON, repairer.ask)
+    assert result.repaired_ok and result.repaired == GOOD and len(result.windows) == 1
+    assert [attempt for _, _, attempt in repairer.asked] == [0, 1]
+
+
+def test_unreadable_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"m.py": NO_COLON})
+    (repo / "latin.py").write_bytes(b"s = '\xe9'\ndef f(x)\n    return x\n")
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer())
+    assert report.status == "applied" and report.files_changed == ["m.py"]
+    assert any("latin.py: skipped; it is not UTF-8 text" in note for note in report.notes)
+    assert (repo / "latin.py").read_bytes() == b"s = '\xe9'\ndef f(x)\n    return x\n"

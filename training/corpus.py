@@ -139,13 +139,13 @@ class Corpus:
 
     def __init__(self, split: str, root: Path | None = None, max_files: int | None = None,
                  snippet_lines: int = MAX_SNIPPET_LINES):
-        if split not in ("train", "heldout"):
-            raise ValueError("split must be 'train' or 'heldout'")
+        if split not in ("train", "heldout", "all"):
+            raise ValueError("split must be 'train', 'heldout' or 'all' (every file, for code from other projects)")
         self.root = root or stdlib_root()
         self.split = split
         self.files: list[SourceFile] = []
         self.snippets: list[Snippet] = []
-        paths = [p for p in list_source_files(self.root) if split_of(p) == split]
+        paths = [p for p in list_source_files(self.root) if split in ("all", split_of(p))]
         if max_files is not None:
             paths = paths[:max_files]
         for rel in paths:

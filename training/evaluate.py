@@ -20,12 +20,14 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from dgcode.engine.engine import Engine, EngineOptions
 from training.corpus import Corpus
 from training.corrupt import KINDS, syntax_error
 from training.examples import RepairCase, heldout_cases
 from dgcode.repair.canvas import CanvasSpec, choose_window, split_lines
+from dgcode.repair.file_repair import repair_source
 from dgcode.repair.repair_model import read_layout, repair_window
 
 
@@ -43,8 +45,13 @@ class EngineOutcome:
     wall_s: float = 0.0
 
 
-def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float) -> EngineOutcome | None:
-    """None when the whole broken file compiles (the snippet-level error vanished in the full file)."""
+def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
+                attempts: int = 1) -> EngineOutcome | None:
+    """None when the whole broken file compiles (the snippet-level error vanished in the full file).
+
+    The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
+    round up to `attempts` model calls judged by the compiler.
+    """
     source = case.broken_source
     err = syntax_error(source)
     if err is None:
@@ -52,13 +59,16 @@ def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: f
     original = case.original_source
     base = dict(kind=case.kind, baseline_exact=source == original, baseline_compiles=False)
     chosen = choose_window(split_lines(source), (err.lineno or 1) - 1, spec)
-    repair = repair_window(engine, source, err.lineno or 1, err.msg or "", spec, threshold)
-    if chosen is None or repair is None:
-        return EngineOutcome(fits=chosen is not None, covered=False, exact=False, compiles=False, **base)
-    repaired = repair.applied_to(source)
+    if chosen is None:
+        return EngineOutcome(fits=False, covered=False, exact=False, compiles=False, **base)
+
+    def ask(text: str, lineno: int, message: str, attempt: int):
+        return repair_window(engine, text, lineno, message, spec, threshold, attempt)
+
+    result = repair_source(case.path, source, ask, attempts=attempts)
     return EngineOutcome(fits=True, covered=case.answer_for(chosen[0]) is not None,
-                         exact=repaired == original, compiles=syntax_error(repaired) is None,
-                         tokens=repair.tokens, steps=repair.steps, wall_s=repair.wall_s, **base)
+                         exact=result.repaired == original, compiles=syntax_error(result.repaired) is None,
+                         tokens=result.tokens, steps=result.steps, wall_s=result.wall_s, **base)
 
 
 def summarize(outcomes: list[EngineOutcome]) -> dict:
@@ -97,29 +107,36 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--per-kind", type=int, default=50, help="held-out cases per error kind")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--attempts", type=int, default=1,
+                   help="model calls per error, judged by the compiler (dgcode fix makes 4)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-files", type=int, default=None, help="use only the first N held-out files")
+    p.add_argument("--root", default=None,
+                   help="evaluate on every .py file under this folder instead (code from another project)")
     p.add_argument("--json", default=None, help="also write the summary here")
     args = p.parse_args(argv)
 
     spec = read_layout(args.model)
-    cases = heldout_cases(Corpus("heldout", max_files=args.max_files), args.per_kind, args.seed, KINDS)
+    corpus = (Corpus("all", root=Path(args.root), max_files=args.max_files) if args.root
+              else Corpus("heldout", max_files=args.max_files))
+    cases = heldout_cases(corpus, args.per_kind, args.seed, KINDS)
     outcomes, skipped = [], 0
     t0 = time.time()
     with Engine(args.model, EngineOptions(n_ctx=spec.canvas, n_threads=args.threads)) as engine:
         engine.warm_up()
         for case in cases:
-            outcome = repair_case(engine, case, spec, args.threshold)
+            outcome = repair_case(engine, case, spec, args.threshold, args.attempts)
             if outcome is None:
                 skipped += 1
             else:
                 outcomes.append(outcome)
     summary = summarize(outcomes)
     print(f"{len(outcomes)} held-out cases ({skipped} skipped: the whole file compiled), threshold "
-          f"{args.threshold}, {time.time() - t0:.0f}s\n{format_table(summary)}")
+          f"{args.threshold}, {args.attempts} attempt(s), {time.time() - t0:.0f}s\n{format_table(summary)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"model": args.model, "threshold": args.threshold, "skipped": skipped, "summary": summary},
+            json.dump({"model": args.model, "threshold": args.threshold, "attempts": args.attempts,
+                       "skipped": skipped, "summary": summary},
                       f, indent=1)
     return summary
 

@@ -114,19 +114,25 @@ class RepairStep:
     lineno: int
     message: str
     spec: CanvasSpec
+    attempt: int = 0
     threshold: float = 0.9
 
     def __call__(self, engine) -> WindowRepair | None:
-        return repair_window(engine, self.source, self.lineno, self.message, self.spec, self.threshold)
+        return repair_window(engine, self.source, self.lineno, self.message, self.spec, self.threshold,
+                             self.attempt)
 
 
 _TOKENIZERS: dict[int, ModelTokenizer] = {}
 
 
+RETRY_TEMPERATURE = 0.7
+
+
 def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSpec,
-                  threshold: float = 0.9) -> WindowRepair | None:
+                  threshold: float = 0.9, attempt: int = 0) -> WindowRepair | None:
     """The model's repair of the lines around `lineno` (1-based); None when they do not fit its slot
-    or its answer is not UTF-8."""
+    or its answer is not UTF-8. Attempt 0 takes the most likely operations (greedy); attempt k > 0
+    samples them at RETRY_TEMPERATURE with seed k, for a different guess when the first did not compile."""
     from dgcode.engine.unmasking import SamplerSettings
 
     tok = _TOKENIZERS.get(id(engine.model))
@@ -136,7 +142,8 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
     if canvas is None:
         return None
     settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=spec.slot,
-                               canvas_size=spec.slot, sub_block_size=spec.slot)
+                               canvas_size=spec.slot, sub_block_size=spec.slot,
+                               temperature=RETRY_TEMPERATURE if attempt else 0.0, seed=attempt)
 
     def bounded(event) -> bool:  # each step commits at least one position: never more steps than positions
         return event.step < spec.slot
