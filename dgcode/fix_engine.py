@@ -103,27 +103,18 @@ def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
                            sub_block_size=sub_block, canvas_size=sub_block * max(1, 256 // sub_block))
 
 
-class RepairClientEngine:
+class RepairClientEngine(ClientEngine):
     """fix_syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
 
     def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None):
-        self.client, self.spec, self.say = client, spec, say
-        self._started = False
+        super().__init__(client, say)
+        self.spec = spec
 
     def ask(self, source: str, lineno: int, message: str, attempt: int = 0):
         from dgcode.repair.repair_model import RepairStep
 
-        if not self._started:
-            began = time.monotonic()
-            self.say(f"loading model {Path(self.client.model_path).name}")
-            self.client.start()
-            self.say(f"model loaded in {time.monotonic() - began:.1f} s")
-            self._started = True
+        self._start()
         return self.client.call(RepairStep(source, lineno, message, self.spec, attempt))
-
-    def close(self) -> None:
-        self.client.cancel()
-        self.client.close()
 
 
 def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None):

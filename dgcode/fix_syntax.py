@@ -25,6 +25,7 @@ from dgcode.edits.apply import apply_edits
 from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
 from dgcode.edits.errors import EditError
 from dgcode.edits.infill import InfillEdit
+from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 from dgcode.fix import FixRequest, changed_files
 from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
 from dgcode.repair.canvas import split_lines
@@ -114,7 +115,8 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
                    run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> FixReport:
     """Repair the syntax errors of the request's Python files; see the module docstring.
 
-    Raises ContextError for paths that cannot be used.
+    Raises ContextError for paths that cannot be used, and the engine's ModelFileError and
+    InvalidSettingsError (set-up problems); any other engine failure ends the run with status ``error``.
     """
     began = time.monotonic()
     notes: list[str] = []
@@ -130,7 +132,12 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
                       " among the changed files; name the files to repair"))
     repairs = []
     for target in targets:
-        repair = repair_source(target.path, target.text, repairer.ask)
+        try:
+            repair = repair_source(target.path, target.text, repairer.ask)
+        except (ModelFileError, InvalidSettingsError):
+            raise
+        except EngineError as error:
+            return report("error", f"the engine failed while repairing {target.path}: {error}; nothing was written")
         if repair.needed:
             say(f"{target.path}: " + (f"{repair.error}: repaired" if repair.repaired_ok else repair.problem))
             repairs.append(repair)

@@ -165,3 +165,17 @@ def test_unreadable_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
     assert report.status == "applied" and report.files_changed == ["m.py"]
     assert any("latin.py: skipped; it is not UTF-8 text" in note for note in report.notes)
     assert (repo / "latin.py").read_bytes() == b"s = '\xe9'\ndef f(x)\n    return x\n"
+
+
+def test_an_engine_crash_ends_the_run_with_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    from dgcode.engine.errors import EngineCrashedError
+
+    repo = make_repo(tmp_path, {"m.py": NO_COLON})
+
+    class Crashing(ColonRepairer):
+        def ask(self, source, lineno, message, attempt=0):
+            raise EngineCrashedError("the engine process died (signal 6)")
+
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), Crashing())
+    assert report.status == "error" and report.exit_code == 1 and "signal 6" in report.message
+    assert (repo / "m.py").read_text() == NO_COLON
