@@ -341,7 +341,6 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
 
     async def on_main_screen_answer_finished(self, message: AnswerFinished) -> None:
         answer, turn = message.answer, message.turn
-        self._end_turn()
         view = self._answer_view or await self.transcript.start_answer(answer.text)
         self._answer_view = None
         cancelled = answer.stop_reason == "cancelled"
@@ -355,6 +354,8 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
         if cancelled:
             self.transcript.add_note(f"cancelled after {answer.steps} steps; edits in a cancelled answer are "
                                      "not offered", "warning")
+        self._end_turn()  # only now: the answer and its notes are all in the transcript
+        if cancelled:
             return
         self.session.remember(turn.instruction, answer.text)
         self.last_answer = LastAnswer(view, turn, answer.text, self._recorder.tokens(answer.tokens))
