@@ -8,8 +8,8 @@ def find_python_files(root)
     for folder, _subfolders, names in os.walk(root):
         for name in names:
             if name.endswith(".py"):
-                found.append(os.path.join(folder, name))
-    return sorted(found))
+                found.append(os.path.join(folder name))
+    return sorted(found)
 
 
 def count_lines(path):

@@ -1,0 +1,121 @@
+"""The shipped repair model, end to end: it loads through the normal engine and `dgcode fix` repairs real files.
+
+Real parts only: the GGUF that ships in the package, llama.cpp in the
+engine's child process, the `dgcode` command in a subprocess, a real git
+repository. The broken files are everyday slips written for this test (not
+from the training corpus).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from git_shim import init_repo, real_git  # noqa: E402
+
+from dgcode.engine.model_file import read_model_info  # noqa: E402
+from dgcode.repair.embedded import EMBEDDED_MODEL, embedded_model  # noqa: E402
+from dgcode.repair.repair_model import read_layout, syntax_error  # noqa: E402
+
+DGCODE = [sys.executable, "-m", "dgcode"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# (broken, repaired): one slip each, of kinds the model is trained on
+CASES = {
+    "colon.py": ("def area(width, height)\n    return width * height\n",
+                 "def area(width, height):\n    return width * height\n"),
+    "equals.py": ("def sign(n):\n    if n = 0:\n        return 0\n    return 1 if n > 0 else -1\n",
+                  "def sign(n):\n    if n == 0:\n        return 0\n    return 1 if n > 0 else -1\n"),
+    "bracket.py": ("def total(prices):\n    return sum(price * 2 for price in prices))\n",
+                   "def total(prices):\n    return sum(price * 2 for price in prices)\n"),
+    "comma.py": ("def pair(first, second):\n    return [first second]\n",
+                 "def pair(first, second):\n    return [first, second]\n"),
+}
+
+
+def run_dgcode(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DGCODE_MODEL"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run(DGCODE + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_shipped_model_is_a_small_dream_repair_model() -> None:
+    assert embedded_model() == EMBEDDED_MODEL, "the package ships dgcode/repair/dgcode-repair.gguf"
+    assert EMBEDDED_MODEL.stat().st_size <= 40 * 1024 * 1024
+    info = read_model_info(EMBEDDED_MODEL)
+    assert info.architecture == "dream" and info.mask_token_id is not None
+    spec = read_layout(EMBEDDED_MODEL)
+    assert spec.slot < spec.canvas
+
+
+def test_fix_repairs_broken_files_with_the_embedded_model_and_undo_reverts(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    init_repo(repo)
+    (repo / "README.md").write_text("demo\n")
+    real_git(repo, "add", "README.md")
+    real_git(repo, "commit", "-q", "-m", "base")
+    for name, (broken, _fixed) in CASES.items():
+        (repo / name).write_text(broken)
+
+    done = run_dgcode(["fix", "--yes"], repo)
+
+    assert "embedded model" in done.stderr and "syntax errors only" in done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name, (_broken, fixed) in CASES.items():
+        assert (repo / name).read_text() == fixed, name
+    undone = run_dgcode(["undo"], repo)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    for name, (broken, _fixed) in CASES.items():
+        assert (repo / name).read_text() == broken, name
+
+
+def test_the_readme_example_is_repaired(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    init_repo(repo)
+    example = (REPO_ROOT / "docs" / "broken_example.py").read_text()
+    (repo / "broken_example.py").write_text(example)
+    dry = run_dgcode(["fix", "--dry-run", "broken_example.py"], repo)
+    assert dry.returncode == 0 and "dry run" in dry.stdout, dry.stdout + dry.stderr
+    assert (repo / "broken_example.py").read_text() == example
+    done = run_dgcode(["fix", "--yes", "broken_example.py"], repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    repaired = (repo / "broken_example.py").read_text()
+    assert syntax_error(repaired) is None
+    assert repaired == (example.replace("def find_python_files(root)\n", "def find_python_files(root):\n")
+                        .replace("if count = best_count:", "if count == best_count:")
+                        .replace("os.path.join(folder name)", "os.path.join(folder, name)"))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_case_really_is_broken(name: str) -> None:
+    broken, fixed = CASES[name]
+    assert syntax_error(broken) is not None and syntax_error(fixed) is None
+
+
+def test_the_evaluation_script_runs_on_a_small_held_out_sample(tmp_path: Path) -> None:
+    from training import evaluate
+
+    out = tmp_path / "eval.json"
+    summary = evaluate.main(["--model", str(EMBEDDED_MODEL), "--per-kind", "3", "--max-files", "40",
+                             "--threads", "2", "--json", str(out)])
+    assert set(summary) >= {"all", "missing_colon", "joined_lines"} and summary["all"]["n"] >= 25
+    assert summary["all"]["baseline_exact"] == 0.0
+    assert summary["all"]["exact"] >= 0.2  # the shipped model really repairs held-out files
+    assert summary["all"]["tokens_per_step"] > 1.0
+    assert out.exists()
+
+
+def test_instructions_are_refused_with_directions_to_a_full_model(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    init_repo(repo)
+    (repo / "m.py").write_text("def f(x)\n    return x\n")
+    done = run_dgcode(["fix", "m.py", "-m", "make it faster"], repo)
+    assert done.returncode == 2 and "takes no instructions" in done.stderr and "--model" in done.stderr
+    assert (repo / "m.py").read_text() == "def f(x)\n    return x\n"
