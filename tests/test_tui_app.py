@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
@@ -12,7 +10,8 @@ from tui_fakes import TWO_FILE_EDITS, Script, ScriptedEngine, scripted_events, t
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.screens.review import ReviewScreen
-from dgcode.tui.widgets.transcript import AnswerView, Note
+from dgcode.tui.widgets.transcript import AnswerView
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 EDITS = TWO_FILE_EDITS
@@ -21,28 +20,6 @@ EDITS = TWO_FILE_EDITS
 @pytest.fixture
 def repo(tmp_path):
     return two_file_repo(tmp_path / "repo")
-
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
-
-
-async def submit(pilot, text: str) -> None:
-    """Put ``text`` in the prompt and press enter (typing every key is slow; one test types)."""
-    pilot.app.main.prompt.set_text(text)
-    await pilot.press("enter")
-
-
-def run(scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
-def notes(app, kind: str | None = None) -> list[str]:
-    return [n.text for n in app.main.transcript.query(Note) if kind is None or n.kind == kind]
 
 
 def test_message_crystallizes_on_the_canvas_then_lands_in_the_transcript(repo):

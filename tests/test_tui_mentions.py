@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
@@ -14,6 +12,7 @@ from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.mentions import RepoFiles, complete_mention, fuzzy_score, mention_at, mentioned_paths, rank_paths
 from dgcode.tui.widgets.transcript import Note
+from tui_pilot import run, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 PATHS = ["src/app.py", "apps/legacy/old_path.py", "a_p_p.txt", "docs/mapping.md", "tests/test_app.py",
@@ -98,18 +97,6 @@ def test_mentioned_paths_are_known_files_only():
 
 
 # --- in the app ---------------------------------------------------------------------------------------
-
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
-
-
-def run(scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
 def test_typing_at_offers_files_and_tab_adds_one_to_the_context(repo):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
@@ -14,7 +12,8 @@ from dgcode.engine.errors import EngineCrashedError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine, engine_at, model_summary_text
-from dgcode.tui.widgets.transcript import AnswerView, Note
+from dgcode.tui.widgets.transcript import AnswerView
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 
@@ -22,27 +21,6 @@ SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 @pytest.fixture
 def repo(tmp_path):
     return two_file_repo(tmp_path / "repo")
-
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
-
-
-async def submit(pilot, text: str) -> None:
-    pilot.app.main.prompt.set_text(text)
-    await pilot.press("enter")
-
-
-def run(scenario, timeout: float = 30) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout))
-
-
-def notes(app, kind: str | None = None) -> list[str]:
-    return [n.text for n in app.main.transcript.query(Note) if kind is None or n.kind == kind]
 
 
 async def ask(pilot, engine, text: str) -> str:

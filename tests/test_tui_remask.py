@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
@@ -14,7 +12,8 @@ from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine
 from dgcode.tui.remask import AnswerTokens, Span, TokenRecorder, low_confidence_span, on_boundaries, token_offsets
 from dgcode.tui.screens.review import ReviewScreen
-from dgcode.tui.widgets.transcript import AnswerView, Note
+from dgcode.tui.widgets.transcript import AnswerView
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 EDIT = """Bump it:
@@ -124,27 +123,6 @@ def test_the_model_engine_sends_the_chat_then_the_prefix_as_prompt_and_the_suffi
 @pytest.fixture
 def repo(tmp_path):
     return two_file_repo(tmp_path / "repo")
-
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.01)
-
-
-async def submit(pilot, text: str) -> None:
-    pilot.app.main.prompt.set_text(text)
-    await pilot.press("enter")
-
-
-def run(scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
-def notes(app, kind: str | None = None) -> list[str]:
-    return [n.text for n in app.main.transcript.query(Note) if kind is None or n.kind == kind]
 
 
 async def answer_and_discard_the_review(pilot, engine) -> None:

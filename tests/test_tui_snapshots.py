@@ -19,6 +19,7 @@ from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.proposal import propose
 from dgcode.tui.screens.review import ReviewScreen
+from tui_pilot import submit  # noqa: E402
 
 pytest_textual_snapshot = pytest.importorskip("pytest_textual_snapshot")
 
@@ -54,11 +55,6 @@ def screenshot(app: DgcodeApp, setup, size=(80, 24)) -> str:
             return app.export_screenshot()
 
     return asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
-async def submit(pilot, text: str) -> None:
-    pilot.app.main.prompt.set_text(text)
-    await pilot.press("enter")
 
 
 def test_main_screen_80x24(repo, svg_snapshot):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
@@ -11,7 +10,7 @@ from tui_fakes import ScriptedEngine, two_file_repo
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.commands import complete, help_text, theme_label
-from dgcode.tui.widgets.transcript import Note
+from tui_pilot import notes, run, submit  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 
@@ -19,19 +18,6 @@ SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 @pytest.fixture
 def repo(tmp_path):
     return two_file_repo(tmp_path / "repo")
-
-
-async def submit(pilot, text: str) -> None:
-    pilot.app.main.prompt.set_text(text)
-    await pilot.press("enter")
-
-
-def run(scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
-def notes(app, kind: str | None = None) -> list[str]:
-    return [n.text for n in app.main.transcript.query(Note) if kind is None or n.kind == kind]
 
 
 def test_theme_label():
