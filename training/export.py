@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dgcode.repair.canvas import EOS, MASK, PAD, CanvasSpec
-from dgcode.repair.repair_model import LAYOUT_KEY, LAYOUT_VERSION, read_layout  # noqa: F401  (read_layout: for callers)
+from dgcode.repair.repair_model import LAYOUT_KEY, LAYOUT_VERSION
 from training.tokenizer import ByteBPE
 
 
