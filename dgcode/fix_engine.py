@@ -110,11 +110,12 @@ class RepairClientEngine(ClientEngine):
         super().__init__(client, say)
         self.spec = spec
 
-    def ask(self, source: str, lineno: int, message: str, attempt: int = 0):
-        from dgcode.repair.repair_model import RepairStep
+    def ask(self, source: str, lineno: int, message: str, attempt: int = 0, offset: int = 0):
+        from dgcode.repair.repair_model import RANKED_ALTERNATIVES, RepairStep
 
         self._start()
-        return self.client.call(RepairStep(source, lineno, message, self.spec, attempt))
+        return self.client.call(RepairStep(source, lineno, message, self.spec, attempt,
+                                           alternatives=RANKED_ALTERNATIVES, offset=offset))
 
 
 def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None):

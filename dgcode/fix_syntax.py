@@ -139,7 +139,9 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
         except EngineError as error:
             return report("error", f"the engine failed while repairing {target.path}: {error}; nothing was written")
         if repair.needed:
-            say(f"{target.path}: " + (f"{repair.error}: repaired" if repair.repaired_ok else repair.problem))
+            guess = (" (with a rewrite that was not the model's first answer; the compiler accepts it, "
+                     "but check the diff)") if repair.second_guesses else ""
+            say(f"{target.path}: " + (f"{repair.error}: repaired{guess}" if repair.repaired_ok else repair.problem))
             repairs.append(repair)
     if not repairs:
         return report("nothing_to_do", f"{len(targets)} Python file(s) compile already; nothing to repair")

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from reference_model import reference_logits  # noqa: E402
 
 from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
+from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError  # noqa: E402
 from dgcode.engine.forward import CachedBlockForward  # noqa: E402
 from dgcode.engine.unmasking import SamplerSettings  # noqa: E402
 
@@ -214,3 +215,28 @@ def test_infill_step_sees_the_code_on_both_sides(models, arch, test_ids):
     assert len(result.tokens) == slot
     step_calls = [c for c in log.calls if c[2] > 0][1:]  # after the hand-made step above
     assert [n_tokens for n_tokens, _, _ in step_calls] == [lead + slot + len(suffix)] * 3
+
+
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+def test_masked_logits_are_the_first_steps_view_of_the_masked_block(models, arch, test_ids):
+    n = 10
+    P = len(PROMPT)
+    seq = np.array(PROMPT + [test_ids["mask"]] * n)
+    with Engine(models[arch], EngineOptions(n_ctx=64, kv_f32=True, flash_attn=False)) as engine:
+        lead = 1 if engine.shift_logits else 0
+        got = engine.masked_logits(PROMPT, n)
+        again = engine.masked_logits(PROMPT, n)  # nothing of the first call is left in the cache
+        with pytest.raises(InvalidSettingsError, match="n_masked"):
+            engine.masked_logits(PROMPT, 0)
+        with pytest.raises(PromptTooLongError):
+            engine.masked_logits(list(range(60)), 10)
+    with Engine(models[arch], EngineOptions(n_ctx=64, cached=False)) as native:
+        uncached = native.masked_logits(PROMPT, n)  # the native path: everything sees everything
+    # The cached path: the prompt sees only the prompt, the masked block sees all (as in a first step).
+    want = reference_logits(models[arch], seq.tolist(), list(range(len(seq))), _visible(len(seq), [P - lead]))
+    rows = np.arange(P, P + n) - lead
+    assert got.shape == (n, want.shape[1]) and got.dtype == np.float32
+    assert np.abs(got - want[rows]).max() <= 1e-4 * _scale(want)
+    assert np.array_equal(again, got)
+    full = reference_logits(models[arch], seq.tolist(), list(range(len(seq))), np.ones((len(seq),) * 2, bool))
+    assert np.abs(uncached - full[rows]).max() <= 1e-4 * _scale(full)

@@ -38,7 +38,7 @@ class ColonRepairer:
     asked: list[tuple[int, str, int]] = field(default_factory=list)
     closed: bool = False
 
-    def ask(self, source: str, lineno: int, message: str, attempt: int = 0) -> WindowRepair | None:
+    def ask(self, source: str, lineno: int, message: str, attempt: int = 0, offset: int = 0) -> WindowRepair | None:
         self.asked.append((lineno, message, attempt))
         lines = split_lines(source)
         old = lines[lineno - 1]
@@ -67,13 +67,15 @@ def test_repairs_every_error_of_a_file_round_by_round() -> None:
     assert result.repaired_ok and result.repaired == TWO_ERRORS.replace(")\n", "):\n")
     assert [(lineno, attempt) for lineno, _, attempt in repairer.asked] == [(1, 0), (5, 0)]
     assert result.error.startswith("line 1:") and len(result.windows) == 2 and result.steps == 6
+    assert result.second_guesses == 0  # both were the model's first answers
 
 
 def test_a_rewrite_that_does_not_move_the_error_is_retried_then_given_up() -> None:
     repairer = ColonRepairer()
-    result = repair_source("m.py", "x = (1,\n", repairer.ask, attempts=3)
+    result = repair_source("m.py", "x = (1,\n", repairer.ask)
+    # a one-line file: the moved windows are all the same window, asked once; then two samples
     assert not result.repaired_ok and "found no fix in 3 attempt(s)" in result.problem
-    assert [attempt for _, _, attempt in repairer.asked] == [0, 1, 2]
+    assert [(lineno, attempt) for lineno, _, attempt in repairer.asked] == [(1, 0), (1, 1), (1, 2)]
     assert result.repaired == "x = (1,\n"
     assert not repair_source("m.py", GOOD, ColonRepairer().ask).needed
 
@@ -128,9 +130,9 @@ def test_a_file_changed_while_the_model_works_is_refused(tmp_path: Path) -> None
     repo = make_repo(tmp_path, {"m.py": NO_COLON})
 
     class Meddler(ColonRepairer):
-        def ask(self, source, lineno, message, attempt=0):
+        def ask(self, source, lineno, message, attempt=0, offset=0):
             (repo / "m.py").write_text(NO_COLON + "# edited meanwhile\n")
-            return super().ask(source, lineno, message, attempt)
+            return super().ask(source, lineno, message, attempt, offset)
 
     report = run_syntax_fix(FixRequest(repo, cwd=repo), Meddler())
     assert report.status == "failed" and "changed" in report.message
@@ -146,36 +148,83 @@ def test_nothing_to_do_and_non_python_paths(tmp_path: Path) -> None:
 
 def test_a_later_attempt_that_compiles_is_taken() -> None:
     class SecondGuess(ColonRepairer):
-        def ask(self, source, lineno, message, attempt=0):
-            window = super().ask(source, lineno, message, attempt)
-            if attempt == 0:  # a first guess that does not compile
+        def ask(self, source, lineno, message, attempt=0, offset=0):
+            window = super().ask(source, lineno, message, attempt, offset)
+            if attempt == 0:  # the most likely guesses do not compile
                 return WindowRepair(window.start, window.end, window.old_lines, ("def f(x) ::\n",), 1, 1, 0.0)
             return window
 
     repairer = SecondGuess()
     result = repair_source("m.py", NO_COLON, repairer.ask)
     assert result.repaired_ok and result.repaired == GOOD and len(result.windows) == 1
-    assert [attempt for _, _, attempt in repairer.asked] == [0, 1]
+    # the trained window, the window one line down (up is clamped to line 1: asked already), then a sample
+    assert [(lineno, attempt) for lineno, _, attempt in repairer.asked] == [(1, 0), (2, 0), (1, 1)]
 
 
-def test_unreadable_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, {"m.py": NO_COLON})
-    (repo / "latin.py").write_bytes(b"s = '\xe9'\ndef f(x)\n    return x\n")
-    report = run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer())
-    assert report.status == "applied" and report.files_changed == ["m.py"]
-    assert any("latin.py: skipped; it is not UTF-8 text" in note for note in report.notes)
-    assert (repo / "latin.py").read_bytes() == b"s = '\xe9'\ndef f(x)\n    return x\n"
+def test_a_ranked_alternative_that_compiles_beats_a_denoised_answer_that_does_not() -> None:
+    calls = []
+
+    def ask(source, lineno, message, attempt, offset):
+        calls.append((lineno, attempt))
+        return WindowRepair(0, 1, ("def f(x)\n",), ("def f(x) ::\n",), 2, 5, 0.0,
+                            alternatives=(("def f(x)\n",), ("def f(x):\n",), ("def f(x)::\n",)))
+
+    result = repair_source("m.py", NO_COLON, ask)
+    assert result.repaired_ok and result.repaired == GOOD and calls == [(1, 0)]
+    assert result.windows[0].new_lines == ("def f(x):\n",) and result.windows[0].alternatives == ()
+    assert result.second_guesses == 1
 
 
-def test_an_engine_crash_ends_the_run_with_an_error_and_writes_nothing(tmp_path: Path) -> None:
-    from dgcode.engine.errors import EngineCrashedError
+def test_fix_says_when_a_repair_was_not_the_models_first_answer(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, {"m.py": NO_COLON, "n.py": NO_COLON})
 
-    repo = make_repo(tmp_path, {"m.py": NO_COLON})
+    class FirstAnswerRightForNOnly:
+        def ask(self, source, lineno, message, attempt, offset):
+            first = ("def f(x):\n",) if source.endswith("# n\n") else ("def f(x) ::\n",)
+            return WindowRepair(0, 1, ("def f(x)\n",), first, 2, 5, 0.0, alternatives=(("def f(x):\n",),))
 
-    class Crashing(ColonRepairer):
-        def ask(self, source, lineno, message, attempt=0):
-            raise EngineCrashedError("the engine process died (signal 6)")
+    (repo / "n.py").write_text(NO_COLON + "# n\n")
+    said = []
+    report = run_syntax_fix(FixRequest(repo, cwd=repo), FirstAnswerRightForNOnly(), say=said.append)
+    assert report.status == "applied", report.message
+    assert [line for line in said if "not the model's first answer" in line] == [
+        "m.py: line 1: expected ':': repaired (with a rewrite that was not the model's first answer; "
+        "the compiler accepts it, but check the diff)"]
 
-    report = run_syntax_fix(FixRequest(repo, cwd=repo), Crashing())
-    assert report.status == "error" and report.exit_code == 1 and "signal 6" in report.message
-    assert (repo / "m.py").read_text() == NO_COLON
+
+def test_a_rewrite_that_compiles_beats_an_earlier_one_that_only_moves_the_error_down() -> None:
+    moves_down = ("def f(x):\n", "    y = (\n")  # the error is now reported on line 2
+
+    def ask(source, lineno, message, attempt, offset):
+        return WindowRepair(0, 1, ("def f(x)\n",), moves_down, 2, 5, 0.0, alternatives=(("def f(x):\n",),))
+
+    assert repair_source("m.py", NO_COLON, ask).repaired == GOOD
+
+    def ask_without_a_compiling_one(source, lineno, message, attempt, offset):
+        if lineno != 1:
+            return None
+        return WindowRepair(0, 1, ("def f(x)\n",), ("def f(x) ::\n",), 2, 5, 0.0, alternatives=(moves_down,))
+
+    result = repair_source("m.py", NO_COLON, ask_without_a_compiling_one, max_rounds=1)
+    assert result.repaired == "def f(x):\n    y = (\n    return x\n" and not result.repaired_ok
+
+
+def test_the_window_moves_down_when_the_slip_is_after_the_reported_line() -> None:
+    source = "x = (1,\n     2\ny = 3\n"  # '(' was never closed: reported on line 1, missing on line 2
+    asked = []
+
+    def ask(text, lineno, message, attempt, offset):
+        asked.append((lineno, attempt))
+        lines = split_lines(text)
+        old = lines[lineno - 1]
+        new = old.replace("2", "2)") if lineno == 2 else old
+        return WindowRepair(lineno - 1, lineno, (old,), (new,), 1, 1, 0.0)
+
+    result = repair_source("m.py", source, ask)
+    assert result.repaired_ok and result.repaired == "x = (1,\n     2)\ny = 3\n"
+    assert asked == [(1, 0), (2, 0)]
+
+
+def test_no_usable_answer_anywhere_is_reported() -> None:
+    result = repair_source("m.py", NO_COLON, lambda *_args: None)
+    assert not result.repaired_ok and "no usable answer" in result.problem

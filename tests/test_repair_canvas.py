@@ -9,8 +9,8 @@ from training.corpus import Corpus
 from training.corrupt import KINDS
 from training.examples import ExampleStream, heldout_cases
 from dgcode.repair.canvas import (AFTER, BEFORE, BROKEN, BYTE_TOKEN_IDS, EOS, ERROR, FIX, PAD, CanvasSpec,
-                                  InferenceCanvas, apply_answer, choose_window, clean_message, decode_answer,
-                                  make_example, make_inference_canvas, split_lines)
+                                  InferenceCanvas, Window, apply_answer, choose_window, clean_message,
+                                  decode_answer, fixed_bytes, make_example, make_inference_canvas, split_lines)
 from dgcode.repair.edit_ops import KEEP, ins_op
 from training.tokenizer import count_pretokens, train_bpe
 
@@ -41,8 +41,10 @@ def test_training_canvas_is_the_inference_prompt_plus_the_answer(tok, cases):
     spec = CanvasSpec()
     checked = 0
     for case in cases:
-        made = make_example(tok, case.broken, case.error_line, case.message, case.answer_for, spec)
-        canvas = make_inference_canvas(tok, case.broken_source, case.error_line + 1, case.message, spec)
+        made = make_example(tok, case.broken, case.error_line, case.message, case.answer_for, spec,
+                            case.error_column)
+        canvas = make_inference_canvas(tok, case.broken_source, case.error_line + 1, case.message, spec,
+                                       case.error_column + 1)
         if made is None:
             continue
         tokens, loss_mask, window = made
@@ -81,11 +83,54 @@ def test_broken_and_answer_slots_are_aligned(tok, cases):
 
 def test_window_is_the_reported_line_and_the_one_before():
     lines = [f"x{i} = {i}\n" for i in range(10)]
-    assert choose_window(lines, 5) == ((4, 6), b"x4 = 4\nx5 = 5\n")
-    assert choose_window(lines, 0)[0] == (0, 1)
+    assert choose_window(lines, 5) == Window((4, 6), b"x4 = 4\nx5 = 5\n")
+    assert choose_window(lines, 0).lines == (0, 1)
     long_line = "y = " + " + ".join(f"v{i}" for i in range(30)) + "\n"
-    assert choose_window(lines[:4] + [long_line], 4) is None
-    assert choose_window([long_line, "z = 1\n"], 1)[0] == (1, 2)  # too long together: the line alone
+    assert choose_window([long_line, "z = 1\n"], 1).lines == (1, 2)  # too long together: the line alone
+    assert choose_window([], 0) is None
+
+
+@pytest.mark.parametrize("column", [0, 30, 120, 170, 400])
+def test_a_line_longer_than_the_slot_is_cut_around_the_error(column):
+    spec = CanvasSpec()
+    long_line = "    total = " + " + ".join(f"värde_{i}" for i in range(20)) + "\n"  # non-ASCII: 2-byte letters
+    window = choose_window(["a = 1\n", long_line, "b = 2\n"], 1, spec, column)
+    encoded = long_line.encode()
+    assert window.lines == (1, 2) and window.head + window.broken + window.tail == encoded
+    assert spec.slot - 4 <= len(window.broken) < spec.slot
+    for part in (window.head, window.broken, window.tail):
+        part.decode("utf-8")  # never splits a character
+    at = len(long_line[:min(column, len(long_line))].encode())
+    if window.head and window.tail:  # not clamped to an end of the line: the error's byte is two thirds in
+        assert abs((at - len(window.head)) - 2 * (spec.slot - 1) // 3) <= 3
+
+
+def test_a_cut_line_trains_and_infers_alike_and_decodes_back(tok):
+    spec = CanvasSpec()
+    first = "        result = combine(" + ", ".join(f"item_{i}" for i in range(8)) + ")\n"
+    second = "        other = compute(" + ", ".join(f"arg_{i}" for i in range(8)) + ")\n"
+    original = ["def f():\n", first, second, "        return result\n"]
+    joined = first.rstrip("\n") + " " + second.lstrip()
+    broken = ["def f():\n", joined, "        return result\n"]
+    source = "".join(broken)
+    try:
+        compile(source, "m.py", "exec")
+    except SyntaxError as error:
+        lineno, offset, message = error.lineno, error.offset, error.msg
+    assert lineno == 2 and len(joined.encode()) > spec.slot
+
+    def answer_for(lines):
+        return original[lines[0]:lines[1] + 1] if lines == (1, 2) else None
+
+    tokens, _mask, lines = make_example(tok, broken, lineno - 1, message, answer_for, spec, offset - 1)
+    canvas = make_inference_canvas(tok, source, lineno, message, spec, offset)
+    assert lines == canvas.window == (1, 2) and canvas.head and canvas.tail
+    prompt = tokens[spec.answer_start - len(canvas.prompt):spec.answer_start].tolist()
+    assert prompt == canvas.prompt
+    replacement = decode_answer(tok, canvas, tokens[spec.answer_start:])
+    assert apply_answer(source, canvas.window, replacement) == "".join(original)
+    # a repair that would change the cut-off head is not a training example for this window
+    assert fixed_bytes(choose_window(broken, 1, spec, offset - 1), ["x = 1\n"]) is None
 
 
 def test_inference_canvas_respects_the_budget(tok, corpus):

@@ -10,9 +10,11 @@ from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
 from training import export as export_cli  # noqa: E402
 from training import train as train_cli  # noqa: E402
 from training.corpus import Corpus  # noqa: E402
+from training.corrupt import KINDS  # noqa: E402
 from training.evaluate import repair_case  # noqa: E402
 from training.examples import ExampleStream, heldout_cases  # noqa: E402
 from dgcode.repair.canvas import MASK, PAD, CanvasSpec  # noqa: E402
+from dgcode.repair.edit_ops import ins_op  # noqa: E402
 from training.model import ModelConfig, RepairModel, canvas_attention_mask  # noqa: E402
 from training.tokenizer import count_pretokens, train_bpe  # noqa: E402
 
@@ -110,6 +112,19 @@ def test_smoke_run_trains_exports_and_repairs_through_the_engine(tmp_path, capsy
     ckpt = torch.load(out / "last.pt", weights_only=False)
     assert ckpt["step"] == 3 and set(ckpt) >= {"model", "optimizer", "config", "spec", "tokenizer"}
 
+    # a fine-tuning leg: the first run's weights, a fresh step count, the kinds weighted
+    tuned = tmp_path / "tuned"
+    small = ["--device", "cpu", "--batch", "4", "--max-files", "6", "--n-embd", "32", "--n-layer", "1",
+             "--n-head", "2", "--n-head-kv", "1", "--n-ff", "64", "--eval-per-kind", "1", "--threads", "1"]
+    train_cli.main(["--out", str(tuned), "--init-from", str(out / "last.pt"), "--steps", "2",
+                    "--kind-weights", "missing_colon=3,joined_lines=0"] + small)
+    assert f"weights from {out / 'last.pt'} (step 3)" in capsys.readouterr().out
+    assert (tuned / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
+    assert torch.load(tuned / "last.pt", weights_only=False)["step"] == 2
+    with pytest.raises(SystemExit, match="model flags do not match"):
+        train_cli.main(["--out", str(tmp_path / "wide"), "--init-from", str(out / "last.pt"), "--steps", "1"]
+                       + small + ["--n-embd", "64"])  # the last --n-embd wins: not the checkpoint's shape
+
     gguf_path = tmp_path / "m.gguf"
     export_cli.main(["--checkpoint", str(out / "last.pt"), "--out", str(gguf_path)])
     spec = CanvasSpec(**ckpt["spec"])
@@ -118,3 +133,22 @@ def test_smoke_run_trains_exports_and_repairs_through_the_engine(tmp_path, capsy
         outcome = repair_case(engine, case, spec, 0.9)
     assert outcome is not None and outcome.fits and outcome.kind == "missing_colon"
     assert 1 <= outcome.steps <= spec.slot  # an untrained model's answer is junk, but the loop is bounded
+
+
+def test_kind_weights_choose_which_errors_are_drawn(data):
+    corpus, tok = data
+    assert train_cli.parse_kind_weights(None) is None
+    weights = train_cli.parse_kind_weights("missing_colon=2, joined_lines=0")
+    assert weights[KINDS.index("missing_colon")] == 2 and weights[KINDS.index("joined_lines")] == 0
+    assert weights[KINDS.index("missing_comma")] == 1
+    for bad, why in [("colon=2", "not KIND=WEIGHT"), ("missing_colon", "not KIND=WEIGHT"),
+                     ("missing_colon=x", "not a number"), ("missing_colon=-1", "negative"),
+                     (",".join(f"{k}=0" for k in KINDS), "all weights are zero")]:
+        with pytest.raises(SystemExit, match=why):
+            train_cli.parse_kind_weights(bad)
+    only_colons = ExampleStream(corpus, tok, seed=4, spec=SPEC,
+                                kind_weights=[1.0 if k == "missing_colon" else 0.0 for k in KINDS])
+    colon = tok.special(ins_op(ord(":")))
+    assert all(colon in only_colons[i][0][SPEC.answer_start:].tolist() for i in range(12))
+    with pytest.raises(ValueError, match="non-negative"):
+        ExampleStream(corpus, tok, seed=4, spec=SPEC, kind_weights=[1.0])

@@ -70,7 +70,7 @@ def test_real_app_crystallizes_a_block_from_a_real_model(models, tmp_path):
         mid = tmux.wait_for(lambda s: bool(status.search(s)) and "block 1 · esc cancels" in s and "·····" in s,
                             30, "the canvas mid-denoising (masked positions drawn as dots)")
         assert "say hi" in mid
-        done = tmux.wait_for(lambda s: "stopped:" in s, 60, "the answer")
+        done = tmux.wait_for(lambda s: "stopped:" in s, 180, "the answer")  # a bound for a busy machine
         assert "tokens in" in done and "tok/step" not in done, "the canvas is gone once the answer is in"
         assert "dream" in done and "CPU" in done, "the panel shows the loaded model's backend"
         tmux("send-keys", "-t", "app", "C-q")

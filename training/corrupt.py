@@ -43,6 +43,7 @@ class Injected:
     edit: Edit
     error_line: int   # 0-based line of the snippet that compile() reports
     message: str
+    error_column: int = 0  # 0-based column (characters) compile() reports in that line
 
     @property
     def new_end(self) -> int:
@@ -253,5 +254,5 @@ def inject(lines: Lines, kind: str, rng: np.random.Generator, *, indented: bool 
             continue
         row = (err.lineno or 1) - 1 - (1 if indented else 0)
         row = min(max(row, 0), len(new) - 1)
-        return Injected(kind, new, edit, row, err.msg or "")
+        return Injected(kind, new, edit, row, err.msg or "", max((err.offset or 1) - 1, 0))
     return None

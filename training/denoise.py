@@ -82,8 +82,9 @@ def evaluate_cases(model: RepairModel, cases: list[RepairCase], tok: Tokenizer, 
     todo = []
     for i, case in enumerate(cases):
         err = syntax_error(case.broken_source)  # as dgcode sees it: the whole file's error
-        lineno, message = (case.error_line + 1, case.message) if err is None else (err.lineno or 1, err.msg or "")
-        canvas = make_inference_canvas(tok, case.broken_source, lineno, message, spec)
+        lineno, message, offset = ((case.error_line + 1, case.message, case.error_column + 1) if err is None
+                                   else (err.lineno or 1, err.msg or "", err.offset or 0))
+        canvas = make_inference_canvas(tok, case.broken_source, lineno, message, spec, offset)
         if canvas is None:
             outcomes[i] = Outcome(case.kind, False, False, False, False)
         else:

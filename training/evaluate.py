@@ -9,6 +9,9 @@ own repair step (dgcode/repair/repair_model.py:repair_window). Reported per erro
 kind: exact repairs (the repaired file equals the original), repaired files
 that compile, how often the window covers the injected error, next to the
 no-change baseline; and tokens committed per step, tokens per second.
+By default the repair is exactly `dgcode fix`'s (file_repair.repair_source
+with its attempt plan and ranked alternatives); `--attempts 1
+--alternatives 0` measures the model's first answer alone.
 
     python -m training.evaluate --model runs/repair/dgcode-repair.gguf --per-kind 50
 """
@@ -26,9 +29,9 @@ from dgcode.engine.engine import Engine, EngineOptions
 from training.corpus import Corpus
 from training.corrupt import KINDS, syntax_error
 from training.examples import RepairCase, heldout_cases
-from dgcode.repair.canvas import CanvasSpec, choose_window, split_lines
-from dgcode.repair.file_repair import repair_source
-from dgcode.repair.repair_model import read_layout, repair_window
+from dgcode.repair.canvas import CanvasSpec, choose_window, fixed_bytes, split_lines
+from dgcode.repair.file_repair import ATTEMPTS, repair_source
+from dgcode.repair.repair_model import RANKED_ALTERNATIVES, read_layout, repair_window
 
 
 @dataclass
@@ -46,11 +49,12 @@ class EngineOutcome:
 
 
 def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
-                attempts: int = 1) -> EngineOutcome | None:
+                attempts: int = 1, alternatives: int = 0) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file).
 
     The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
-    round up to `attempts` model calls judged by the compiler.
+    round up to `attempts` model calls judged by the compiler, the first with up to `alternatives`
+    ranked rewrites.
     """
     source = case.broken_source
     err = syntax_error(source)
@@ -58,15 +62,16 @@ def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: f
         return None
     original = case.original_source
     base = dict(kind=case.kind, baseline_exact=source == original, baseline_compiles=False)
-    chosen = choose_window(split_lines(source), (err.lineno or 1) - 1, spec)
+    chosen = choose_window(split_lines(source), (err.lineno or 1) - 1, spec, max((err.offset or 1) - 1, 0))
     if chosen is None:
         return EngineOutcome(fits=False, covered=False, exact=False, compiles=False, **base)
 
-    def ask(text: str, lineno: int, message: str, attempt: int):
-        return repair_window(engine, text, lineno, message, spec, threshold, attempt)
+    def ask(text: str, lineno: int, message: str, attempt: int, offset: int = 0):
+        return repair_window(engine, text, lineno, message, spec, threshold, attempt, alternatives, offset)
 
     result = repair_source(case.path, source, ask, attempts=attempts)
-    return EngineOutcome(fits=True, covered=case.answer_for(chosen[0]) is not None,
+    answer = case.answer_for(chosen.lines)
+    return EngineOutcome(fits=True, covered=answer is not None and fixed_bytes(chosen, answer) is not None,
                          exact=result.repaired == original, compiles=syntax_error(result.repaired) is None,
                          tokens=result.tokens, steps=result.steps, wall_s=result.wall_s, **base)
 
@@ -107,8 +112,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--per-kind", type=int, default=50, help="held-out cases per error kind")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.9)
-    p.add_argument("--attempts", type=int, default=1,
-                   help="model calls per error, judged by the compiler (dgcode fix makes 4)")
+    p.add_argument("--attempts", type=int, default=ATTEMPTS,
+                   help=f"model calls per error, following file_repair.ATTEMPT_PLAN (dgcode fix: {ATTEMPTS}; "
+                        "1: the trained window only)")
+    p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
+                   help="ranked rewrites the compiler may check after the first answer (dgcode fix: "
+                        f"{RANKED_ALTERNATIVES}; 0: the denoised answer only)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-files", type=int, default=None, help="use only the first N held-out files")
     p.add_argument("--root", default=None,
@@ -125,17 +134,19 @@ def main(argv: list[str] | None = None) -> dict:
     with Engine(args.model, EngineOptions(n_ctx=spec.canvas, n_threads=args.threads)) as engine:
         engine.warm_up()
         for case in cases:
-            outcome = repair_case(engine, case, spec, args.threshold, args.attempts)
+            outcome = repair_case(engine, case, spec, args.threshold, args.attempts, args.alternatives)
             if outcome is None:
                 skipped += 1
             else:
                 outcomes.append(outcome)
     summary = summarize(outcomes)
     print(f"{len(outcomes)} held-out cases ({skipped} skipped: the whole file compiled), threshold "
-          f"{args.threshold}, {args.attempts} attempt(s), {time.time() - t0:.0f}s\n{format_table(summary)}")
+          f"{args.threshold}, {args.attempts} attempt(s), {args.alternatives} ranked alternatives, "
+          f"{time.time() - t0:.0f}s\n{format_table(summary)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"model": args.model, "threshold": args.threshold, "attempts": args.attempts,
+                       "alternatives": args.alternatives,
                        "skipped": skipped, "summary": summary},
                       f, indent=1)
     return summary

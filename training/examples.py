@@ -28,6 +28,7 @@ class RepairCase:
     edit: Edit              # in file lines: original[start:old_end] -> edit.new_lines
     error_line: int         # 0-based line of `broken` that compiling the snippet reported
     message: str
+    error_column: int = 0   # and the 0-based column it reported
 
     @property
     def original_source(self) -> str:
@@ -58,7 +59,7 @@ def sample_case(corpus: Corpus, kind: str, rng: np.random.Generator, tries: int 
         file_edit = Edit(snippet.start + edit.start, snippet.start + edit.old_end, edit.new_lines)
         broken = source.lines[:file_edit.start] + list(edit.new_lines) + source.lines[file_edit.old_end:]
         return RepairCase(source.path, kind, source.lines, broken, file_edit,
-                          snippet.start + injected.error_line, injected.message)
+                          snippet.start + injected.error_line, injected.message, injected.error_column)
     return None
 
 
@@ -66,10 +67,18 @@ class ExampleStream:
     """Training canvases; item k is determined by (seed, k). Duck-types a map-style torch Dataset."""
 
     def __init__(self, corpus: Corpus, tok: Tokenizer, seed: int, spec: CanvasSpec = DEFAULT_SPEC,
-                 kinds: Sequence[str] = KINDS, length: int = 1 << 40):
+                 kinds: Sequence[str] = KINDS, length: int = 1 << 40,
+                 kind_weights: Sequence[float] | None = None):
+        """`kind_weights` (one per kind, any positive scale): how often each kind is drawn; uniform if None."""
         self.corpus, self.tok, self.seed, self.spec = corpus, tok, seed, spec
         self.kinds = tuple(kinds)
         self.length = length
+        self.kind_p = None
+        if kind_weights is not None:
+            weights = np.asarray(kind_weights, dtype=np.float64)
+            if weights.shape != (len(self.kinds),) or (weights < 0).any() or weights.sum() <= 0:
+                raise ValueError(f"kind_weights needs {len(self.kinds)} non-negative weights, not all zero")
+            self.kind_p = weights / weights.sum()
 
     def __len__(self) -> int:
         return self.length
@@ -77,11 +86,13 @@ class ExampleStream:
     def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, int(k)])
         while True:
-            kind = self.kinds[int(rng.integers(len(self.kinds)))]
+            pick = rng.integers(len(self.kinds)) if self.kind_p is None else rng.choice(len(self.kinds), p=self.kind_p)
+            kind = self.kinds[int(pick)]
             case = sample_case(self.corpus, kind, rng)
             if case is None:
                 continue
-            made = make_example(self.tok, case.broken, case.error_line, case.message, case.answer_for, self.spec)
+            made = make_example(self.tok, case.broken, case.error_line, case.message, case.answer_for, self.spec,
+                                case.error_column)
             if made is not None:
                 return made[0], made[1]
 

@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-per-kind", type=int, default=32, help="held-out cases per error kind")
     p.add_argument("--ckpt-every", type=int, default=1000)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init-from", default=None,
+                   help="start from this checkpoint's weights (same model shape and tokenizer) with a fresh "
+                        "optimizer, step count and schedule: a fine-tuning leg")
+    p.add_argument("--kind-weights", default=None,
+                   help="how often each error kind is drawn, e.g. 'missing_bracket=2,missing_colon=0.5' "
+                        "(kinds not named weigh 1); uniform if not given")
     p.add_argument("--time-limit", type=float, default=0.0,
                    help="seconds of training (after set-up): the cosine follows elapsed time when that is "
                         "further along than the step count, and the run stops, saves and evaluates at the "
@@ -96,6 +102,27 @@ def lr_at(step: int, args: argparse.Namespace, progress: float | None = None) ->
     warm = min(1.0, (step + 1) / max(1, args.warmup))
     floor = args.lr * args.min_lr_ratio
     return warm * (floor + (args.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def parse_kind_weights(text: str | None) -> list[float] | None:
+    """--kind-weights 'kind=w,...' as one weight per corrupt.KINDS entry (1 for kinds not named)."""
+    if not text:
+        return None
+    weights = dict.fromkeys(KINDS, 1.0)
+    for item in text.split(","):
+        kind, sep, value = item.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in weights:
+            raise SystemExit(f"--kind-weights: {item!r} is not KIND=WEIGHT with KIND one of {', '.join(KINDS)}")
+        try:
+            weights[kind] = float(value)
+        except ValueError:
+            raise SystemExit(f"--kind-weights: {value!r} for {kind} is not a number") from None
+        if weights[kind] < 0:
+            raise SystemExit(f"--kind-weights: the weight for {kind} is negative")
+    if sum(weights.values()) <= 0:
+        raise SystemExit("--kind-weights: all weights are zero")
+    return [weights[k] for k in KINDS]
 
 
 def load_or_train_tokenizer(out: Path, corpus: Corpus, vocab: int) -> ByteBPE:
@@ -155,8 +182,19 @@ def main(argv: list[str] | None = None) -> None:
     train_corpus = Corpus("train", max_files=args.max_files)
     held_corpus = Corpus("heldout", max_files=args.max_files)
     print(f"corpus: {train_corpus.stats()} / {held_corpus.stats()} in {time.time() - t0:.0f}s")
+    kind_weights = parse_kind_weights(args.kind_weights)
+    init = None
+    if args.init_from:
+        init = torch.load(args.init_from, map_location=device, weights_only=False)
+        if not (out / "tokenizer.json").exists():
+            ByteBPE.from_dict(init["tokenizer"]).save(out / "tokenizer.json")
     tok = load_or_train_tokenizer(out, train_corpus, args.vocab)
+    if init is not None and init["tokenizer"] != tok.to_dict():
+        raise SystemExit(f"--init-from {args.init_from}: its tokenizer differs from {out / 'tokenizer.json'}")
     spec = CanvasSpec(canvas=args.canvas, slot=args.slot, after_budget=args.after_budget)
+    if init is not None and init["spec"] != asdict(spec):
+        raise SystemExit(f"--init-from {args.init_from}: its canvas layout {init['spec']} differs from the "
+                         f"flags' {asdict(spec)}")
     cfg = ModelConfig(n_vocab=tok.n_vocab, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
                       n_head_kv=args.n_head_kv, n_ff=args.n_ff, n_ctx=max(1024, args.canvas))
     model = RepairModel(cfg).to(device)
@@ -167,6 +205,12 @@ def main(argv: list[str] | None = None) -> None:
                                   lr=args.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
     start = 0
     ckpt_path = out / "last.pt"
+    if init is not None and not (args.resume and ckpt_path.exists()):
+        try:
+            model.load_state_dict(init["model"])
+        except RuntimeError as error:
+            raise SystemExit(f"--init-from {args.init_from}: the model flags do not match its shape ({error})")
+        print(f"weights from {args.init_from} (step {init['step']})")
     if args.resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -176,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {count_parameters(model) / 1e6:.2f}M parameters, {cfg}")
     step_model = torch.compile(model) if args.compile else model
 
-    stream = ExampleStream(train_corpus, tok, args.seed, spec)
+    stream = ExampleStream(train_corpus, tok, args.seed, spec, kind_weights=kind_weights)
     batches = StepBatches(start, args.steps, args.batch)
     loader = torch.utils.data.DataLoader(stream, batch_sampler=batches, num_workers=args.workers,
                                          pin_memory=device.type == "cuda",

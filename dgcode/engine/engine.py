@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dgcode.engine import alias
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
@@ -132,15 +134,31 @@ class Engine:
             raise InvalidSettingsError(
                 f"sub_block_size {settings.sub_block_size} exceeds the engine's window "
                 f"({self.ctx.settings.n_outputs_max - 1}); open the engine with a larger max_window")
-        if self.cached:
-            forward = CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
-                                         causal_prefill=self.causal_prefill, reuse_prefix=self.reuse_prefix)
-        else:
-            forward = FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
+        forward = self._forward()
         result = denoise(forward, tokens, settings, self.special, self.model.token_text, self.model.detokenize,
                          on_step, suffix_tokens)
         result.reused_prompt_tokens = getattr(forward, "reused", 0)
         return result
+
+    def masked_logits(self, prompt: str | list[int], n_masked: int) -> np.ndarray:
+        """Logits (n_masked x n_vocab, float32) at each of `n_masked` masked positions after `prompt`,
+        from one forward pass: what the first denoising step sees, for callers that rank whole answers."""
+        tokens = self._tokens(prompt)
+        if not 1 <= n_masked < self.ctx.settings.n_outputs_max:
+            raise InvalidSettingsError(
+                f"n_masked must be in [1, {self.ctx.settings.n_outputs_max - 1}], not {n_masked}")
+        self.check_fits(len(tokens), SamplerSettings(max_tokens=n_masked))
+        forward = self._forward()
+        seq = np.full(len(tokens) + n_masked, self.special.mask, dtype=np.int64)
+        seq[:len(tokens)] = tokens
+        forward.prefill(seq[:len(tokens)])
+        return np.asarray(forward.logits(seq, len(seq), np.arange(len(tokens), len(seq))), dtype=np.float32)
+
+    def _forward(self):
+        if self.cached:
+            return CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
+                                      causal_prefill=self.causal_prefill, reuse_prefix=self.reuse_prefix)
+        return FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
 
     def warm_up(self) -> None:
         """One throw-away decode, so first-call set-up costs stay out of timings."""

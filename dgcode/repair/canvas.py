@@ -3,7 +3,9 @@
 Shared by training (`make_example`) and inference (`make_inference_canvas`,
 `decode_answer`, `apply_answer`); docs/model.md describes the same format.
 Given the line L that compile() reports, the *window* is lines [L-1, L], or
-line L alone when both do not fit the slot (`choose_window`). The canvas, in
+line L alone when both do not fit the slot, or, for a line longer than the
+slot, the part of line L around the error's column, its head and tail then
+joining the context (`choose_window`). The canvas, in
 suffix-prefix-middle order so that the answer slot comes last (dgcode's
 engine generates after the prompt):
 
@@ -86,21 +88,57 @@ def window_for_error(n_lines: int, error_line: int, spec: CanvasSpec = DEFAULT_S
     return max(0, error_line - spec.lines_before_error), min(n_lines, error_line + 1)
 
 
-def choose_window(lines: Sequence[str], error_line: int,
-                  spec: CanvasSpec = DEFAULT_SPEC) -> tuple[tuple[int, int], bytes] | None:
-    """The window the model tags and its bytes: window_for_error's, or the reported line alone when
-    that is too long; None when even that does not fit (it must leave room for <|endoftext|>)."""
+@dataclass(frozen=True)
+class Window:
+    """What the model tags: source lines [start, end) (0-based), or the middle of one long line."""
+
+    lines: tuple[int, int]
+    broken: bytes           # the bytes the model sees and tags
+    head: bytes = b""       # bytes of the line before `broken` (a long line cut to fit the slot)
+    tail: bytes = b""       # bytes of the line after it
+
+
+def fixed_bytes(window: Window, answer_lines: Sequence[str]) -> bytes | None:
+    """What window.broken should be, given the correct text of the window's lines; None when the
+    repair reaches outside a cut line's window (its head or tail would change too)."""
+    fixed = "".join(answer_lines).encode("utf-8")
+    head, tail = window.head, window.tail
+    if len(fixed) < len(head) + len(tail) or not (fixed.startswith(head) and fixed.endswith(tail)):
+        return None
+    return fixed[len(head):len(fixed) - len(tail)]
+
+
+def _cut(line: bytes, column: int, room: int) -> tuple[int, int]:
+    """Bytes [a, b) of a line longer than `room`: `room` bytes or a few less (never splitting a UTF-8
+    character), with byte `column` two thirds of the way in (a slip usually comes before the error)."""
+    a = min(max(column - (2 * room) // 3, 0), len(line) - room)
+    b = a + room
+    while a < b and 0x80 <= line[a] < 0xC0:
+        a += 1
+    while b > a and b < len(line) and 0x80 <= line[b] < 0xC0:
+        b -= 1
+    return a, b
+
+
+def choose_window(lines: Sequence[str], error_line: int, spec: CanvasSpec = DEFAULT_SPEC,
+                  column: int = 0) -> Window | None:
+    """window_for_error's lines; the reported line alone when they are too long together; the part of
+    that line around `column` (0-based, in characters) when it alone is too long. There is always room
+    left for <|endoftext|>; None only when there are no lines."""
     if not lines:
         return None
     window = window_for_error(len(lines), error_line, spec)
     broken = "".join(lines[window[0]:window[1]]).encode("utf-8")
     if len(broken) < spec.slot:
-        return window, broken
+        return Window(window, broken)
     line = min(max(error_line, 0), len(lines) - 1)
-    if window == (line, line + 1):
-        return None
-    broken = lines[line].encode("utf-8")
-    return ((line, line + 1), broken) if len(broken) < spec.slot else None
+    text = lines[line]
+    broken = text.encode("utf-8")
+    if len(broken) < spec.slot:
+        return Window((line, line + 1), broken)
+    column = len(text[:min(max(column, 0), len(text))].encode("utf-8"))
+    a, b = _cut(broken, column, spec.slot - 1)
+    return Window((line, line + 1), broken[a:b], broken[:a], broken[b:])
 
 
 _LINE_REFERENCE = re.compile(r" \(detected at line \d+\)| on line \d+")
@@ -119,14 +157,15 @@ def encode_lines(tok: Tokenizer, lines: Sequence[str]) -> list[int]:
     return out
 
 
-def _context(tok: Tokenizer, lines: Sequence[str], window: tuple[int, int], message: str, spec: CanvasSpec,
+def _context(tok: Tokenizer, lines: Sequence[str], window: Window, message: str, spec: CanvasSpec,
              look: int = 24) -> tuple[list[int], list[int], list[int]]:
-    """(after, before, message) tokens within the context budget."""
-    start, end = window
+    """(after, before, message) tokens within the context budget; a cut line's head ends the lines
+    before, its tail starts the lines after."""
+    start, end = window.lines
     error = tok.encode(clean_message(message))[:min(spec.error_budget, spec.context_budget)]
     budget = spec.context_budget - len(error)
-    after = encode_lines(tok, lines[end:end + look])
-    before = encode_lines(tok, lines[max(0, start - look):start])
+    after = tok.encode(window.tail.decode("utf-8")) + encode_lines(tok, lines[end:end + look])
+    before = encode_lines(tok, lines[max(0, start - look):start]) + tok.encode(window.head.decode("utf-8"))
     n_after = min(len(after), spec.after_budget, budget)
     n_before = min(len(before), budget - n_after)
     n_after = min(len(after), budget - n_before)
@@ -142,33 +181,35 @@ def _prompt(tok: Tokenizer, after: list[int], before: list[int], error: list[int
 
 def make_example(tok: Tokenizer, broken_lines: Sequence[str], error_line: int, message: str,
                  answer_for: Callable[[tuple[int, int]], Sequence[str] | None],
-                 spec: CanvasSpec = DEFAULT_SPEC) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
-    """A training canvas: (tokens, loss mask over the answer slot, window), left-padded to spec.canvas.
+                 spec: CanvasSpec = DEFAULT_SPEC,
+                 error_column: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """A training canvas: (tokens, loss mask over the answer slot, window lines), left-padded to spec.canvas.
 
     `broken_lines` is the whole broken file, `error_line` the 0-based line
-    compile() reports and `message` its message; the window is chosen as at
-    inference. `answer_for(window)` gives the correct text of the window's
-    lines, or None when the window does not cover the error. None too when the
-    repair cannot be said as one edit operation per byte.
+    compile() reports, `error_column` its 0-based column and `message` its
+    message; the window is chosen as at inference. `answer_for(lines)` gives
+    the correct text of those lines, or None when the window does not cover
+    the error. None too when the repair cannot be said as one edit operation
+    per byte (or, for a cut line, not within the cut).
     """
-    chosen = choose_window(broken_lines, error_line, spec)
-    if chosen is None:
+    window = choose_window(broken_lines, error_line, spec, error_column)
+    if window is None:
         return None
-    window, broken = chosen
-    answer_lines = answer_for(window)
+    answer_lines = answer_for(window.lines)
     if answer_lines is None:
         return None
-    ops = ops_for(broken, "".join(answer_lines).encode("utf-8"))
+    fixed = fixed_bytes(window, answer_lines)
+    ops = None if fixed is None else ops_for(window.broken, fixed)
     if ops is None:
         return None
     after, before, error = _context(tok, broken_lines, window, message, spec)
-    prompt = _prompt(tok, after, before, error, broken, spec)
+    prompt = _prompt(tok, after, before, error, window.broken, spec)
     body = prompt + [tok.special(op) for op in ops] + [tok.special(EOS)] * (spec.slot - len(ops))
     tokens = np.full(spec.canvas, tok.special(PAD), dtype=np.int64)
     tokens[spec.canvas - len(body):] = body
     loss_mask = np.zeros(spec.canvas, dtype=bool)
     loss_mask[spec.answer_start:] = True
-    return tokens, loss_mask, window
+    return tokens, loss_mask, window.lines
 
 
 @dataclass(frozen=True)
@@ -176,20 +217,22 @@ class InferenceCanvas:
     prompt: list[int]          # ends with <|fix|>; the answer slot follows
     answer_slot: int           # positions to generate (all masked)
     window: tuple[int, int]    # the source lines [start, end) the answer replaces (0-based)
-    broken: bytes              # those lines' bytes, which the answer's operations apply to
+    broken: bytes              # the bytes the answer's operations apply to
+    head: bytes = b""          # of a cut line: the bytes before `broken` ...
+    tail: bytes = b""          # ... and after it, kept as they are
 
 
 def make_inference_canvas(tok: Tokenizer, source: str, error_lineno: int, message: str,
-                          spec: CanvasSpec = DEFAULT_SPEC) -> InferenceCanvas | None:
+                          spec: CanvasSpec = DEFAULT_SPEC, error_offset: int = 0) -> InferenceCanvas | None:
     """The prompt for repairing `source`, for which compile() reported SyntaxError(message) at
-    lineno `error_lineno` (1-based). None when even the reported line alone does not fit the slot."""
+    lineno `error_lineno` and offset `error_offset` (1-based; 0 when not known). None for an empty source."""
     lines = split_lines(source)
-    chosen = choose_window(lines, error_lineno - 1, spec)
-    if chosen is None:
+    window = choose_window(lines, error_lineno - 1, spec, max(error_offset - 1, 0))
+    if window is None:
         return None
-    window, broken = chosen
     after, before, error = _context(tok, lines, window, message, spec)
-    return InferenceCanvas(_prompt(tok, after, before, error, broken, spec), spec.slot, window, broken)
+    return InferenceCanvas(_prompt(tok, after, before, error, window.broken, spec), spec.slot, window.lines,
+                           window.broken, window.head, window.tail)
 
 
 def decode_answer(tok: Tokenizer, canvas: InferenceCanvas, answer_tokens: Sequence[int]) -> list[str] | None:
@@ -197,7 +240,7 @@ def decode_answer(tok: Tokenizer, canvas: InferenceCanvas, answer_tokens: Sequen
     names = {tok.special(op): op for op in OPS}
     ops = [names.get(int(t), "") for t in answer_tokens[:len(canvas.broken)]]
     try:
-        return split_lines(apply_ops(canvas.broken, ops).decode("utf-8"))
+        return split_lines((canvas.head + apply_ops(canvas.broken, ops) + canvas.tail).decode("utf-8"))
     except UnicodeDecodeError:
         return None
 

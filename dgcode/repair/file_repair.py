@@ -4,25 +4,50 @@ compile() reports the first error only, so a file with several is repaired
 in rounds: ask the model about the reported error, take its rewrite of the
 window if the file then compiles or its first error moved further down (the
 reported one is gone), and go on. The compiler is a cheap judge, so a
-rewrite that does not pass is not the end: the model is asked again (its
-later attempts sample instead of taking the most likely answer), up to
-ATTEMPTS times; then the file is given up. The result says what was found and
+rewrite that does not pass is not the end: the model's first answer comes
+with its next most likely rewrites (repair_model.ranked_rewrites), checked in
+order, the first that compiles winning (else the first that moves the error
+down); if none passes, the model is asked again, following ATTEMPT_PLAN:
+about windows moved a line or two (the compiler does not always report the
+line with the slip), then for samples instead of the most likely answer;
+then the file is given up. The result says what was found and
 changed; nothing here writes files (fix_syntax.py applies the repair through
 dgcode's safe edit path).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 
-RepairAsk = Callable[[str, int, str, int], "WindowRepair | None"]
-"""(source, 1-based error line, compiler message, attempt) -> the model's rewrite of the window, or None."""
+RepairAsk = Callable[[str, int, str, int, int], "WindowRepair | None"]
+"""(source, 1-based line to centre the window on, compiler message, sample, 1-based error column on that
+line or 0) -> the model's rewrite of the window (sample 0: the most likely, with ranked alternatives;
+k > 0: sampled with seed k), or None when the model cannot take it."""
 
 MAX_ROUNDS = 8
-ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One model call for an error: the window moved `shift` lines from the reported line, and the sample."""
+
+    shift: int
+    sample: int
+
+
+ATTEMPT_PLAN: tuple[Attempt, ...] = (
+    Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
+    Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
+    Attempt(-1, 0),   # up: an indentation slip is often reported a few lines after it
+    Attempt(-2, 0),
+    Attempt(0, 1),    # then samples of the trained window
+    Attempt(0, 2),
+)
+ATTEMPTS = len(ATTEMPT_PLAN)
 
 
 @dataclass
@@ -35,6 +60,7 @@ class FileRepair:
     error: str = ""                       # "line N: message" of the first error, "" when the file compiled
     windows: list[WindowRepair] = field(default_factory=list)
     problem: str = ""                     # why the file is not (fully) repaired; "" when it compiles now
+    second_guesses: int = 0               # accepted rewrites that were not the model's first answer
     steps: int = 0
     tokens: int = 0
     wall_s: float = 0.0
@@ -55,22 +81,43 @@ def describe(error: SyntaxError) -> str:
 
 def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: RepairAsk,
                attempts: int) -> tuple[str, SyntaxError | None] | None:
-    """The first attempt whose rewrite compiles or moves the error down: (new source, its error); None if none."""
+    """The first rewrite that compiles, else the first that moves the error down, of the first attempt
+    that has one: (new source, its error); None if no attempt has one."""
     lineno = error.lineno or 1
-    for attempt in range(attempts):
-        window = ask(current, lineno, error.msg or "", attempt)
+    n_lines = max(1, len(split_lines(current)))
+    asked, fitted = set(), False
+    for plan in ATTEMPT_PLAN[:attempts]:
+        centre = min(max(lineno + plan.shift, 1), n_lines)
+        if (centre, plan.sample) in asked:
+            continue
+        asked.add((centre, plan.sample))
+        window = ask(current, centre, error.msg or "", plan.sample, (error.offset or 0) if centre == lineno else 0)
         if window is None:
-            result.problem = f"{describe(error)}: the lines there are too long for the repair model"
-            return None
+            continue
+        fitted = True
         result.steps += window.steps
         result.tokens += window.tokens
         result.wall_s += window.wall_s
-        candidate = window.applied_to(current)
-        after = syntax_error(candidate, result.path)
-        if candidate != current and (after is None or (after.lineno or 0) > lineno):
-            result.windows.append(window)
+        passed = None  # (rank, new lines, new source, its error): compiles, else the first that moved down
+        for rank, new_lines in enumerate(window.rewrites()):
+            candidate = window.applied_to(current, new_lines)
+            if candidate == current:
+                continue
+            after = syntax_error(candidate, result.path)
+            if after is None:
+                passed = rank, new_lines, candidate, None
+                break
+            if passed is None and (after.lineno or 0) > lineno:
+                passed = rank, new_lines, candidate, after
+        if passed is not None:
+            rank, new_lines, candidate, after = passed
+            result.windows.append(replace(window, new_lines=new_lines, alternatives=()))
+            result.second_guesses += rank > 0 or plan != ATTEMPT_PLAN[0]
             return candidate, after
-    result.problem = f"{describe(error)}: the repair model found no fix in {attempts} attempt(s)"
+    if not fitted:
+        result.problem = f"{describe(error)}: the repair model gave no usable answer"
+    else:
+        result.problem = f"{describe(error)}: the repair model found no fix in {len(asked)} attempt(s)"
     return None
 
 

@@ -4,16 +4,24 @@ A repair model is a `dream` GGUF whose metadata carries `dgcode.repair.*`
 (the canvas layout it was trained with, canvas.py). `repair_window` runs
 inside the engine's process (`EngineClient.call`): it lays out the canvas
 for a file and its compiler error, denoises the answer slot with the engine's
-threshold sampler, and turns the edit operations back into lines.
+threshold sampler, and turns the edit operations back into lines. It can also
+rank alternative rewrites from one more forward pass (ranked_ops.py), for the
+compiler to judge when the denoised answer does not compile.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import asdict, dataclass
 
-from dgcode.repair.canvas import SPECIALS, CanvasSpec, apply_answer, decode_answer, make_inference_canvas, split_lines
+import numpy as np
+
+from dgcode.repair.canvas import (SPECIALS, CanvasSpec, InferenceCanvas, Tokenizer, apply_answer, decode_answer,
+                                  make_inference_canvas, split_lines)
+from dgcode.repair.edit_ops import OPS
+from dgcode.repair.ranked_ops import ranked_choices
 
 LAYOUT_KEY = "dgcode.repair."
 LAYOUT_VERSION = 2  # 2: one edit operation per broken byte
@@ -92,7 +100,7 @@ class ModelTokenizer:
 
 @dataclass(frozen=True)
 class WindowRepair:
-    """The model's rewrite of lines [start, end) (0-based) of a file."""
+    """The model's rewrite of lines [start, end) (0-based) of a file, and its next most likely rewrites."""
 
     start: int
     end: int
@@ -101,9 +109,14 @@ class WindowRepair:
     steps: int
     tokens: int
     wall_s: float
+    alternatives: tuple[tuple[str, ...], ...] = ()   # other rewrites of the same lines, most likely first
 
-    def applied_to(self, source: str) -> str:
-        return apply_answer(source, (self.start, self.end), self.new_lines)
+    def applied_to(self, source: str, new_lines: tuple[str, ...] | None = None) -> str:
+        return apply_answer(source, (self.start, self.end), self.new_lines if new_lines is None else new_lines)
+
+    def rewrites(self) -> tuple[tuple[str, ...], ...]:
+        """The denoised rewrite, then the alternatives."""
+        return (self.new_lines,) + self.alternatives
 
 
 @dataclass(frozen=True)
@@ -116,10 +129,12 @@ class RepairStep:
     spec: CanvasSpec
     attempt: int = 0
     threshold: float = 0.9
+    alternatives: int = 0
+    offset: int = 0
 
     def __call__(self, engine) -> WindowRepair | None:
         return repair_window(engine, self.source, self.lineno, self.message, self.spec, self.threshold,
-                             self.attempt)
+                             self.attempt, self.alternatives, self.offset)
 
 
 _TOKENIZERS: dict[int, ModelTokenizer] = {}
@@ -128,17 +143,23 @@ _TOKENIZERS: dict[int, ModelTokenizer] = {}
 RETRY_TEMPERATURE = 0.7
 
 
+RANKED_ALTERNATIVES = 32
+"""How many alternative rewrites dgcode fix asks for with its first attempt at an error."""
+
+
 def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSpec,
-                  threshold: float = 0.9, attempt: int = 0) -> WindowRepair | None:
-    """The model's repair of the lines around `lineno` (1-based); None when they do not fit its slot
-    or its answer is not UTF-8. Attempt 0 takes the most likely operations (greedy); attempt k > 0
-    samples them at RETRY_TEMPERATURE with seed k, for a different guess when the first did not compile."""
+                  threshold: float = 0.9, attempt: int = 0, alternatives: int = 0,
+                  offset: int = 0) -> WindowRepair | None:
+    """The model's repair of the lines around `lineno` (1-based; `offset`: the 1-based column of the
+    error there, 0 if not known); None for an empty source or an answer that is not UTF-8. Attempt 0 takes the most likely operations (greedy); attempt k > 0
+    samples them at RETRY_TEMPERATURE with seed k, for a different guess when the first did not compile.
+    With `alternatives` > 0, attempt 0 also ranks up to that many other rewrites (ranked_rewrites)."""
     from dgcode.engine.unmasking import SamplerSettings
 
     tok = _TOKENIZERS.get(id(engine.model))
     if tok is None:
         tok = _TOKENIZERS.setdefault(id(engine.model), ModelTokenizer(engine.model))
-    canvas = make_inference_canvas(tok, source, lineno, message, spec)
+    canvas = make_inference_canvas(tok, source, lineno, message, spec, offset)
     if canvas is None:
         return None
     settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=spec.slot,
@@ -154,6 +175,34 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
         return None
     start, end = canvas.window
     old = tuple(split_lines(source)[start:end])
+    ranked: tuple[tuple[str, ...], ...] = ()
+    wall_s = generation.wall_s
+    if alternatives > 0 and attempt == 0:
+        t0 = time.perf_counter()
+        ranked = ranked_rewrites(engine, tok, canvas, alternatives, exclude={old, tuple(replacement)})
+        wall_s += time.perf_counter() - t0
     return WindowRepair(start, end, old, tuple(replacement), generation.steps, len(generation.tokens),
-                        generation.wall_s)
+                        wall_s, ranked)
+
+
+def ranked_rewrites(engine, tok: Tokenizer, canvas: InferenceCanvas, limit: int,
+                    exclude: set[tuple[str, ...]] = frozenset()) -> tuple[tuple[str, ...], ...]:
+    """Up to `limit` distinct rewrites of the window, most likely first: the operation sequences that
+    ranked_ops ranks highest under one forward pass over the all-masked answer slot (not UTF-8, or in
+    `exclude`: skipped)."""
+    n = len(canvas.broken)
+    op_ids = np.array([tok.special(op) for op in OPS])
+    logits = engine.masked_logits(canvas.prompt, canvas.answer_slot)[:n][:, op_ids].astype(np.float64)
+    logprobs = logits - logits.max(axis=1, keepdims=True)
+    logprobs -= np.log(np.exp(logprobs).sum(axis=1, keepdims=True))
+    seen, out = set(exclude), []
+    for _, choice in ranked_choices(logprobs):
+        lines = decode_answer(tok, canvas, op_ids[choice].tolist())
+        if lines is None or tuple(lines) in seen:
+            continue
+        seen.add(tuple(lines))
+        out.append(tuple(lines))
+        if len(out) >= limit:
+            break
+    return tuple(out)
 
