@@ -69,7 +69,7 @@ class ExampleStream:
     def __init__(self, corpus: Corpus, tok: Tokenizer, seed: int, spec: CanvasSpec = DEFAULT_SPEC,
                  kinds: Sequence[str] = KINDS, length: int = 1 << 40,
                  kind_weights: Sequence[float] | None = None):
-        """`kind_weights` (one per kind, any positive scale): how often each kind is drawn; uniform if None."""
+        """`kind_weights` (one per kind, non-negative, any scale): how often each kind is drawn; uniform if None."""
         self.corpus, self.tok, self.seed, self.spec = corpus, tok, seed, spec
         self.kinds = tuple(kinds)
         self.length = length
