@@ -4,6 +4,10 @@
 old file's mode, ``os.replace``s it over the target and fsyncs the folder
 (RELIABILITY #3).  ``FileSnapshot`` records what dgcode read (size, mtime,
 SHA-256) so a file changed since then is not overwritten (RELIABILITY #13).
+A rename ignores the target's own permissions, so ``check_writable`` refuses
+a file the user cannot write, or one with no write bit for anyone (which
+counts even for root, as editors and ``git apply`` treat it), before any
+temp file is made (RELIABILITY #24).
 """
 
 from __future__ import annotations
@@ -48,6 +52,19 @@ def fsync_folder(folder: str | os.PathLike[str]) -> None:
         os.close(descriptor)
 
 
+def check_writable(path: str | os.PathLike[str], info: os.stat_result, *, name: str | None = None) -> None:
+    """Raise a read-only EditError if the existing file ``path`` (whose stat is ``info``) may not be replaced."""
+    if stat.S_IMODE(info.st_mode) & 0o222 and os.access(path, os.W_OK):
+        return
+    shown = name or str(path)
+    raise EditError(
+        f"{shown} is read-only (mode {stat.S_IMODE(info.st_mode):o}); dgcode does not replace files you cannot "
+        "write. Make it writable first if the edit is wanted.",
+        code=ErrorCode.READ_ONLY,
+        path=shown,
+    )
+
+
 def _write_all(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -55,12 +72,16 @@ def _write_all(descriptor: int, data: bytes) -> None:
         view = view[written:]
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None,
+                 refuse_read_only: bool = False) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new bytes, never a mix.
 
     An existing file keeps its permission bits (and owner, where allowed); a
     new file gets ``mode``, or ``0o666`` less the umask.  The folder must
-    exist.  On failure the temp file is removed and EditError is raised.
+    exist.  With ``refuse_read_only`` (edits of the user's files), an existing
+    read-only file raises EditError before anything is written; dgcode's own
+    state and the hook's exact restores of the user's bytes do not ask for it.
+    On failure the temp file is removed and EditError is raised.
     """
     target = Path(path)
     folder = target.parent
@@ -74,6 +95,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
         ) from None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         raise EditError(f"cannot write {target}: it is not a regular file", code=ErrorCode.IO_FAILED, path=str(target))
+    if existing is not None and refuse_read_only:
+        check_writable(target, existing)
     if existing is not None:
         file_mode = stat.S_IMODE(existing.st_mode)
     else:

@@ -36,6 +36,12 @@ class ErrorCode(str, Enum):
     """A plan with a failed or refused edit was asked to apply."""
     IO_FAILED = "io_failed"
     """The operating system refused a read or a write."""
+    READ_ONLY = "read_only"
+    """The file is not writable for the user (or has no write bit at all); dgcode does not replace it."""
+    EMPTY_CONTENT = "empty_content"
+    """A whole-file edit would empty a file that has text."""
+    DUPLICATE_FILE = "duplicate_file"
+    """A response gives more than one whole-file version of the same file."""
 
 
 class EditError(Exception):

@@ -13,6 +13,11 @@ The journal lives in dgcode's private state folder, never in what gets
 committed: ``<git dir>/dgcode/`` in a git working tree, else ``.dgcode/`` in
 the folder edited (with a ``.gitignore`` of ``*``).  The same folder holds
 the lock that lets one dgcode run at a time write there (RELIABILITY #17).
+
+A journal or undo record is checked like model output before it is acted on
+(RELIABILITY #22): its paths as in ``record_paths``, its modes as permission
+bits.  One that fails is refused as a whole (JournalError); nothing it lists
+is touched.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Literal
 from dgcode.edits.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_folder, read_with_snapshot, sha256_hex, write_atomic
 from dgcode.edits.errors import EditError
 from dgcode.edits.paths import resolve_edit_path
+from dgcode.edits.record_paths import first_unsafe_path
 from dgcode.vcs.snapshot import locate_repository
 
 JOURNAL_FORMAT = 1
@@ -51,6 +57,10 @@ class JournalError(Exception):
 
 class LockHeld(JournalError):
     """Another dgcode run holds the repository's lock."""
+
+
+class UnsafeJournal(JournalError):
+    """A journal or undo record lists a path dgcode would refuse as an edit path."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +230,16 @@ class Journal:
                 raise ValueError("a file's bytes do not match their SHA-256")
             return content
 
+        def mode(value: object) -> int | None:
+            if value is not None and (type(value) is not int or not 0 <= value <= 0o7777):
+                raise ValueError(f"{value!r} is not a file mode")
+            return value
+
+        def names(value: object) -> tuple[str, ...]:
+            if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+                raise ValueError("a folder list is not a list of names")
+            return tuple(value)
+
         try:
             document = json.loads(data.decode("utf-8"))
             if document.get("format") != JOURNAL_FORMAT:
@@ -227,12 +247,13 @@ class Journal:
             if document.get("kind") not in ("apply", "undo") or document.get("state") not in ("prepared", "committed"):
                 raise ValueError(f"unknown kind or state {document.get('kind')!r}, {document.get('state')!r}")
             files = tuple(
-                JournalFile(item["path"], unblob(item["old"]), unblob(item["new"]), item["old_mode"], item["new_mode"])
+                JournalFile(item["path"], unblob(item["old"]), unblob(item["new"]), mode(item["old_mode"]),
+                            mode(item["new_mode"]))
                 for item in document["files"]
             )
             return cls(
                 document["id"], document["kind"], files, document["state"],
-                tuple(document["folders_created"]), tuple(document["folders_to_remove"]),
+                names(document["folders_created"]), names(document["folders_to_remove"]),
                 document["snapshot_ref"], document["undoes"], dict(document["meta"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -240,11 +261,22 @@ class Journal:
 
 
 def load_journal(path: Path) -> Journal:
+    """Read and parse a journal; its paths are not checked yet (see load_checked_journal)."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise JournalError(f"cannot read {path}: {error.strerror}") from None
     return Journal.from_bytes(data, str(path))
+
+
+def load_checked_journal(location: StateLocation, path: Path) -> Journal:
+    """Read a journal of ``location`` and check its paths; raises UnsafeJournal if any is unsafe."""
+    journal = load_journal(path)
+    folders = (*journal.folders_created, *journal.folders_to_remove)
+    why = first_unsafe_path(location.base, location.folder, [entry.path for entry in journal.files], folders)
+    if why is not None:
+        raise UnsafeJournal(f"{path} was refused: {why}; nothing in it was used")
+    return journal
 
 
 def write_journal(location: StateLocation, journal: Journal) -> Path:
@@ -259,7 +291,7 @@ def read_last_apply(location: StateLocation) -> Journal | None:
     """The committed record of the last apply, or None when there is none."""
     if not location.last_apply_path.exists():
         return None
-    return load_journal(location.last_apply_path)
+    return load_checked_journal(location, location.last_apply_path)
 
 
 def commit_journal(location: StateLocation, journal: Journal, path: Path) -> None:
@@ -326,9 +358,10 @@ def _remove_own_temp_files(location: StateLocation) -> None:
 
 
 def _remove_empty_folders(location: StateLocation, folders: tuple[str, ...]) -> None:
+    """Remove the listed folders that are empty, deepest first; each is checked again just before."""
     for folder in sorted(folders, key=lambda name: name.count("/"), reverse=True):
-        with contextlib.suppress(OSError):
-            os.rmdir(location.base / folder)
+        with contextlib.suppress(OSError, EditError):
+            os.rmdir(resolve_edit_path(location.base, folder, folder=True).absolute)
 
 
 def _write_side(location: StateLocation, entry: JournalFile, side: FileSide) -> None:
@@ -419,7 +452,7 @@ def recover(root: str | os.PathLike[str], *, finish: bool = False) -> RecoveryRe
         problems: list[str] = []
         for path in paths:
             try:
-                journal = load_journal(path)
+                journal = load_checked_journal(location, path)
             except JournalError as error:
                 problems.append(f"{error}; inspect it, then delete it to go on")
                 continue

@@ -17,7 +17,13 @@ The fence is optional.  The file name is the nearest non-blank line above the
 block (or above its opening fence), stripped of ``#``, ``*``, backticks and a
 trailing colon; a fence info string that looks like a path (```` ```a/b.py ````)
 also names it.  A block with no name line above it belongs to the previous
-block's file.  An empty SEARCH creates a new file.
+block's file, unless the prose since the previous block names another one:
+when exactly one plausible file name (a path-like word whose last part has a
+known extension such as ``.py``/``.txt``, or is a name like ``Makefile``)
+appears there and it differs from the inherited file, the block is for that
+file; when several different names appear, which file is meant is unclear
+and the block is refused with a problem.  A mention of the inherited file
+alone changes nothing.  An empty SEARCH creates a new file.
 
 Whole-file blocks (``mode="whole_file"``): a file name line, then a fenced code
 block holding the complete new content.
@@ -41,6 +47,18 @@ REPLACE_MARKER = re.compile(r">{5,9} REPLACE")
 FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)")
 NAME_LOOKBACK_BLANKS = 2
 """Blank lines allowed between a file name line and its block or fence."""
+PROSE_FILE_EXTENSIONS = frozenset("""
+    py pyi pyx txt md rst json jsonl toml yaml yml ini cfg conf js jsx ts tsx mjs cjs c h cc cpp cxx hpp hh rs go
+    java kt kts scala rb php pl pm lua sh bash zsh fish ps1 bat cmd html htm css scss sass less xml svg csv tsv sql
+    jl swift cs fs dart ex exs erl hs ml mli clj cljs el vim nix tf hcl proto graphql gql vue svelte tex bib lock
+    gradle mk cmake ipynb
+""".split())
+"""Extensions that make a word in prose a plausible file name."""
+PROSE_FILE_NAMES = frozenset("Makefile Dockerfile Containerfile Jenkinsfile Gemfile Rakefile Procfile Justfile".split())
+"""Extensionless names that are plausible file names in prose."""
+PROSE_NOT_FILE_NAMES = frozenset({"e.g", "i.e", "a.m", "p.m", "n.b"})
+PROSE_WORD = re.compile(r"[\w.+-]+(?:/[\w.+-]+)*")
+PROSE_WORD_TRIM = "`*'\"()[]{}<>,;:!?"
 
 
 @dataclass(frozen=True)
@@ -225,6 +243,46 @@ def name_above_block(lines: list[str], index: int, open_fence: int | None) -> st
     return path_from_line(lines[above])
 
 
+def file_name_in_prose(word: str) -> str | None:
+    """``word`` (punctuation around it dropped) if it plausibly names a file, else None."""
+    previous = None
+    while word != previous:
+        previous = word
+        word = word.strip(PROSE_WORD_TRIM).rstrip(".")
+    if not word or "://" in word or word.lower() in PROSE_NOT_FILE_NAMES or not PROSE_WORD.fullmatch(word):
+        return None
+    last = word.rsplit("/", 1)[-1]
+    if last in PROSE_FILE_NAMES:
+        return word
+    stem, dot, extension = last.rpartition(".")
+    if dot and extension.lower() in PROSE_FILE_EXTENSIONS and re.search(r"[^\W\d_]", stem):
+        return word
+    return None
+
+
+def _same_file(first: str, second: str) -> bool:
+    def parts(path: str) -> list[str]:
+        return [part for part in path.split("/") if part not in ("", ".")]
+
+    return parts(first) == parts(second)
+
+
+def names_in_prose(lines: list[str], index: int) -> list[str]:
+    """Distinct plausible file names in the lines between the previous marker and ``index``, in order."""
+    start = index
+    while start > 0 and not is_marker(lines[start - 1]):
+        start -= 1
+    found: list[str] = []
+    for line in lines[start:index]:
+        if fence_of(line) or closes_fence(line, "```") or closes_fence(line, "~~~"):
+            continue
+        for word in line.split():
+            name = file_name_in_prose(word)
+            if name is not None and not any(_same_file(name, seen) for seen in found):
+                found.append(name)
+    return found
+
+
 def _join(lines: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
@@ -255,8 +313,15 @@ def parse_search_replace(lines: list[str]) -> tuple[list[Edit], list[str]]:
             continue
         number += 1
         named = name_above_block(lines, index, open_fence)
+        unclear = ""
+        if named is None and current_path is not None:
+            mentioned = names_in_prose(lines, index)
+            if len(mentioned) == 1 and not _same_file(mentioned[0], current_path):
+                named = mentioned[0]
+            elif len(mentioned) > 1:
+                unclear = ", ".join(mentioned)
         current_path = named or current_path
-        label = _block_label(number, current_path)
+        label = _block_label(number, None if unclear else current_path)
         search_end = _next_marker(lines, index + 1)
         if search_end is None:
             problems.append(f"{label} is incomplete: missing =======")
@@ -279,7 +344,10 @@ def parse_search_replace(lines: list[str]) -> tuple[list[Edit], list[str]]:
             )
             index = replace_end if is_search_marker(lines[replace_end]) else replace_end + 1
             continue
-        if current_path is None:
+        if unclear:
+            problems.append(f"{label} has no file name line before it, and the text before it names several "
+                            f"files ({unclear}); which one it is for is unclear, so it was ignored")
+        elif current_path is None:
             problems.append(f"{label} has no file name line before it; ignored")
         else:
             search = _join(lines[index + 1 : search_end])

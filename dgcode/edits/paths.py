@@ -3,10 +3,15 @@
 Refused (RELIABILITY #9, after git's ``t4139-apply-escape`` and ``verify_path``):
 empty names, NUL and control characters, backslashes, absolute paths, ``~``,
 any ``..`` component, any ``.git`` component in any case (including NTFS/HFS
-look-alikes such as ``.git.``, ``.git `` and ``git~1``), and any existing
-component that is a symlink (writing through or onto a link), or an existing
-file used as a folder.  The returned path is checked once more against the
-real repository root.  Call again just before writing to narrow races.
+look-alikes such as ``.git.``, ``.git `` and ``git~1``), text that is not
+valid Unicode, a name longer than ``NAME_MAX`` or a path longer than
+``PATH_MAX`` bytes (refused before the disk is asked, so the OS never answers
+"File name too long"), and any existing component that is a symlink (writing
+through or onto a link), or an existing file used as a folder.  The returned
+path is checked once more against the real repository root.  Call again just
+before writing to narrow races.  ``resolve_edit_path(..., folder=True)``
+checks a folder path the same way (dgcode's journal lists the folders it
+created).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from dgcode.edits.errors import EditError, ErrorCode
 
 HFS_IGNORABLE = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 """Code points HFS+ ignores in names, so ``.g\\u200cit`` is ``.git`` there."""
+NAME_MAX = 255
+"""Longest file or folder name, in bytes, that common file systems (ext4, XFS, APFS, NTFS) allow."""
+PATH_MAX = 4096
+"""Longest path, in bytes and counting the terminating NUL, that Linux system calls accept."""
+SHOWN_PATH_CHARS = 120
+"""Longer paths are shortened in refusal messages."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,23 @@ class RepoPath:
 
 
 def _refuse(raw: str, why: str) -> EditError:
-    return EditError(f"refusing path {raw!r}: {why}", code=ErrorCode.UNSAFE_PATH, path=raw)
+    shown = raw if len(raw) <= SHOWN_PATH_CHARS else f"{raw[:80]}...{raw[-30:]}"
+    return EditError(f"refusing path {shown!r}: {why}", code=ErrorCode.UNSAFE_PATH, path=raw)
+
+
+def _check_lengths(raw: str, components: list[str]) -> None:
+    """Refuse text that is not encodable, a name over NAME_MAX, or a path over PATH_MAX bytes."""
+    try:
+        sizes = [len(part.encode("utf-8")) for part in components]
+    except UnicodeEncodeError:
+        raise _refuse(raw, "it is not valid Unicode text (it holds a lone surrogate)") from None
+    for part, size in zip(components, sizes):
+        if size > NAME_MAX:
+            raise _refuse(raw, f"the name {part[:40]!r}... is {size:,} bytes, longer than the "
+                               f"{NAME_MAX}-byte limit for one file or folder name")
+    total = sum(sizes) + len(sizes) - 1
+    if total >= PATH_MAX:
+        raise _refuse(raw, f"it is {total:,} bytes long, longer than the {PATH_MAX:,}-byte limit for paths")
 
 
 def is_git_dir_name(component: str) -> bool:
@@ -65,20 +92,25 @@ def normalize_edit_path(raw: str) -> str:
             raise _refuse(raw, "it contains '..'; edits must stay inside the repository")
         if is_git_dir_name(part):
             raise _refuse(raw, "it is inside a .git folder, which dgcode never edits")
+    _check_lengths(raw, components)
     if raw.endswith("/"):
         raise _refuse(raw, "it ends with '/', so it names a folder, not a file")
     return "/".join(components)
 
 
-def resolve_edit_path(root: str | os.PathLike[str], raw: str) -> RepoPath:
+def resolve_edit_path(root: str | os.PathLike[str], raw: str, *, folder: bool = False) -> RepoPath:
     """Resolve ``raw`` inside the repository at ``root``, or raise EditError.
 
     Every component that exists must be a real folder (the last one a
-    regular file); none may be a symlink.  Missing components are fine: the
-    edit creates them.
+    regular file, or with ``folder`` a folder); none may be a symlink.
+    Missing components are fine: the edit creates them.
     """
     relative = normalize_edit_path(raw)
     real_root = Path(os.path.realpath(root))
+    full_size = len(os.fsencode(real_root)) + 1 + len(relative.encode("utf-8"))
+    if full_size >= PATH_MAX:
+        raise _refuse(raw, f"inside this repository it is a {full_size:,}-byte path, longer than the "
+                           f"{PATH_MAX:,}-byte limit for paths")
     current = real_root
     components = relative.split("/")
     for position, part in enumerate(components):
@@ -93,14 +125,16 @@ def resolve_edit_path(root: str | os.PathLike[str], raw: str) -> RepoPath:
         shown = "/".join(components[: position + 1])
         if stat.S_ISLNK(info.st_mode):
             raise _refuse(raw, f"{shown!r} is a symbolic link; dgcode does not write through or onto links")
-        if is_last and not stat.S_ISREG(info.st_mode):
+        if is_last and folder and not stat.S_ISDIR(info.st_mode):
+            raise _refuse(raw, f"{shown!r} is not a folder")
+        if is_last and not folder and not stat.S_ISREG(info.st_mode):
             kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise _refuse(raw, f"{shown!r} is {kind}")
         if not is_last and not stat.S_ISDIR(info.st_mode):
             raise _refuse(raw, f"{shown!r} is a file, not a folder")
     absolute = real_root.joinpath(*components)
     existing_parent = absolute.parent
-    while not existing_parent.exists() and existing_parent != real_root:
+    while not os.path.lexists(existing_parent) and existing_parent != real_root:
         existing_parent = existing_parent.parent
     real_parent = Path(os.path.realpath(existing_parent))
     if real_parent != real_root and real_root not in real_parent.parents:

@@ -8,6 +8,13 @@ every file's freshness before the first write (RELIABILITY #13), then writes
 each changed file atomically; if a write fails it puts back the files it
 already wrote.  The plan keeps old bytes and snapshots so an undo journal can
 be added around ``apply_plan`` later.
+
+Also refused while planning: a file the user cannot write (RELIABILITY #24;
+checked again before the first write), an edit whose result would be over
+the size cap that reading a file for an edit enforces (one limit, so dgcode
+never writes a file it would then refuse to edit), and two or more
+whole-file edits for one file (which version is meant is unclear; each is
+refused, so nothing applies).
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from dgcode.edits.atomic import FileSnapshot, check_still_absent, read_with_snapshot, write_atomic
+from dgcode.edits.atomic import FileSnapshot, check_still_absent, check_writable, read_with_snapshot, write_atomic
 from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit, apply_infill
 from dgcode.edits.matching import MatchLevel, apply_search_replace
-from dgcode.edits.parser import Edit, SearchReplaceEdit
+from dgcode.edits.parser import Edit, SearchReplaceEdit, WholeFileEdit
 from dgcode.edits.paths import RepoPath, normalize_edit_path, resolve_edit_path
 from dgcode.edits.textfile import DEFAULT_MAX_BYTES, TextFile
 from dgcode.edits.wholefile import replace_whole_file
@@ -142,22 +149,54 @@ def _load_file(where: RepoPath, read_snapshot: FileSnapshot | None, max_bytes: i
             )
         state.snapshot, state.old_bytes = snapshot, data
         state.text = TextFile.from_bytes(data, name=where.relative, max_bytes=max_bytes)
+        try:
+            info = os.lstat(where.absolute)
+        except OSError as error:
+            raise EditError(f"cannot inspect {where.relative}: {error.strerror}", code=ErrorCode.IO_FAILED,
+                            path=where.relative) from None
+        check_writable(where.absolute, info, name=where.relative)
     except EditError as error:
         state.error = error
     return state
 
 
-def _apply_one(state: _FileState, edit: Edit) -> MatchLevel | None:
-    """Apply ``edit`` to the in-memory text; raises EditError."""
+def _apply_one(state: _FileState, edit: Edit, max_bytes: int) -> MatchLevel | None:
+    """Apply ``edit`` to the in-memory text; raises EditError, leaving the text as it was."""
+    level = None
     if isinstance(edit, SearchReplaceEdit):
         replacement = apply_search_replace(state.text, edit.search, edit.replace, path=state.where.relative)
-        state.text = replacement.text_file
-        return replacement.level
-    if isinstance(edit, InfillEdit):
-        state.text = apply_infill(state.text, edit)
-        return None
-    state.text = replace_whole_file(state.text, edit.content)
-    return None
+        new_text, level = replacement.text_file, replacement.level
+    elif isinstance(edit, InfillEdit):
+        new_text = apply_infill(state.text, edit)
+    else:
+        new_text = replace_whole_file(state.text, edit.content, name=state.where.relative)
+    size = len(new_text.to_bytes())
+    if size > max_bytes:
+        raise EditError(
+            f"the edit would make {state.where.relative} {size:,} bytes, over the {max_bytes:,}-byte limit "
+            "for edits (dgcode could not edit the file again)",
+            code=ErrorCode.TOO_LARGE,
+            path=state.where.relative,
+        )
+    state.text = new_text
+    return level
+
+
+def _duplicate_whole_files(edits: list[Edit]) -> dict[int, str]:
+    """Reasons, by position in ``edits``, for whole-file edits that share their file with another one."""
+    positions: dict[str, list[int]] = {}
+    for position, edit in enumerate(edits):
+        if isinstance(edit, WholeFileEdit):
+            with contextlib.suppress(EditError):
+                positions.setdefault(normalize_edit_path(edit.path), []).append(position)
+    reasons = {}
+    for path, found in positions.items():
+        if len(found) > 1:
+            numbers = ", ".join(str(edits[position].index) for position in found)
+            for position in found:
+                reasons[position] = (f"the response has {len(found)} whole-file versions of {path} (edits {numbers}); "
+                                     "which one is meant is unclear, so none is used")
+    return reasons
 
 
 def _outcome_for_error(edit: Edit, path: str, error: EditError) -> EditOutcome:
@@ -190,7 +229,13 @@ def plan_edits(
     snapshots = _normalized_keys(read_snapshots or {})
     states: dict[str, _FileState] = {}
     outcomes: list[EditOutcome] = []
-    for edit in edits:
+    edits = list(edits)
+    duplicates = _duplicate_whole_files(edits)
+    for position, edit in enumerate(edits):
+        if position in duplicates:
+            error = EditError(duplicates[position], code=ErrorCode.DUPLICATE_FILE, path=edit.path)
+            outcomes.append(_outcome_for_error(edit, normalize_edit_path(edit.path), error))
+            continue
         try:
             where = resolve_edit_path(root_path, edit.path)
         except EditError as error:
@@ -203,7 +248,7 @@ def plan_edits(
             outcomes.append(_outcome_for_error(edit, where.relative, state.error))
             continue
         try:
-            level = _apply_one(state, edit)
+            level = _apply_one(state, edit, max_bytes)
         except EditError as error:
             outcomes.append(_outcome_for_error(edit, where.relative, error))
             continue
@@ -229,6 +274,12 @@ def check_plan_fresh(plan: EditPlan) -> None:
             check_still_absent(planned.absolute)
         else:
             planned.snapshot.check_unchanged(planned.absolute)
+            try:
+                info = os.lstat(planned.absolute)
+            except OSError as error:
+                raise EditError(f"{planned.path} cannot be inspected ({error.strerror}); not writing",
+                                code=ErrorCode.STALE, path=planned.path) from None
+            check_writable(planned.absolute, info, name=planned.path)
 
 
 def _make_parents(planned: PlannedFile, root: Path) -> list[Path]:
@@ -286,7 +337,7 @@ def apply_plan(plan: EditPlan) -> tuple[str, ...]:
         try:
             if planned.created:
                 folders.extend(_make_parents(planned, plan.root))
-            write_atomic(planned.absolute, planned.new_bytes)
+            write_atomic(planned.absolute, planned.new_bytes, refuse_read_only=True)
         except (OSError, EditError) as error:
             failures = _roll_back(written, folders)
             undone = (
