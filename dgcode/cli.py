@@ -15,6 +15,7 @@ from dgcode.cli_edits import register as register_edit_commands
 from dgcode.cli_fix import register as register_fix_commands
 from dgcode.cli_hook import register as register_hook_commands
 from dgcode.cli_models import register as register_model_commands
+from dgcode.cli_trust import register as register_trust_command
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="dgcode: pair programming with a local diffusion language model. "
@@ -25,6 +26,7 @@ register_model_commands(models_app)
 register_edit_commands(app)
 register_fix_commands(app)
 register_hook_commands(app)
+register_trust_command(app)
 err = Console(stderr=True)
 out = Console()
 

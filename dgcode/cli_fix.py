@@ -150,6 +150,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         for kind, path in config.files.items():
             shown = shown_path(path) if path else "none found"
             out.print(Text(f"{kind} config file: {shown}", style="dim"))
+        if config.untrusted is not None:
+            out.print(Text("note: ", style="yellow") + Text(config.untrusted.describe()))
 
     @app.command("fix", help=FIX_HELP)
     def fix_command(
@@ -173,9 +175,14 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         out, err = _consoles()
         cwd = Path(os.getcwd())
         try:
-            config = load_config(cwd, flags={"model": model, "fix.cmd": cmd, "fix.rounds": rounds})
+            flags = {"model": model, "fix.cmd": cmd, "fix.rounds": rounds}
+            config = load_config(cwd, flags=flags)
         except ConfigError as error:
             _usage_error(str(error))
+        from dgcode.cli_trust import offer_trust
+
+        config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
+                             flags=flags)
         from dgcode.engine.errors import ModelFileError
         from dgcode.models.store import resolve_model
         from dgcode.repair.embedded import ABOUT, embedded_model

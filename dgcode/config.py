@@ -7,6 +7,13 @@ Each layer overrides the one before it, key by key::
              <  environment (DGCODE_MODEL, DGCODE_THRESHOLD, DGCODE_FIX_ROUNDS, ...)
              <  command-line flags
 
+A setting that runs something (``KeySpec.needs_trust``: ``fix.cmd``) is
+taken from a repository's file only when the user has trusted that file's
+exact contents (``dgcode.trust``; ``dgcode trust``).  Otherwise it is left
+out, the rest of the file still applies, and ``Config.untrusted`` says what
+was ignored so every front end can say so and how to trust it.  The user's
+own file, the environment and flags are the user's and are trusted as they are.
+
 Every effective value remembers where it came from (``Setting.source`` and
 ``Setting.where``), which ``dgcode config show`` prints.  A value of the
 wrong kind, an unknown key or a file that is not TOML raises ``ConfigError``
@@ -138,6 +145,8 @@ class KeySpec:
     parse: Callable[[object, bool], object]
     default: object
     help: str
+    needs_trust: bool = False
+    """Runs something or widens what dgcode may touch: from a repository's file only once trusted."""
 
     @property
     def env_name(self) -> str:
@@ -159,7 +168,7 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
     KeySpec("max_tokens", _integer(1), 512, "answer budget in tokens"),
     KeySpec("sub_block", _integer(1, 256), 32, "tokens denoised at a time"),
     KeySpec("fix.rounds", _integer(1), 3, "most model attempts `dgcode fix` makes"),
-    KeySpec("fix.cmd", _text, None, "command `dgcode fix` runs to check its work"),
+    KeySpec("fix.cmd", _text, None, "command `dgcode fix` runs to check its work", needs_trust=True),
     KeySpec("fix.timeout_s", _number("a positive number of seconds", lambda x: x > 0), 300.0,
             "time limit for each run of fix.cmd"),
     KeySpec("hook.budget_s", _number("a positive number of seconds", lambda x: x > 0), 20.0,
@@ -169,13 +178,38 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
 TABLES = sorted({name.split(".")[0] for name in KEYS if "." in name})
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes, newlines) written as escapes, safe to print."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+@dataclass(frozen=True)
+class UntrustedSettings:
+    """Settings a repository's config file asks for that were left out because the file is not trusted."""
+
+    file: Path
+    digest: str
+    """SHA-256 of the file's bytes as read: what trusting it records (``dgcode.trust``)."""
+    values: Mapping[str, object]
+    """The ignored settings by key, as the file gives them."""
+
+    def describe(self) -> str:
+        """One line naming what was ignored, why, and how to use it."""
+        shown = ", ".join(f"{key} = {printable(repr(str(value)))}" for key, value in self.values.items())
+        return (f"ignored {shown} from {shown_path(self.file)}: this repository's config is not trusted, and "
+                f"these settings run commands. Read the file, then run `dgcode trust` to use it.")
+
+
 class Config(Mapping[str, object]):
     """The effective settings: ``config["threshold"]`` is a value, ``config.setting(key)`` its origin too."""
 
-    def __init__(self, settings: Mapping[str, Setting], files: Mapping[str, Path | None]):
+    def __init__(self, settings: Mapping[str, Setting], files: Mapping[str, Path | None],
+                 untrusted: UntrustedSettings | None = None):
         self._settings = dict(settings)
         self.files = dict(files)
         """The user and repository files looked for (None where there is none)."""
+        self.untrusted = untrusted
+        """What the repository's file asked for and did not get for want of trust (None: nothing)."""
 
     def __getitem__(self, key: str) -> object:
         return self._settings[key].value
@@ -197,6 +231,8 @@ class Config(Mapping[str, object]):
             "settings": {key: {"value": plain(s.value), "source": s.source, "where": s.where}
                          for key, s in self._settings.items()},
             "files": {kind: str(path) if path else None for kind, path in self.files.items()},
+            "untrusted": None if self.untrusted is None else {
+                "file": str(self.untrusted.file), "keys": sorted(self.untrusted.values)},
         }
 
 
@@ -266,10 +302,18 @@ def _quoted(raw: object) -> str:
 
 def read_config_file(path: Path) -> dict[str, object]:
     """The checked values of one TOML file, by dotted key; a relative model path made absolute."""
+    return read_config_file_and_digest(path)[0]
+
+
+def read_config_file_and_digest(path: Path) -> tuple[dict[str, object], str]:
+    """The checked values of one TOML file and the SHA-256 of the very bytes they were parsed from."""
+    from dgcode.trust import config_digest
+
     where = shown_path(path)
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            data = handle.read()
+        document = tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
@@ -282,7 +326,7 @@ def read_config_file(path: Path) -> dict[str, object]:
         if isinstance(value, Path) and not value.is_absolute():
             value = path.parent / value
         values[key] = value
-    return values
+    return values, config_digest(data)
 
 
 def load_config(start: str | os.PathLike[str] = ".", *, flags: Mapping[str, object] | None = None,
@@ -297,9 +341,13 @@ def load_config(start: str | os.PathLike[str] = ".", *, flags: Mapping[str, obje
     user_path = user_config_file() if user_file is None else user_file
     repo_path = find_repo_file(start)
     settings = {key: Setting(key, spec.default, "default") for key, spec in KEYS.items()}
+    untrusted = None
     for source, path in (("user", user_path), ("repo", repo_path)):
         if path is not None and path.is_file():
-            for key, value in read_config_file(path).items():
+            values, digest = read_config_file_and_digest(path)
+            if source == "repo":
+                values, untrusted = _trusted_part(path, values, digest)
+            for key, value in values.items():
                 settings[key] = Setting(key, value, source, shown_path(path))
     for key, spec in KEYS.items():
         raw = env.get(spec.env_name, "")
@@ -312,4 +360,19 @@ def load_config(start: str | os.PathLike[str] = ".", *, flags: Mapping[str, obje
             spec = KEYS[key]
             settings[key] = Setting(key, _check(spec, raw, spec.flag_name, text=True), "flag", spec.flag_name)
     files = {"user": user_path if user_path.is_file() else None, "repo": repo_path}
-    return Config(settings, files)
+    if untrusted is not None:  # a flag or variable that overrides the ignored value makes it moot
+        left = {key: value for key, value in untrusted.values.items() if settings[key].source not in ("env", "flag")}
+        untrusted = UntrustedSettings(untrusted.file, untrusted.digest, left) if left else None
+    return Config(settings, files, untrusted)
+
+
+def _trusted_part(path: Path, values: dict[str, object],
+                  digest: str) -> tuple[dict[str, object], UntrustedSettings | None]:
+    """The repository file's values dgcode may use, and what it left out for want of trust."""
+    from dgcode.trust import is_trusted
+
+    asking = {key: value for key, value in values.items() if KEYS[key].needs_trust}
+    if not asking or is_trusted(path, digest):
+        return values, None
+    kept = {key: value for key, value in values.items() if key not in asking}
+    return kept, UntrustedSettings(path, digest, asking)

@@ -19,6 +19,7 @@ def quiet_git(monkeypatch, tmp_path_factory):
     """No user or system git config leaks into tests (hooks, templates, identities)."""
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("DGCODE_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # trust record, pulled models
 
 
 @pytest.fixture(scope="session")

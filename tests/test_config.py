@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from dgcode.cli_fix import register
 from dgcode.config import KEYS, ConfigError, load_config, user_config_file
+from dgcode.trust import config_digest, trust_config_file
 
 runner = CliRunner()
 
@@ -147,9 +148,15 @@ def test_config_show_json_and_text(home: Path, repo: Path, monkeypatch) -> None:
     result = runner.invoke(app(), ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
+    assert document["settings"]["fix.cmd"]["value"] is None  # a command from the repository: not until trusted
+    assert document["untrusted"] == {"file": str(repo / ".dgcode.toml"), "keys": ["fix.cmd"]}
+    assert "not trusted" in runner.invoke(app(), ["config", "show"]).stdout
+    trust_config_file(repo / ".dgcode.toml", config_digest((repo / ".dgcode.toml").read_bytes()))
+    result = runner.invoke(app(), ["config", "show", "--json"])
+    document = json.loads(result.stdout)
     assert set(document["settings"]) == set(KEYS)
     assert document["settings"]["threshold"] == {"value": 0.75, "source": "env", "where": "DGCODE_THRESHOLD"}
-    assert document["settings"]["fix.cmd"]["value"] == "pytest -x"
+    assert document["settings"]["fix.cmd"]["value"] == "pytest -x" and document["untrusted"] is None
     assert document["settings"]["fix.cmd"]["source"] == "repo"
     assert document["settings"]["model"] == {"value": None, "source": "default", "where": ""}
     assert document["files"] == {"user": None, "repo": str(repo / ".dgcode.toml")}

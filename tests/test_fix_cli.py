@@ -18,6 +18,7 @@ from test_fix_pipeline import CHECK, RIGHT, WRONG, ScriptedEngine, repo  # noqa:
 
 from dgcode import cli_fix  # noqa: E402
 from dgcode.engine.errors import EngineCrashedError, PromptTooLongError  # noqa: E402
+from dgcode.trust import config_digest, trust_config_file  # noqa: E402
 
 runner = CliRunner()
 ROUND_KEYS = {"round", "files", "prompt_tokens", "generation", "edits", "problems", "changes", "applied",
@@ -178,6 +179,7 @@ def test_real_engine_runs_end_to_end_and_writes_nothing(setup, models, monkeypat
 
 def test_the_check_command_can_come_from_the_repository_config(setup) -> None:
     (setup["repo"] / ".dgcode.toml").write_text(f"[fix]\ncmd = '''{CHECK}'''\nrounds = 1\n")
+    trust_config_file(setup["repo"] / ".dgcode.toml", config_digest((setup["repo"] / ".dgcode.toml").read_bytes()))
     result = runner.invoke(app_with(ScriptedEngine([RIGHT.replace("return 3", "return 1")])),
                            ["fix", "m.py", "--yes", "--json"])
     document = json.loads(result.stdout)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dgcode.engine.errors import EngineCrashedError
 from dgcode.fix_report import Answer
+from dgcode.trust import config_digest, trust_config_file
 
 SCRIPT_VARIABLE = "DGCODE_TEST_HOOK_SCRIPT"
 
@@ -87,12 +88,14 @@ def edit(path: str, old: str, new: str) -> str:
 FIX_RETURN = edit("m.py", "    return 1\n", "    return 2\n")
 
 
-def write_settings(repo: Path, command: str | None = CHECK, **hook: object) -> None:
-    """An untracked .dgcode.toml: the check command, and [hook] settings."""
+def write_settings(repo: Path, command: str | None = CHECK, *, trusted: bool = True, **hook: object) -> None:
+    """An untracked .dgcode.toml: the check command, and [hook] settings; trusted as `dgcode trust` would."""
     lines = ["[fix]", "rounds = 2"] + ([f"cmd = {json.dumps(command)}"] if command else [])
     lines.append("[hook]")
     lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else value}" for key, value in hook.items()]
     (repo / ".dgcode.toml").write_text("\n".join(lines) + "\n")
+    if trusted:
+        trust_config_file(repo / ".dgcode.toml", config_digest((repo / ".dgcode.toml").read_bytes()))
 
 
 def base_repo(path: Path, m_py: bytes = b"def f():\n    return 1\n") -> Path:

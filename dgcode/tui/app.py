@@ -32,6 +32,7 @@ class DgcodeApp(App[int]):
                  engine: ChatEngine | None = None, settings: SamplerSettings | None = None,
                  engine_factory: EngineFactory | None = None):
         super().__init__()
+        untrusted = getattr(config, "untrusted", None)
         config = dict(config or {})
         self.theme = THEMES["dark"]
         self.session = Session(root)
@@ -41,7 +42,8 @@ class DgcodeApp(App[int]):
         factory = engine_factory or (lambda model: engine_at(model, config, resolve=True))
 
         self.main = MainScreen(self.session, engine if engine is not None else engine_for(config), self.settings,
-                               n_ctx=self.n_ctx, run_timeout_s=self.run_timeout_s, engine_factory=factory)
+                               n_ctx=self.n_ctx, run_timeout_s=self.run_timeout_s, engine_factory=factory,
+                               check_command=config.get("fix.cmd"), untrusted=untrusted)
         """The conversation screen (pushed at start; review screens go on top of it)."""
 
     @property

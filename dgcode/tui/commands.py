@@ -38,7 +38,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("drop", "[PATH | run]", "take a file or /run output out of the context (no PATH: all files)",
                 "context"),
     CommandSpec("ls", "", "list what is in the context"),
-    CommandSpec("run", "COMMAND", "run your own command; its output goes with your next message"),
+    CommandSpec("run", "[COMMAND]", "run your own command (no COMMAND: the configured fix.cmd); its output goes "
+                "with your next message"),
+    CommandSpec("trust", "", "trust this repository's .dgcode.toml so the command it sets (fix.cmd) may run"),
     CommandSpec("diff", "", "show uncommitted changes (git diff)"),
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
     CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "

@@ -1,10 +1,13 @@
-"""Slash commands on the main screen: /add /drop /ls /run /diff /undo /theme /clear /help.
+"""Slash commands on the main screen: /add /drop /ls /run /trust /diff /undo /theme /clear /help.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
 Names, help and completion are in dgcode/tui/commands.py; /remask and /model
 have their own mixins (screens/remask.py, screens/model.py). ``/run`` runs the
 person's own command (never anything from a model answer) in a thread worker
-and offers its output as context for the next message; ``/undo`` also runs in
+and offers its output as context for the next message; a bare ``/run`` runs
+the configured check command (``fix.cmd``), which a repository's own config
+can set only once the person has trusted it (``/trust``, the same record as
+``dgcode trust``); ``/undo`` also runs in
 a worker, because it takes a git snapshot.
 """
 
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from textual import work
 from textual.message import Message
 
+from dgcode.config import printable, shown_path
 from dgcode.context.errors import ContextError
 from dgcode.context.gitstate import read_git_state
 from dgcode.context.prompt import fence_for
@@ -22,6 +26,7 @@ from dgcode.edits.apply import UndoReport, undo
 from dgcode.fix import run_user_command
 from dgcode.fix_report import CommandResult
 from dgcode.tui.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
+from dgcode.trust import TrustStoreError, trust_config_file
 from dgcode.tui.session import Attachment, run_output_text
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
@@ -98,9 +103,16 @@ class CommandsMixin:
     # --- the person's command ---------------------------------------------------------------------
 
     def command_run(self, arg: str) -> None:
+        if not arg and self.check_command:
+            arg = str(self.check_command)
         if not arg:
-            self.transcript.add_note("usage: /run COMMAND  (your own command; dgcode never runs model output)",
-                                     "error")
+            if self.untrusted is not None and "fix.cmd" in self.untrusted.values:
+                self.transcript.add_note("not running the check command of this repository's .dgcode.toml: the "
+                                         "config is not trusted. /trust trusts it; /run COMMAND runs your own.",
+                                         "warning")
+                return
+            self.transcript.add_note("usage: /run COMMAND  (your own command; dgcode never runs model output); "
+                                     "with fix.cmd configured, a bare /run runs it", "error")
             return
         self.transcript.add_note(f"running `{arg}` …")
         self.run_user(arg)
@@ -127,6 +139,23 @@ class CommandsMixin:
         self.session.attach(Attachment(label, run_output_text(result)))
         self.transcript.add_note("its output goes with your next message; /drop run removes it")
         self.refresh_panel()
+
+    def command_trust(self, _arg: str) -> None:
+        untrusted = self.untrusted
+        if untrusted is None:
+            self.transcript.add_note("nothing to trust: this repository's config sets no command, or it is trusted",
+                                     "ok")
+            return
+        try:
+            trust_config_file(untrusted.file, untrusted.digest)
+        except TrustStoreError as error:
+            self.transcript.add_note(f"/trust: {error}", "error")
+            return
+        self.untrusted = None
+        self.check_command = untrusted.values.get("fix.cmd", self.check_command)
+        self.transcript.add_note(f"trusted {shown_path(untrusted.file)} as dgcode read it at start; if it changes, "
+                                 "it must be trusted again. A bare /run now runs "
+                                 f"`{printable(str(self.check_command))}`", "ok")
 
     # --- the working tree -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from dgcode.config import UntrustedSettings
 from dgcode.context.errors import ContextError
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
@@ -122,9 +123,14 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
 
     def __init__(self, session: Session, engine: ChatEngine | None, settings: SamplerSettings,
                  *, n_ctx: int | None = None, run_timeout_s: float = 300.0,
-                 engine_factory: EngineFactory | None = None):
+                 engine_factory: EngineFactory | None = None, check_command: str | None = None,
+                 untrusted: UntrustedSettings | None = None):
         super().__init__()
         self.session = session
+        self.check_command = check_command
+        """The configured check command (fix.cmd) that a bare /run runs (None: none, or not trusted)."""
+        self.untrusted = untrusted
+        """Settings of the repository's config left out until the person trusts it (/trust)."""
         self.engine = engine
         self.engine_factory = engine_factory
         """Makes the engine /model switches to (None: /model only shows the model)."""
@@ -176,6 +182,9 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
         return self.query_one(ContextPanel)
 
     def on_mount(self) -> None:
+        if self.untrusted is not None:
+            self.transcript.add_note(self.untrusted.describe().replace("run `dgcode trust`", "type /trust"),
+                                     "warning")
         panel = self.panel
         panel.model = self.engine.name if self.engine else "no model configured"
         panel.theme = theme_label(self.app.theme)
