@@ -18,7 +18,7 @@ RUN_HELP = """Check the staged files with the configured check command (fix.cmd)
 
 Unstaged changes are set aside while the check runs on exactly what will be committed, and put back \
 afterwards. If dgcode changes files, the commit stops so you can review and stage them; dgcode never stages \
-anything. Problems around the check (no model, engine crash, time budget) only warn, unless --strict or \
+anything. Problems around the check (a configured model missing or broken, engine crash, time budget) only warn, unless --strict or \
 hook.strict. SKIP=dgcode skips it; it does nothing during a merge, rebase or cherry-pick.
 
 \b

@@ -129,8 +129,16 @@ class FixRequest:
 
 
 def named_paths(request: FixRequest) -> set[str]:
-    """The repo-relative files the person named; ContextError for a path that cannot be used."""
-    return {resolve_path(request.root, parse_file_spec(p).path, request.cwd)[0] for p in request.paths}
+    """The repo-relative files the person named; ContextError for a path that cannot be used or read."""
+    named = set()
+    for raw in request.paths:
+        relative, real = resolve_path(request.root, parse_file_spec(raw).path, request.cwd)
+        try:  # a named file that cannot be read is an error, never a silent skip (RELIABILITY #24)
+            os.close(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+        except OSError as error:
+            raise ContextError(f"cannot read {relative}: {error.strerror or error}") from None
+        named.add(relative)
+    return named
 
 
 def _task_files(request: FixRequest, last_run: CommandResult | None, notes: list[str]) -> list[str]:

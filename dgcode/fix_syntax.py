@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from dgcode.context.errors import ContextError
 from dgcode.context.sources import parse_file_spec, resolve_path
 from dgcode.edits.apply import apply_edits
 from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
-from dgcode.edits.errors import EditError
+from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 from dgcode.fix import FixRequest, changed_files
@@ -34,6 +35,9 @@ from dgcode.user_command import run_user_command
 
 Confirm = Callable[[tuple[ProposedChange, ...]], bool]
 MAX_FILE_BYTES = 1 << 20
+UNREADABLE = (ErrorCode.IO_FAILED, ErrorCode.UNSAFE_PATH)
+"""Read failures that make a named file an error (a walked one is skipped with a note); too large is a skip."""
+NOT_WRITTEN = "nothing was written: "
 
 
 class SyntaxRepairer(Protocol):
@@ -65,6 +69,8 @@ def _targets(request: FixRequest, notes: list[str]) -> list[_Target]:
         try:
             data, snapshot = read_with_snapshot(request.root / name, max_bytes=MAX_FILE_BYTES)
         except EditError as error:
+            if request.paths and error.code in UNREADABLE:  # named by the person: an error, not a silent skip
+                raise ContextError(f"cannot repair {name}: {error}; nothing was repaired") from None
             notes.append(f"{name}: skipped ({error})")
             continue
         try:
@@ -115,7 +121,7 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
                    run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> FixReport:
     """Repair the syntax errors of the request's Python files; see the module docstring.
 
-    Raises ContextError for paths that cannot be used, and the engine's ModelFileError and
+    Raises ContextError for named paths that cannot be used or read, and the engine's ModelFileError and
     InvalidSettingsError (set-up problems); any other engine failure ends the run with status ``error``.
     """
     began = time.monotonic()
@@ -166,8 +172,7 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
         return report("not_applied", "the repairs were not applied", (round_,))
     applied = apply_edits(request.root, edits, read_snapshots=snapshots)
     if not applied.written:
-        reason = applied.error or "; ".join(r["reason"] for r in applied.edit_results() if r["status"] != "applied")
-        return report("error" if applied.recovery_needed else "failed", f"nothing was written: {reason}", (round_,))
+        return report("error" if applied.recovery_needed else "failed", _not_written(applied), (round_,))
     round_ = RoundReport(1, round_.files, 0, round_.answer, round_.edits, round_.problems, changes, applied.written)
     written = ", ".join(applied.written)
     if request.command:
@@ -182,3 +187,12 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
         return report("failed", f"repaired {written}; could not repair " + "; ".join(failed)
                       + "; `dgcode undo` reverts the repairs", (round_,))
     return report("applied", f"repaired {written}; `dgcode undo` reverts", (round_,))
+
+
+def _not_written(applied) -> str:
+    """Why the apply wrote nothing, saying "nothing was written" once (apply's own errors often start with it),
+    and not at all when a journal was left behind: then files may be part written, and the error says so."""
+    if applied.recovery_needed:
+        return applied.error
+    reason = applied.error or "; ".join(r["reason"] for r in applied.edit_results() if r["status"] != "applied")
+    return NOT_WRITTEN + reason.removeprefix(NOT_WRITTEN)

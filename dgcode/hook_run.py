@@ -16,13 +16,15 @@
    (merging them with dgcode's fix, or keeping the fix aside on conflict);
 6. decides: exit 0 when the check passes; exit 1 when files were modified
    ("dgcode modified N files", with the diff, for the person to review and
-   stage: dgcode never stages) or the check fails and could not be fixed.
+   stage: dgcode never stages) or the check fails and could not be fixed
+   (also when no model is configured at all, or the staged files do not fit
+   in the model's context: a failing check is a verdict, RELIABILITY #23).
 
-Infrastructure failures (no model, engine crash, budget exceeded, git or
-config trouble) fail open: a warning and exit 0, or exit 1 when strict
-(``--strict`` or ``hook.strict``) (RELIABILITY #16).  A failure to put the
-person's files back is never silent: exit 1 and the recovery command
-(RELIABILITY #20).
+Infrastructure failures (a configured model file missing or broken, engine
+crash, budget exceeded, git or config trouble) fail open: a warning and exit
+0, or exit 1 when strict (``--strict`` or ``hook.strict``) (RELIABILITY #16).
+A failure to put the person's files back is never silent: exit 1 and the
+recovery command (RELIABILITY #20).
 
 The pieces live in ``dgcode.vcs``: ``commit_state`` (step 1), ``aside_store``
 (the lock and the named folders), ``staged`` (set aside, restore),
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgcode.config import ConfigError, load_config
+from dgcode.fix_report import CommandResult
 from dgcode.vcs import aside_store
 from dgcode.vcs.commit_state import (
     has_unmerged_paths,
@@ -75,15 +78,20 @@ from dgcode.vcs.staged import (
 ENGINE_SEAM, TESTING = "DGCODE_HOOK_ENGINE", "DGCODE_TESTING"
 MAX_TASK_FILES = 12
 EXIT_OK, EXIT_STOP, EXIT_INTERRUPTED = 0, 1, 130
-NO_MODEL = ("no model configured (set `model = \"PATH.gguf\"` in .dgcode.toml or ~/.config/dgcode/config.toml, "
-            "or DGCODE_MODEL)")
+MODEL_HINT = "set `model = \"PATH.gguf\"` in .dgcode.toml or ~/.config/dgcode/config.toml, or DGCODE_MODEL"
+NO_MODEL = f"no model configured ({MODEL_HINT})"
 
 Say = Callable[[str], None]
 OpenEngine = Callable[[Mapping[str, object], Say], object]
 
 
 class HookInfraError(Exception):
-    """Something around the check failed (no model, engine, budget, git); the hook fails open unless strict."""
+    """Something around the check failed (a model file missing, engine, budget, git); fails open unless strict."""
+
+
+class NoModelConfigured(HookInfraError):
+    """No model is configured at all: a failing check stops the commit, as any pre-commit hook's would
+    (RELIABILITY #23); only a configured model that is missing or broken is dgcode's own failure."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,8 @@ def _skipped(reason: str) -> HookOutcome:
 
 
 def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, str]) -> object:
-    """The model for the fix: the test seam when allowed, else the configured GGUF (HookInfraError without one)."""
+    """The model for the fix: the test seam when allowed, else the configured GGUF (NoModelConfigured without
+    one, HookInfraError when its file is missing)."""
     spec = env.get(ENGINE_SEAM, "")
     if spec and env.get(TESTING) == "1":
         module, _, name = spec.partition(":")
@@ -130,7 +139,7 @@ def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, s
         say(f"{ENGINE_SEAM} is ignored unless {TESTING}=1")
     model = config["model"]
     if model is None:
-        raise HookInfraError(NO_MODEL)
+        raise NoModelConfigured(NO_MODEL)
     if not Path(model).is_file():
         raise HookInfraError(f"model file {model} does not exist")
     from dgcode.fix_engine import engine_from_config
@@ -158,6 +167,8 @@ def run_hook(request: HookRequest, *, say: Say = lambda _m: None,
         config = load_config(request.cwd, flags={"hook.strict": True if request.strict else None}, env=request.env)
     except ConfigError as error:
         return _infra(f"the settings cannot be read: {error}", bool(request.strict))
+    if config.untrusted is not None:  # the hook never trusts a repository's config on its own
+        say(config.untrusted.describe())
     strict = bool(config["hook.strict"])
     command = config["fix.cmd"]
     if not command:
@@ -278,12 +289,15 @@ def _check_and_fix(ctx: _Context) -> _Core:
         return _Core("error", f"`{ctx.command}` could not be run (exit status {first.exit_code})", infra=True)
     try:
         engine = ctx.open_engine(ctx.config, say)
+    except NoModelConfigured:
+        return _Core("failed", _check_failed(ctx.command, first,
+                                             f"no model is configured to try a fix ({MODEL_HINT})"))
     except HookInfraError as error:
         return _Core("error", f"`{ctx.command}` fails on the staged files, but {error}", infra=True)
     say(f"`{ctx.command}` fails on the staged files (exit status {first.exit_code}); asking the model for a fix")
     from dgcode.context.errors import ContextError
     from dgcode.context.prompt import fill
-    from dgcode.engine.errors import EngineError
+    from dgcode.engine.errors import EngineError, PromptTooLongError
     from dgcode.fix import FixRequest, files_named_in, is_protected, run_fix
     from dgcode.fix_engine import sampler_settings
 
@@ -306,6 +320,9 @@ def _check_and_fix(ctx: _Context) -> _Core:
     except BudgetExceeded:
         return _Core("budget", f"the hook's budget ({ctx.config['hook.budget_s']:g} s, hook.budget_s) ran out "
                      "before dgcode's fix was done", infra=True)
+    except PromptTooLongError as error:  # the staged files are too big for the model: could not fix, a verdict
+        return _Core("failed", _check_failed(ctx.command, first, "dgcode could not fix it: the staged files do not "
+                                             f"fit in the model's context: {error}"))
     except (ContextError, EngineError) as error:
         return _Core("error", f"the fix could not run: {error}", infra=True)
     finally:
@@ -321,6 +338,13 @@ def _check_and_fix(ctx: _Context) -> _Core:
         return _Core("error", report.message, infra=True)
     return _Core("failed", f"dgcode: `{ctx.command}` fails on the staged files and dgcode could not fix it: "
                  f"{report.message}")
+
+
+def _check_failed(command: str, run: CommandResult, why: str) -> str:
+    """The verdict for a failing check dgcode did not fix: what failed, why no fix, the check's own output."""
+    output = run.output.rstrip("\n")
+    return (f"dgcode: `{command}` fails on the staged files (exit status {run.exit_code}), and {why}. "
+            "The commit was stopped." + (f"\n{output}" if output else ""))
 
 
 def _finish(ctx: _Context, run: AsideRun | None, baseline: set[str] | None, core: _Core) -> HookOutcome:

@@ -129,11 +129,11 @@ def test_failed_write_puts_back_files_already_written(repo: Path, monkeypatch: p
     real_write = plan_module.write_atomic
     calls = []
 
-    def failing_third_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    def failing_third_write(path: Path, data: bytes, *, mode: int | None = None, **options: bool) -> None:
         calls.append(path)
         if len(calls) == 3:
             raise EditError("disk full", code=ErrorCode.IO_FAILED)
-        real_write(path, data, mode=mode)
+        real_write(path, data, mode=mode, **options)
 
     monkeypatch.setattr(plan_module, "write_atomic", failing_third_write)
     with pytest.raises(EditError, match="put back the files already written"):

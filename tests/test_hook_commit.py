@@ -185,7 +185,11 @@ def test_a_fix_that_conflicts_with_unstaged_changes_keeps_the_persons_bytes_and_
 
 
 @pytest.mark.parametrize("strict", [False, True])
-def test_no_model_fails_open_unless_strict(tmp_path: Path, git_shim: GitShim, strict: bool) -> None:
+@pytest.mark.parametrize("model", ["missing", "broken"])
+def test_a_configured_model_that_is_missing_or_broken_fails_open_unless_strict(
+        tmp_path: Path, git_shim: GitShim, strict: bool, model: str) -> None:
+    """dgcode's own failure; with no model configured at all, a failing check stops the commit
+    (test_security_fix_hook.py)."""
     repo = base_repo(tmp_path / "repo")
     (repo / "m.py").write_bytes(b"def f():\n    return 7\n")
     real_git(repo, "add", "m.py")
@@ -193,10 +197,14 @@ def test_no_model_fails_open_unless_strict(tmp_path: Path, git_shim: GitShim, st
     write_settings(repo, strict=strict)
     install_hook(repo)
     commit_before = head(repo)
+    model_file = tmp_path / f"{model}.gguf"
+    if model == "broken":
+        model_file.write_bytes(b"not a GGUF file at all\n" * 4)
 
-    done = git_commit(repo, "no model")
+    done = git_commit(repo, "bad model", {"DGCODE_MODEL": str(model_file)})
 
-    assert "no model configured" in done.stderr
+    assert str(model_file) in done.stderr
+    assert "does not exist" in done.stderr if model == "missing" else "GGUF" in done.stderr
     if strict:
         assert done.returncode == 1 and "error:" in done.stderr and head(repo) == commit_before
     else:

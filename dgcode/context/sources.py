@@ -154,11 +154,14 @@ def resolve_path(root: Path, raw: str, cwd: str | os.PathLike[str] | None = None
 
 def read_text(path: Path, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str | None, str | None]:
     """A file's text with ``\\n`` endings and no BOM, or (None, why it cannot be sent)."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        return None, f"{size:,} bytes, over the {max_bytes:,}-byte limit"
-    with open(path, "rb") as handle:
-        data = handle.read(max_bytes + 1)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return None, f"{size:,} bytes, over the {max_bytes:,}-byte limit"
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
     if len(data) > max_bytes:  # grew since the stat
         return None, f"over the {max_bytes:,}-byte limit"
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
