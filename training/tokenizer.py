@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from dgcode.engine.synthetic import byte_char_map
+from dgcode.engine.byte_vocab import byte_char_map
 
 # Special tokens, in id order at the end of the vocabulary: end-of-text, pad, mask, the canvas
 # markers and the edit operations. Their roles are fixed by dgcode/repair/canvas.py; the names are

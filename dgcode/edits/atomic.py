@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgcode.fsio import fsync_folder  # noqa: F401  (the edit pipeline's users import it from here too)
 from dgcode.edits.errors import EditError, ErrorCode
 
 TEMP_PREFIX = ".dgcode-"
@@ -37,19 +38,6 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def fsync_folder(folder: str | os.PathLike[str]) -> None:
-    """Flush a folder's entries to disk (a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def check_writable(path: str | os.PathLike[str], info: os.stat_result, *, name: str | None = None) -> None:

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from dgcode.edits.atomic import fsync_folder
+from dgcode.fsio import fsync_folder
 from dgcode.engine.errors import ModelFileError
-from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo
+from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_header
 
 ProgressCallback = Callable[[int, int], None]
 COPY_CHUNK = 16 << 20
@@ -76,20 +76,15 @@ def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> N
 
 def _header_patches(info: ModelInfo, alias: str) -> list[tuple[int, bytes]]:
     """(offset, new bytes) pairs that relabel the architecture; lengths never change."""
-    import gguf
-
-    reader = gguf.GGUFReader(info.path, "r")
+    header = read_header(info.path)
     arch = info.architecture
     prefix, new_prefix = f"{arch}.".encode(), f"{alias}.".encode()
     patches: list[tuple[int, bytes]] = []
-    for name, fld in reader.fields.items():
-        key_offset = fld.offset + 8  # u64 key length, then the key bytes
+    for name, key_offset in header.key_offsets.items():
         key = name.encode()
         if key.startswith(prefix):
             patches.append((key_offset, new_prefix + key[len(prefix):]))
-        if name == "general.architecture":
-            value_offset = key_offset + len(key) + 4 + 8  # u32 value type, u64 string length
-            patches.append((value_offset, alias.encode()))
+    patches.append((header.value_offsets["general.architecture"], alias.encode()))
     return patches
 
 

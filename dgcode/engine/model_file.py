@@ -3,20 +3,28 @@
 llama.cpp aborts the whole process on some malformed inputs, so every check that
 can be done from the header is done here, in Python, with a clear message:
 missing file, wrong magic, unsupported version, truncated header or tensor data,
-unknown architecture, a diffusion model without a mask token.
+unknown architecture, values of the wrong type, a diffusion model without a
+mask token.  The header is read once by engine/gguf_header.py, which skips
+the token arrays instead of building them.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.engine.errors import ModelFileError
-
-GGUF_MAGIC = b"GGUF"
-SUPPORTED_VERSIONS = (2, 3)
+from dgcode.engine.gguf_header import (
+    BOOL,
+    INTEGER_TYPES,
+    STRING,
+    ArrayInfo,
+    GGUFHeader,
+    escaped,
+    read_gguf_header,
+    type_name,
+)
 
 # Architectures llama.cpp runs as diffusion models, and the autoregressive
 # architecture with the same graph (and a name of the same length, so an aliased
@@ -64,139 +72,148 @@ class ModelInfo:
         return None
 
 
-def _field_value(reader, key: str):
-    field_ = reader.fields.get(key)
-    if field_ is None:
-        return None
-    try:
-        return field_.contents()
-    except Exception:  # a field gguf cannot decode is treated as absent
-        return None
+FILE_TYPE_NAMES = {
+    0: "ALL_F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
+    12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS",
+    20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
+    28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
+    39: "NVFP4", 40: "Q1_0", 1024: "GUESSED",
+}
+"""``general.file_type`` codes (llama.cpp's ``llama_ftype``, without ``MOSTLY_``); checked against gguf by a test."""
 
 
-def _check_prefix(path: Path) -> int:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ModelFileError(f"model file not found: {path}") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
-    if path.is_dir():
-        raise ModelFileError(f"model path is a folder, not a GGUF file: {path}")
-    if not os.access(path, os.R_OK):
-        raise ModelFileError(f"model file is not readable: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if len(head) < 8 or head[:4] != GGUF_MAGIC:
-        raise ModelFileError(f"not a GGUF model file (bad magic bytes): {path}")
-    (version,) = struct.unpack("<I", head[4:8])
-    if version not in SUPPORTED_VERSIONS:
-        raise ModelFileError(f"unsupported GGUF version {version} in {path} (supported: 2, 3)")
-    return size
+class _Fields:
+    """Typed reads of header values, each failing with the key, what was expected and what was there."""
 
+    def __init__(self, header: GGUFHeader):
+        self.header = header
 
-def _check_tensor_extent(reader, path: Path, size: int) -> None:
-    """Every tensor's bytes must lie inside the file (a cut download fails here)."""
-    end = 0
-    for tensor in reader.tensors:
-        end = max(end, int(tensor.data_offset) + int(tensor.n_bytes))
-    if end > size:
-        raise ModelFileError(
-            f"model file is truncated: tensor data needs {end:,} bytes but {path} has {size:,}"
-            " (an interrupted download?)"
-        )
+    def _wrong(self, key: str, expected: str) -> ModelFileError:
+        found = type_name(self.header.types[key])
+        value = self.header.values[key]
+        if isinstance(value, ArrayInfo):
+            found = f"an array of {type_name(value.element_type)}"
+        return ModelFileError(f"GGUF header of {self.header.path}: {escaped(key)} must be {expected}, got {found}")
 
+    def integer(self, key: str, default: int | None = None) -> int | None:
+        if key not in self.header.values:
+            return default
+        if self.header.types[key] not in INTEGER_TYPES:
+            raise self._wrong(key, "an integer")
+        return int(self.header.values[key])
 
-def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
-    """Read and validate a GGUF header; raise ModelFileError with a clear message on any problem."""
-    path = Path(path).expanduser()
-    size = _check_prefix(path)
-    try:
-        import gguf  # deferred: importing gguf costs start-up time
+    def integer_or_list(self, key: str) -> int:
+        """A per-layer array (some models vary head counts by layer) or a scalar, as one int."""
+        value = self.header.values.get(key)
+        if isinstance(value, list):
+            return int(max(value)) if value else 0
+        return self.integer(key, 0) or 0
 
-        reader = gguf.GGUFReader(path, "r")
-    except (ValueError, IndexError, struct.error, OSError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"model file is truncated or corrupt ({exc.__class__.__name__}): {path}") from None
-    _check_tensor_extent(reader, path, size)
+    def text(self, key: str) -> str | None:
+        if key not in self.header.values:
+            return None
+        if self.header.types[key] != STRING:
+            raise self._wrong(key, "a string")
+        return self.header.values[key]
 
-    arch = _field_value(reader, "general.architecture")
-    if not isinstance(arch, str) or not arch:
-        raise ModelFileError(f"GGUF file has no general.architecture: {path}")
-    tokens_field = reader.fields.get("tokenizer.ggml.tokens")
-    if tokens_field is None:
-        raise ModelFileError(f"GGUF file has no tokenizer (tokenizer.ggml.tokens): {path}")
-    n_vocab = len(tokens_field.data)
+    def flag(self, key: str) -> bool | None:
+        if key not in self.header.values:
+            return None
+        if self.header.types[key] != BOOL and self.header.types[key] not in INTEGER_TYPES:
+            raise self._wrong(key, "true or false")
+        return bool(self.header.values[key])
 
-    def hparam(name: str, default=None):
-        value = _field_value(reader, f"{arch}.{name}")
-        return default if value is None else value
-
-    def token_id(key: str) -> int | None:
-        value = _field_value(reader, key)
+    def string_array_length(self, key: str) -> int | None:
+        value = self.header.values.get(key)
         if value is None:
             return None
-        value = int(value)
-        if not 0 <= value < n_vocab:
+        if not isinstance(value, ArrayInfo) or value.element_type != STRING:
+            raise self._wrong(key, "an array of strings")
+        return value.count
+
+
+def read_header(path: str | os.PathLike[str]) -> GGUFHeader:
+    """The checked raw header (alias patches use its key offsets); see engine/gguf_header.py."""
+    return read_gguf_header(Path(path).expanduser())
+
+
+def read_model_info(path: str | os.PathLike[str], header: GGUFHeader | None = None) -> ModelInfo:
+    """Read and validate a GGUF header; raise ModelFileError with a clear message on any problem."""
+    path = Path(path).expanduser()
+    header = header or read_gguf_header(path)
+    size = header.size_bytes
+    if header.tensor_data_end > size:
+        raise ModelFileError(
+            f"model file is truncated: tensor data needs {header.tensor_data_end:,} bytes but {path} has {size:,}"
+            " (an interrupted download?)"
+        )
+    fields = _Fields(header)
+    if "general.architecture" not in header.values:
+        raise ModelFileError(f"GGUF file has no general.architecture: {path}")
+    arch = fields.text("general.architecture")
+    if not arch:
+        raise ModelFileError(f"GGUF file has no general.architecture: {path}")
+    n_vocab = fields.string_array_length("tokenizer.ggml.tokens")
+    if n_vocab is None:
+        raise ModelFileError(f"GGUF file has no tokenizer (tokenizer.ggml.tokens): {path}")
+
+    def token_id(key: str) -> int | None:
+        value = fields.integer(key)
+        if value is not None and not 0 <= value < n_vocab:
             raise ModelFileError(f"{key} = {value} is outside the vocabulary (size {n_vocab}) in {path}")
         return value
 
-    shift = _field_value(reader, "diffusion.shift_logits")
-    file_type = _field_value(reader, "general.file_type")
+    shift = fields.flag("diffusion.shift_logits")
+    file_type = fields.integer("general.file_type")
+    try:
+        name = fields.text("general.name")
+    except ModelFileError:
+        name = None
     info = ModelInfo(
         path=path.resolve(),
         size_bytes=size,
         architecture=arch,
-        name=str(_field_value(reader, "general.name") or path.stem),
-        context_length=int(hparam("context_length", 0) or 0),
+        name=name or path.stem,
+        context_length=fields.integer(f"{arch}.context_length", 0) or 0,
         n_vocab=n_vocab,
-        n_embd=int(hparam("embedding_length", 0) or 0),
-        n_layer=int(hparam("block_count", 0) or 0),
-        n_head=_first_int(hparam("attention.head_count", 0)),
+        n_embd=fields.integer(f"{arch}.embedding_length", 0) or 0,
+        n_layer=fields.integer(f"{arch}.block_count", 0) or 0,
+        n_head=fields.integer_or_list(f"{arch}.attention.head_count"),
         mask_token_id=token_id("tokenizer.ggml.mask_token_id"),
         eos_token_id=token_id("tokenizer.ggml.eos_token_id"),
         pad_token_id=token_id("tokenizer.ggml.padding_token_id"),
         # llama-diffusion-cli's rule: shift unless the file says otherwise.
-        shift_logits=True if shift is None else bool(shift),
-        chat_template=_field_value(reader, "tokenizer.chat_template"),
+        shift_logits=True if shift is None else shift,
+        chat_template=fields.text("tokenizer.chat_template"),
         file_type=_file_type_name(file_type),
         bos_token_id=token_id("tokenizer.ggml.bos_token_id"),
     )
     if info.context_length <= 0 or info.n_layer <= 0:
-        raise ModelFileError(f"GGUF header of {path} lacks {arch}.context_length or {arch}.block_count")
+        raise ModelFileError(f"GGUF header of {path} lacks {escaped(arch)}.context_length or "
+                             f"{escaped(arch)}.block_count")
     return info
 
 
-def _first_int(value) -> int:
-    """A per-layer array (some models vary head counts by layer) or a scalar, as one int."""
-    if isinstance(value, (list, tuple)):
-        return int(max(value)) if value else 0
-    return int(value or 0)
-
-
-def _file_type_name(file_type) -> str:
+def _file_type_name(file_type: int | None) -> str:
     if file_type is None:
         return "unknown"
-    try:
-        import gguf
-
-        return gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
-    except ValueError:
-        return f"type {int(file_type)}"
+    return FILE_TYPE_NAMES.get(file_type, f"type {file_type}")
 
 
 def require_diffusion(info: ModelInfo, *, mask_token_id: int | None = None) -> int:
     """Return the mask token id to use, or explain why this model cannot be run as a diffusion model."""
     mask = mask_token_id if mask_token_id is not None else info.mask_token_id
+    arch = escaped(info.architecture)
     if mask is None:
         if info.is_native_diffusion:
-            raise ModelFileError(f"{info.path.name}: a {info.architecture} model with no mask token id in its header")
+            raise ModelFileError(f"{info.path.name}: a {arch} model with no mask token id in its header")
         raise ModelFileError(
-            f"{info.path.name} is an autoregressive '{info.architecture}' model with no mask token: "
+            f"{info.path.name} is an autoregressive '{arch}' model with no mask token: "
             "dgcode needs a diffusion model (Dream, DiffuCoder, LLaDA, ...) or, for a block-diffusion model "
             "stored under an autoregressive architecture, its mask token id (--mask-token-id)"
         )
     if not 0 <= mask < info.n_vocab:
         raise ModelFileError(f"mask token id {mask} is outside the vocabulary (size {info.n_vocab})")
     if not info.is_native_diffusion and info.cached_architecture is None:
-        raise ModelFileError(f"architecture '{info.architecture}' is not supported for diffusion decoding")
+        raise ModelFileError(f"architecture '{arch}' is not supported for diffusion decoding")
     return mask

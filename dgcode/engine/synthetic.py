@@ -31,6 +31,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from dgcode.engine.byte_vocab import byte_char_map, bytes_to_unicode
+
 __all__ = [
     "ModelShape", "SHAPES", "MERGES", "ARCHS", "write_synthetic_gguf", "build_vocab",
     "special_token_ids", "count_params", "get_shape", "bytes_to_unicode", "byte_char_map",
@@ -100,28 +102,6 @@ def get_shape(shape: ModelShape | str) -> ModelShape:
         return SHAPES[shape]
     except KeyError:
         raise ValueError(f"unknown model shape {shape!r}; known: {', '.join(SHAPES)}") from None
-
-
-def bytes_to_unicode() -> list[str]:
-    """The GPT-2 byte-level characters, index = position in the vocab (not the byte)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def byte_char_map() -> dict[int, str]:
-    """byte value -> its byte-level unicode character."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    order = bs + [b for b in range(256) if b not in bs]
-    return dict(zip(order, bytes_to_unicode()))
 
 
 def special_token_ids(shape: ModelShape | str, with_mask_token: bool = True) -> dict[str, int]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgcode.edits.atomic import fsync_folder
+from dgcode.fsio import fsync_folder
 from dgcode.models import hub
 
 ProgressCallback = Callable[[int, "int | None"], None]

@@ -33,7 +33,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from dgcode.engine.synthetic import byte_char_map
+from dgcode.engine.byte_vocab import byte_char_map
 from dgcode.repair.edit_ops import OPS, apply_ops, ops_for
 
 EOS, PAD, MASK = "<|endoftext|>", "<|pad|>", "<|mask|>"
