@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from git_shim import dirty_repo, git_shim, repo_state  # noqa: E402, F401
 
-from dgcode.cli_edits import register  # noqa: E402
+from dgcode.cli.edits import register  # noqa: E402
 from dgcode.edits.journal import Journal, JournalFile, locate_state, write_journal  # noqa: E402
 
 runner = CliRunner()

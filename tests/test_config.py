@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dgcode.cli_fix import register
+from dgcode.cli.fix import register
 from dgcode.config import KEYS, ConfigError, load_config, user_config_file
 from dgcode.trust import config_digest, trust_config_file
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from git_shim import git_shim, repo_state  # noqa: E402, F401
 from test_fix_pipeline import CHECK, RIGHT, WRONG, ScriptedEngine, repo  # noqa: E402, F401
 
-from dgcode import cli_fix  # noqa: E402
+from dgcode.cli import fix as cli_fix  # noqa: E402
 from dgcode.engine.errors import EngineCrashedError, PromptTooLongError  # noqa: E402
 from dgcode.trust import config_digest, trust_config_file  # noqa: E402
 
@@ -28,7 +28,7 @@ REPORT_KEYS = {"status", "exit_code", "message", "command", "dry_run", "files_ch
 
 
 @pytest.fixture
-def setup(repo: Path, tmp_path: Path, monkeypatch) -> dict:
+def setup(repo: Path, tmp_path: Path, monkeypatch) -> dict:  # noqa: F811  (the imported fixture)
     """A repository as the working folder, a (dummy) model file configured, no user config."""
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")

@@ -1,7 +1,7 @@
 """The installed pre-commit hook under a real `git commit`: staged content checked, unstaged work restored exactly.
 
 Each test builds a real repository, installs the hook with `python -m
-dgcode.cli_hook install`, and commits with the real git binary; the hook
+dgcode.cli.hook install`, and commits with the real git binary; the hook
 process still finds the suite's logging, blocking `git` shim first on PATH, so
 anything dgcode runs through git is checked (RELIABILITY #2).  The model is a
 scripted engine loaded through the test seam (`DGCODE_TESTING=1` +
@@ -285,7 +285,7 @@ def test_a_cherry_pick_in_progress_is_left_alone(tmp_path: Path, git_shim: GitSh
     write_settings(repo)
     install_hook(repo)
 
-    unmerged = subprocess.run([sys.executable, "-m", "dgcode.cli_hook", "run"], cwd=repo, capture_output=True, check=False,
+    unmerged = subprocess.run([sys.executable, "-m", "dgcode.cli.hook", "run"], cwd=repo, capture_output=True, check=False,
                               text=True)
     assert unmerged.returncode == 0 and "cherry-pick is in progress" in unmerged.stderr
 
@@ -304,7 +304,7 @@ def test_unmerged_paths_are_left_alone(tmp_path: Path, git_shim: GitShim) -> Non
     real_git(repo, "update-index", "--index-info", input_bytes=index_info.encode())
     write_settings(repo)
 
-    done = subprocess.run([sys.executable, "-m", "dgcode.cli_hook", "run"], cwd=repo, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-m", "dgcode.cli.hook", "run"], cwd=repo, capture_output=True, text=True, check=False)
 
     assert done.returncode == 0, done.stderr
     assert "unmerged paths" in done.stderr
@@ -358,7 +358,7 @@ def test_sigterm_puts_the_files_back_and_a_killed_run_is_restored_later(tmp_path
     assert (repo / "m.py").read_bytes() == b"def f():\n    return 2\n"
     refused = git_commit(repo, "again")
     assert refused.returncode == 1 and "dgcode hook restore" in refused.stderr
-    restored = subprocess.run([sys.executable, "-m", "dgcode.cli_hook", "restore"], cwd=repo, capture_output=True, check=False,
+    restored = subprocess.run([sys.executable, "-m", "dgcode.cli.hook", "restore"], cwd=repo, capture_output=True, check=False,
                               text=True)
     assert restored.returncode == 0, restored.stderr
     assert (repo / "m.py").read_bytes() == mine

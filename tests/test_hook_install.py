@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from git_shim import real_git
 from test_hook_support import base_repo, git_commit, write_settings
 
-from dgcode.cli_hook import register
+from dgcode.cli.hook import register
 from dgcode.vcs.hook import CHAINED_NAME, MARKER, HookInstallError, install, uninstall
 
 FOREIGN = b"#!/bin/sh\n# someone else's hook\necho foreign-ran >> \"$(git rev-parse --git-dir)/../foreign.log\"\nexit 0\n"
@@ -159,8 +159,8 @@ def test_hook_run_starts_without_loading_the_model_stack(repo: Path) -> None:
     (repo / "m.py").write_bytes(b"def f():\n    return 2\n")
     real_git(repo, "add", "m.py")
     probe = ("import sys, runpy\n"
-             "sys.argv = ['dgcode.cli_hook', 'run']\n"
-             "try:\n    runpy.run_module('dgcode.cli_hook', run_name='__main__')\n"
+             "sys.argv = ['dgcode.cli.hook', 'run']\n"
+             "try:\n    runpy.run_module('dgcode.cli.hook', run_name='__main__')\n"
              "except SystemExit as e:\n    code = e.code\n"
              "print('LOADED', sorted(m for m in ('numpy', 'llama_cpp', 'textual') if m in sys.modules), code)\n")
     done = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False)

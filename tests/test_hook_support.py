@@ -107,7 +107,7 @@ def base_repo(path: Path, m_py: bytes = b"def f():\n    return 1\n") -> Path:
 
 
 def install_hook(repo: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
-    done = subprocess.run([sys.executable, "-m", "dgcode.cli_hook", "install", *flags], cwd=repo,
+    done = subprocess.run([sys.executable, "-m", "dgcode.cli.hook", "install", *flags], cwd=repo,
                           capture_output=True, check=False)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return done

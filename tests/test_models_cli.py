@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dgcode import cli_models
+from dgcode.cli import models as cli_models
 from dgcode.engine.alias import default_cache_dir, ensure_aliased_copy
 from dgcode.engine.model_file import read_model_info
 from dgcode.engine.synthetic import write_synthetic_gguf

@@ -21,7 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dgcode.cli_models import register
+from dgcode.cli.models import register
 from dgcode.engine.synthetic import write_synthetic_gguf
 from dgcode.models import store
 from dgcode.models.download import DownloadError, download

@@ -24,7 +24,7 @@ from tui_fakes import ScriptedEngine as TuiEngine
 from tui_pilot import notes, run, submit, until
 from typer.testing import CliRunner
 
-from dgcode import cli_fix
+from dgcode.cli import fix as cli_fix
 from dgcode.config import load_config
 from dgcode.trust import config_digest, trust_config_file, trust_file
 
@@ -207,7 +207,7 @@ def tui_run(repo: Path, *lines: str) -> list[str]:
                 if running:  # its output becomes an attachment once the command has ended
                     await until(pilot, lambda: app.main.panel.attachments != (), what="the command to end")
                 else:
-                    await until(pilot, lambda: len(notes(app)) > before, what=f"{line} to answer")
+                    await until(pilot, lambda seen=before: len(notes(app)) > seen, what=f"{line} to answer")
             seen.extend(notes(app))
 
     run(scenario)

@@ -21,7 +21,7 @@ from dgcode.tui.session import Attachment, Session, run_output_text
 CORE = ("dgcode.engine", "dgcode.engine.worker", "dgcode.engine.engine", "dgcode.engine.sampler", "dgcode.edits",
         "dgcode.edits.apply", "dgcode.context", "dgcode.context.sources", "dgcode.context.prompt",
         "dgcode.context.repomap", "dgcode.vcs", "dgcode.vcs.snapshot", "dgcode.fix", "dgcode.fix_engine",
-        "dgcode.canvas_view", "dgcode.tui", "dgcode.tui.engine", "dgcode.tui.session", "dgcode.tui.proposal",
+        "dgcode.render.canvas_view", "dgcode.tui", "dgcode.tui.engine", "dgcode.tui.session", "dgcode.tui.proposal",
         "dgcode.tui.commands", "dgcode.tui.remask", "dgcode.tui.mentions")
 
 

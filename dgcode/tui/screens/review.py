@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dgcode.cli_edits import diff_text
+from dgcode.render.diff import diff_text
 from dgcode.tui.proposal import FileProposal, Proposal
 
 DIFF_LINES = 2000

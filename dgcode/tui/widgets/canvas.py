@@ -1,7 +1,7 @@
 """The live diffusion canvas: one block of the answer drawn as it crystallizes, step by step.
 
 Masked positions are dim dots, committed tokens are their text coloured by the
-confidence they were committed with (dgcode.canvas_view.confidence_style),
+confidence they were committed with (dgcode.render.canvas_view.confidence_style),
 tokens committed by the latest step are bold, and the active sub-block is
 underlined with its masked dots highlighted. The border title is the status
 line (step, tokens per step, tokens per second); the subtitle names the block.
@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from dgcode.canvas_view import MASK_GLYPH, confidence_style
+from dgcode.render.canvas_view import MASK_GLYPH, confidence_style
 from dgcode.engine.sampler import StepEvent
 
 MASKED_STYLE = "grey42"

@@ -3,7 +3,7 @@
 ``register(app)`` adds them to the main command line as ``dgcode hook ...``.
 The installed hook script runs ``python -m dgcode.hook_run`` (the same as
 ``dgcode hook run`` without typer, whose import would add ~0.1 s to every
-commit); ``python -m dgcode.cli_hook`` runs this sub-app on its own.
+commit); ``python -m dgcode.cli.hook`` runs this sub-app on its own.
 Everything goes to stderr (git shows a hook's output as it runs).
 """
 

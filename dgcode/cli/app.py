@@ -11,11 +11,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from dgcode.cli_edits import register as register_edit_commands
-from dgcode.cli_fix import register as register_fix_commands
-from dgcode.cli_hook import register as register_hook_commands
-from dgcode.cli_models import register as register_model_commands
-from dgcode.cli_trust import register as register_trust_command
+from dgcode.cli.edits import register as register_edit_commands
+from dgcode.cli.fix import register as register_fix_commands
+from dgcode.cli.hook import register as register_hook_commands
+from dgcode.cli.models import register as register_model_commands
+from dgcode.cli.trust import register as register_trust_command
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="dgcode: pair programming with a local diffusion language model. "
@@ -204,7 +204,7 @@ def _start_with_progress(client, *, quiet: bool) -> None:
 def _run_with_view(client, prompt, settings):
     from rich.live import Live
 
-    from dgcode.canvas_view import render_canvas
+    from dgcode.render.canvas_view import render_canvas
 
     with Live(console=err, refresh_per_second=20, transient=True) as live:
         def on_step(event):

@@ -7,7 +7,6 @@ usage errors (missing response file, root not a folder).
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from collections.abc import Iterable
@@ -18,13 +17,13 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from dgcode.render.diff import diff_text
+
 if TYPE_CHECKING:  # the commands import dgcode.edits lazily, so `dgcode --help` stays fast
     from dgcode.edits.apply import ApplyReport
     from dgcode.edits.journal import FileRecovery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-DIFF_LINES_SHOWN = 60
-"""Diff lines shown per file before the rest is summarized."""
 STATUS_STYLE = {"applied": "green", "refused": "yellow", "failed": "red"}
 
 
@@ -41,29 +40,6 @@ def _check_root(root: Path) -> Path:
     if not root.is_dir():
         _usage_error(f"--root {root} is not a folder")
     return root
-
-
-def _decode(data: bytes | None) -> list[str]:
-    if data is None:
-        return []
-    return data.decode("utf-8", "replace").splitlines(keepends=True)
-
-
-def diff_text(path: str, old: bytes | None, new: bytes | None, limit: int = DIFF_LINES_SHOWN) -> Text:
-    """A coloured unified diff of one file, cut after ``limit`` lines."""
-    lines = list(difflib.unified_diff(
-        _decode(old), _decode(new), "/dev/null" if old is None else f"a/{path}",
-        "/dev/null" if new is None else f"b/{path}", n=2,
-    ))
-    text = Text()
-    for line in lines[:limit]:
-        shown = line.rstrip("\r\n") + "\n"
-        style = ("bold" if line.startswith(("---", "+++")) else "green" if line.startswith("+")
-                 else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else "")
-        text.append(shown, style=style)
-    if len(lines) > limit:
-        text.append(f"... {len(lines) - limit} more diff lines\n", style="dim")
-    return text
 
 
 def _print_apply(report: ApplyReport) -> None:

@@ -61,7 +61,7 @@ def _usage_error(message: str) -> None:
 
 def diff_lines(change: ProposedChange) -> Text:
     """One file's unified diff, coloured."""
-    from dgcode.cli_edits import diff_text
+    from dgcode.render.diff import diff_text
 
     return diff_text(change.path, change.old_bytes, change.new_bytes)
 
@@ -179,7 +179,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             config = load_config(cwd, flags=flags)
         except ConfigError as error:
             _usage_error(str(error))
-        from dgcode.cli_trust import offer_trust
+        from dgcode.cli.trust import offer_trust
 
         config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
                              flags=flags)
