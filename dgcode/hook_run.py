@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgcode.config import ConfigError, load_config
-from dgcode.fix_report import CommandResult
+from dgcode.workflows.fix.report import CommandResult
 from dgcode.vcs import aside_store
 from dgcode.vcs.commit_state import (
     has_unmerged_paths,
@@ -142,7 +142,7 @@ def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, s
         raise NoModelConfigured(NO_MODEL)
     if not Path(model).is_file():
         raise HookInfraError(f"model file {model} does not exist")
-    from dgcode.fix_engine import engine_from_config
+    from dgcode.workflows.fix.engine import engine_from_config
 
     return engine_from_config(config, say)
 
@@ -298,8 +298,8 @@ def _check_and_fix(ctx: _Context) -> _Core:
     from dgcode.context.errors import ContextError
     from dgcode.context.prompt import fill
     from dgcode.engine.errors import EngineError, PromptTooLongError
-    from dgcode.fix import FixRequest, files_named_in, is_protected, run_fix
-    from dgcode.fix_engine import sampler_settings
+    from dgcode.workflows.fix.pipeline import FixRequest, files_named_in, is_protected, run_fix
+    from dgcode.workflows.fix.engine import sampler_settings
 
     runner, budgeted = BudgetedRunner(first, ctx.deadline), BudgetedEngine(engine, ctx.deadline)
     try:

@@ -8,7 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from dgcode.benchmark import BenchSpec, run_bench
+from dgcode.engine.benchmark import BenchSpec, run_bench
 from dgcode.cli import app
 
 runner = CliRunner()

@@ -17,8 +17,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from git_shim import git_shim, init_repo, real_git, repo_state  # noqa: E402, F401
 
-from dgcode.fix import FixRequest, changed_files, files_named_in, run_fix, run_user_command  # noqa: E402
-from dgcode.fix_report import Answer  # noqa: E402
+from dgcode.workflows.fix.pipeline import (  # noqa: E402
+    FixRequest,
+    changed_files,
+    files_named_in,
+    run_fix,
+    run_user_command,
+)
+from dgcode.workflows.fix.report import Answer  # noqa: E402
 
 PYTHON = shlex.quote(sys.executable)
 CHECK = f"{PYTHON} -c \"import m; assert m.f() == 2, 'f() should be 2'\""

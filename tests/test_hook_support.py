@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from dgcode.engine.errors import EngineCrashedError
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.report import Answer
 from dgcode.trust import config_digest, trust_config_file
 
 SCRIPT_VARIABLE = "DGCODE_TEST_HOOK_SCRIPT"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.report import Answer
 
 MASK_ID = 0
 END_TEXT = "<|endoftext|>"

@@ -11,6 +11,6 @@ import warnings
 # that is intended, so runpy's warning about it would only be noise on the hook's stderr.
 warnings.filterwarnings("ignore", message=r"'dgcode\.cli\.hook' found in sys\.modules", category=RuntimeWarning)
 
-from dgcode.cli.app import app
+from dgcode.cli.app import app  # noqa: E402
 
 __all__ = ["app"]

@@ -86,7 +86,7 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per mode."),
 ) -> None:
     """Measure dgcode's engine against llama-diffusion-cli's algorithm and AR decoding, side by side."""
-    from dgcode.benchmark import BenchSpec, run_bench, speedups, synthetic_model
+    from dgcode.engine.benchmark import BenchSpec, run_bench, speedups, synthetic_model
     from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 
     if (model is None) == (synthetic is None):
@@ -148,7 +148,7 @@ def generate(
     from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
     from dgcode.engine.unmasking import SamplerSettings
     from dgcode.engine.worker import EngineClient
-    from dgcode.fix_engine import RenderChat
+    from dgcode.workflows.fix.engine import RenderChat
 
     path, registry_mask = _model_path(model)
     mask_token_id = mask_token_id if mask_token_id is not None else registry_mask

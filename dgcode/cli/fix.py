@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dgcode.config import KEYS, Config, ConfigError, load_config, shown_path
-from dgcode.fix_report import EXIT_USAGE, FixReport, ProposedChange
+from dgcode.workflows.fix.report import EXIT_USAGE, FixReport, ProposedChange
 
 EXIT_INTERRUPTED = 130
 NO_MODEL = ("no model configured and this install has no embedded model: dgcode needs a diffusion GGUF model. "
@@ -116,7 +116,7 @@ def _print_report(report: FixReport, out: Console, err: Console) -> None:
 
 
 def _default_open_engine(config: Config, say: Callable[[str], None]):
-    from dgcode.fix_engine import engine_from_config
+    from dgcode.workflows.fix.engine import engine_from_config
 
     return engine_from_config(config, say)
 
@@ -169,8 +169,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import EngineError, InvalidSettingsError
-        from dgcode.fix import FixRequest, run_fix
-        from dgcode.fix_engine import sampler_settings
+        from dgcode.workflows.fix.pipeline import FixRequest, run_fix
+        from dgcode.workflows.fix.engine import sampler_settings
 
         out, err = _consoles()
         cwd = Path(os.getcwd())
@@ -227,8 +227,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         progress = _Progress(err)
         if request.command and config.setting("fix.cmd").source != "flag":
             progress.say(f"check command `{request.command}` from {config.setting('fix.cmd').describe_source()}")
-        from dgcode.fix_engine import repairer_for
-        from dgcode.fix_syntax import run_syntax_fix
+        from dgcode.workflows.fix.engine import repairer_for
+        from dgcode.workflows.fix.syntax import run_syntax_fix
 
         repairer = repairer_for(model_file, config, progress.say)
         if repairer is not None and message:

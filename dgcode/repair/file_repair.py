@@ -11,8 +11,8 @@ down); if none passes, the model is asked again, following ATTEMPT_PLAN:
 about windows moved a line or two (the compiler does not always report the
 line with the slip), then for samples instead of the most likely answer;
 then the file is given up. The result says what was found and
-changed; nothing here writes files (fix_syntax.py applies the repair through
-dgcode's safe edit path).
+changed; nothing here writes files (dgcode/workflows/fix/syntax.py applies the
+repair through dgcode's safe edit path).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 from textual.app import App
 
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.fix_engine import sampler_settings
+from dgcode.workflows.fix.engine import sampler_settings
 from dgcode.tui.commands import THEMES
 from dgcode.tui.engine import ChatEngine, EngineFactory, engine_at, engine_for
 from dgcode.tui.screens.main import MainScreen

@@ -15,8 +15,8 @@ from typing import Protocol
 from dgcode.engine.engine import EngineOptions
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.engine.worker import EngineClient
-from dgcode.fix_engine import RenderChat, StepObserver
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.engine import RenderChat, StepObserver
+from dgcode.workflows.fix.report import Answer
 
 Say = Callable[[str], None]
 

@@ -21,7 +21,7 @@ from dgcode.context.prompt import build_prompt, fence_for, system_text
 from dgcode.context.sources import EditorContext, FileSpec, gather_context, parse_file_spec
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.errors import EditError
-from dgcode.fix_report import CommandResult
+from dgcode.workflows.fix.report import CommandResult
 
 MAX_HISTORY_TURNS = 3
 """Earlier exchanges sent with a new message (older ones are dropped)."""

@@ -1,6 +1,6 @@
 """The hook's check command and its time budget: run the person's command bounded, keep the model within the time left.
 
-``run_check`` is ``dgcode.user_command.run_user_command`` (shell, own process
+``run_check`` is ``dgcode.workflows.user_command.run_user_command`` (shell, own process
 group, no stdin, head and tail of the output kept).  ``BudgetedRunner`` and
 ``BudgetedEngine`` wrap the command runner and the FixEngine that ``run_fix``
 uses so that nothing starts after the deadline (``hook.budget_s``) and
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dgcode.fix_report import CommandResult
-from dgcode.user_command import run_user_command
+from dgcode.workflows.fix.report import CommandResult
+from dgcode.workflows.user_command import run_user_command
 
 
 

@@ -23,8 +23,8 @@ from dgcode.context.errors import ContextError
 from dgcode.context.gitstate import read_git_state
 from dgcode.context.prompt import fence_for
 from dgcode.edits.apply import UndoReport, undo
-from dgcode.fix import run_user_command
-from dgcode.fix_report import CommandResult
+from dgcode.workflows.user_command import run_user_command
+from dgcode.workflows.fix.report import CommandResult
 from dgcode.tui.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.trust import TrustStoreError, trust_config_file
 from dgcode.tui.session import Attachment, run_output_text

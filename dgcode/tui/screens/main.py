@@ -33,7 +33,7 @@ from dgcode.context.errors import ContextError
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.report import Answer
 from dgcode.tui.commands import complete, theme_label
 from dgcode.tui.engine import ChatEngine, EngineFactory
 from dgcode.tui.mentions import RepoFiles, complete_mention, mentioned_paths

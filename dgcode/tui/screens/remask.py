@@ -18,7 +18,7 @@ from textual import work
 from textual.message import Message
 
 from dgcode.engine.errors import EngineCrashedError, EngineError
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.report import Answer
 from dgcode.tui.remask import (
     DEFAULT_THRESHOLD,
     MAX_SPAN_TOKENS,

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dgcode.fix_report import CommandResult
+from dgcode.workflows.fix.report import CommandResult
 
 OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS = 1500, 4500
 

@@ -19,7 +19,7 @@ dgcode runs exactly one command: the one the person gave.  Nothing in the
 model's answer is ever executed; it is only parsed for edit blocks.
 
 The engine seam and its implementation over the real ``EngineClient`` live in
-``dgcode/fix_engine.py``.
+``dgcode/workflows/fix/engine.py``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.errors import EditError
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.fix_engine import FixEngine, StepObserver
-from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
-from dgcode.user_command import run_user_command
+from dgcode.workflows.fix.engine import FixEngine, StepObserver
+from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+from dgcode.workflows.user_command import run_user_command
 
 """How much of the check command's output the model sees: its start and, mostly, its end."""
 MAX_DISCOVERED_FILES = 12

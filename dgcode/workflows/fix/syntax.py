@@ -27,11 +27,11 @@ from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
 from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
-from dgcode.fix import FixRequest, changed_files
-from dgcode.fix_report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+from dgcode.workflows.fix.pipeline import FixRequest, changed_files
+from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.file_repair import FileRepair, RepairAsk, repair_source
-from dgcode.user_command import run_user_command
+from dgcode.workflows.user_command import run_user_command
 
 Confirm = Callable[[tuple[ProposedChange, ...]], bool]
 MAX_FILE_BYTES = 1 << 20

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.fix_report import Answer
+from dgcode.workflows.fix.report import Answer
 
 StepObserver = Callable[[object], object]
 
@@ -104,7 +104,7 @@ def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
 
 
 class RepairClientEngine(ClientEngine):
-    """fix_syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
+    """syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
 
     def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None):
         super().__init__(client, say)

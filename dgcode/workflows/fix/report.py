@@ -1,6 +1,6 @@
 """What `dgcode fix` did: each run of the user's command, each round of model edits, the outcome and its exit code.
 
-Plain frozen dataclasses with ``to_json``, shared by the pipeline (fix.py),
+Plain frozen dataclasses with ``to_json``, shared by the pipeline (pipeline.py),
 which fills them in, and the command line (dgcode/cli/fix.py), which prints them.
 
 Outcomes and exit codes:
