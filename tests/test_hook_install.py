@@ -18,7 +18,7 @@ from git_shim import real_git
 from test_hook_support import base_repo, git_commit, write_settings
 
 from dgcode.cli.hook import register
-from dgcode.vcs.hook import CHAINED_NAME, MARKER, HookInstallError, install, uninstall
+from dgcode.workflows.hook.install import CHAINED_NAME, MARKER, HookInstallError, install, uninstall
 
 FOREIGN = b"#!/bin/sh\n# someone else's hook\necho foreign-ran >> \"$(git rev-parse --git-dir)/../foreign.log\"\nexit 0\n"
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +50,11 @@ def test_install_writes_an_executable_script_naming_this_python(repo: Path, monk
     assert result.exit_code == 0, result.output
     hook = repo / ".git" / "hooks" / "pre-commit"
     text = hook.read_text()
-    assert MARKER in text and f"python={sys.executable}" in text and "-m dgcode.hook_run \"$@\"" in text
+    assert MARKER in text and f"python={sys.executable}" in text and "-m dgcode.workflows.hook.run \"$@\"" in text
     assert os.access(hook, os.X_OK)
     again = cli(repo, monkeypatch, "install", "--strict")
     assert again.exit_code == 0 and "updated" in again.output
-    assert "-m dgcode.hook_run --strict" in hook.read_text()
+    assert "-m dgcode.workflows.hook.run --strict" in hook.read_text()
     removed = cli(repo, monkeypatch, "uninstall")
     assert removed.exit_code == 0 and not hook.exists()
     assert "nothing to remove" in cli(repo, monkeypatch, "uninstall").output

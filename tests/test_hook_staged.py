@@ -21,10 +21,10 @@ from test_hook_support import (
     write_settings,
 )
 
-from dgcode.hook_run import HookRequest, run_hook
-from dgcode.vcs import aside_store
-from dgcode.vcs.filestate import FileState, read_state
-from dgcode.vcs.staged import (
+from dgcode.workflows.hook.run import HookRequest, run_hook
+from dgcode.workflows.hook import aside_store
+from dgcode.workflows.hook.filestate import FileState, read_state
+from dgcode.workflows.hook.staged import (
     SetAsideError,
     changed_paths,
     merge_states,

@@ -1,8 +1,8 @@
 """The `dgcode hook` commands: install, uninstall, run, restore.
 
 ``register(app)`` adds them to the main command line as ``dgcode hook ...``.
-The installed hook script runs ``python -m dgcode.hook_run`` (the same as
-``dgcode hook run`` without typer, whose import would add ~0.1 s to every
+The installed hook script runs ``python -m dgcode.workflows.hook.run`` (the
+same as ``dgcode hook run`` without typer, whose import would add ~0.1 s to every
 commit); ``python -m dgcode.cli.hook`` runs this sub-app on its own.
 Everything goes to stderr (git shows a hook's output as it runs).
 """
@@ -50,7 +50,7 @@ def install_command(
                                "kept as pre-commit.dgcode-chained and run first."),
 ) -> None:
     """Install dgcode's pre-commit hook (core.hooksPath respected) using this Python."""
-    from dgcode.vcs.hook import HookInstallError, install
+    from dgcode.workflows.hook.install import HookInstallError, install
 
     try:
         change = install(Path.cwd(), strict=strict, force=force)
@@ -62,7 +62,7 @@ def install_command(
 @hook_app.command("uninstall")
 def uninstall_command() -> None:
     """Remove dgcode's pre-commit hook, putting back a hook it chained."""
-    from dgcode.vcs.hook import HookInstallError, uninstall
+    from dgcode.workflows.hook.install import HookInstallError, uninstall
 
     try:
         change = uninstall(Path.cwd())
@@ -77,7 +77,7 @@ def run_command(
                                                 "them); default: the staged files."),
     strict: bool = typer.Option(False, "--strict", help="Stop the commit on infrastructure errors too."),
 ) -> None:
-    from dgcode.hook_run import HookRequest, report
+    from dgcode.workflows.hook.run import HookRequest, report
 
     raise typer.Exit(report(HookRequest(Path(os.getcwd()), tuple(files or ()), True if strict else None)))
 
@@ -85,9 +85,9 @@ def run_command(
 @hook_app.command("restore")
 def restore_command() -> None:
     """Put back unstaged changes an interrupted hook run left set aside (in .git/dgcode/hook/)."""
-    from dgcode.vcs.aside_store import StoreError, hook_lock
-    from dgcode.vcs.hookgit import HookGitError, locate, shown
-    from dgcode.vcs.staged import restore_pending
+    from dgcode.workflows.hook.aside_store import StoreError, hook_lock
+    from dgcode.workflows.hook.hookgit import HookGitError, locate, shown
+    from dgcode.workflows.hook.staged import restore_pending
 
     try:
         root, git_dir = locate(Path.cwd())

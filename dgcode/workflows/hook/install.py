@@ -1,8 +1,8 @@
 """Install and uninstall dgcode's pre-commit hook script: core.hooksPath respected, a foreign hook kept and chained.
 
 ``install`` writes ``<hooks folder>/pre-commit``, a small ``sh`` script that
-runs ``python -m dgcode.hook_run`` (``dgcode hook run``) with the absolute path of the Python
-that installed it (so the hook finds the same dgcode whatever PATH a GUI or
+runs ``python -m dgcode.workflows.hook.run`` (``dgcode hook run``) with the absolute path of
+the Python that installed it (so the hook finds the same dgcode whatever PATH a GUI or
 IDE gives git).  The hooks folder is ``git rev-parse --git-path hooks``,
 which follows ``core.hooksPath``.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.edits.atomic import write_atomic
-from dgcode.vcs.hookgit import HookGitError, git
+from dgcode.workflows.hook.hookgit import HookGitError, git
 
 HOOK_NAME = "pre-commit"
 CHAINED_NAME = "pre-commit.dgcode-chained"
@@ -43,7 +43,7 @@ if [ ! -x "$python" ]; then
     echo "dgcode hook: $python is gone; run \\`dgcode hook install\\` again. The commit was not checked." >&2
     exit {missing_exit}
 fi
-exec "$python" -m dgcode.hook_run{flags} "$@"
+exec "$python" -m dgcode.workflows.hook.run{flags} "$@"
 """
 
 

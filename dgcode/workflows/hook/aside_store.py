@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.edits.atomic import write_atomic
-from dgcode.vcs.filestate import FileState
+from dgcode.workflows.hook.filestate import FileState
 
 HOOK_FOLDER = "hook"
 MANIFEST = "manifest.json"

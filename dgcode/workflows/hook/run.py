@@ -7,7 +7,7 @@
    (``fix.cmd``) or with nothing staged;
 2. takes the hook's lock, refuses to start while an earlier run's
    set-aside changes were never put back (and says how to restore them);
-3. sets unstaged changes aside (``dgcode.vcs.staged``), after a snapshot;
+3. sets unstaged changes aside (``dgcode.workflows.hook.staged``), after a snapshot;
 4. runs the check command on the staged state, within ``hook.budget_s``;
    if it fails, opens the model (only now: llama.cpp and numpy are not
    imported before) and runs the fix loop (``run_fix``) on the staged files,
@@ -26,10 +26,11 @@ crash, budget exceeded, git or config trouble) fail open: a warning and exit
 A failure to put the person's files back is never silent: exit 1 and the
 recovery command (RELIABILITY #20).
 
-The pieces live in ``dgcode.vcs``: ``commit_state`` (step 1), ``aside_store``
-(the lock and the named folders), ``staged`` (set aside, restore),
-``hook_check`` (the check command and the budget), ``run_changes`` (step 5).
-``main`` is the installed script's entry (``python -m dgcode.hook_run``).
+The pieces live beside it in ``dgcode.workflows.hook``: ``commit_state`` (step 1),
+``aside_store`` (the lock and the named folders), ``staged`` (set aside, restore),
+``check`` (the check command and the budget), ``run_changes`` (step 5).
+``main`` is the installed script's entry (``python -m dgcode.workflows.hook.run``;
+``python -m dgcode.hook_run`` in scripts installed by earlier versions).
 
 Test seam: with ``DGCODE_TESTING=1``, ``DGCODE_HOOK_ENGINE=module:factory``
 names a ``factory(config, say)`` that returns the FixEngine to use.
@@ -49,23 +50,23 @@ from pathlib import Path
 
 from dgcode.config import ConfigError, load_config
 from dgcode.workflows.fix.report import CommandResult
-from dgcode.vcs import aside_store
-from dgcode.vcs.commit_state import (
+from dgcode.workflows.hook import aside_store
+from dgcode.workflows.hook.commit_state import (
     has_unmerged_paths,
     operation_in_progress,
     skip_requested,
     staged_files,
 )
-from dgcode.vcs.hook_check import (
+from dgcode.workflows.hook.check import (
     BudgetedEngine,
     BudgetedRunner,
     BudgetExceeded,
     run_check,
     without_replayed_check,
 )
-from dgcode.vcs.hookgit import HookGitError, absolutize_index_variable, locate, shown
-from dgcode.vcs.run_changes import RunChanges, collect_changes, restore_locked
-from dgcode.vcs.staged import (
+from dgcode.workflows.hook.hookgit import HookGitError, absolutize_index_variable, locate, shown
+from dgcode.workflows.hook.run_changes import RunChanges, collect_changes, restore_locked
+from dgcode.workflows.hook.staged import (
     AsideRun,
     RestoreResult,
     SetAsideError,
@@ -424,7 +425,7 @@ def _after_crash(request: HookRequest, reason: str) -> HookOutcome:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dgcode.hook_run [--strict] [FILES...]``: what the installed hook runs (argparse, not typer,
+    """``python -m dgcode.workflows.hook.run [--strict] [FILES...]``: what the installed hook runs (argparse, not typer,
     which would add ~0.1 s to every commit).  ``dgcode hook run`` is the same with typer's help."""
     import argparse
 

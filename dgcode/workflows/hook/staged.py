@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from dgcode.vcs.aside_store import (
+from dgcode.workflows.hook.aside_store import (
     KEPT,
     RESTORED,
     AsideEntry,
@@ -41,7 +41,7 @@ from dgcode.vcs.aside_store import (
     StoreError,
     new_record,
 )
-from dgcode.vcs.filestate import (
+from dgcode.workflows.hook.filestate import (
     ABSENT,
     FileState,
     FileStateError,
@@ -50,7 +50,7 @@ from dgcode.vcs.filestate import (
     read_state,
     remove_empty_folders,
 )
-from dgcode.vcs.hookgit import HookGitError, git, git_run, split_z
+from dgcode.workflows.hook.hookgit import HookGitError, git, git_run, split_z
 
 DEFAULT_MAX_ASIDE_BYTES = 256 * 1024 * 1024
 """Unstaged changes larger than this in total are not set aside (the hook declines to run)."""
@@ -323,7 +323,7 @@ def restore_pending(root: Path, git_dir: Path) -> list[tuple[AsideRecord, Restor
     path changed since is left as it is (their version stays in the folder).
     Run under the hook's lock.
     """
-    from dgcode.vcs.aside_store import load_record, pending
+    from dgcode.workflows.hook.aside_store import load_record, pending
 
     done = []
     for folder in pending(git_dir):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dgcode.vcs.hookgit import git, split_z
+from dgcode.workflows.hook.hookgit import git, split_z
 
 SKIP_ID = "dgcode"
 IN_PROGRESS = {"MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dgcode.vcs.filestate import FileState, read_state
-from dgcode.vcs.staged import (
+from dgcode.workflows.hook.filestate import FileState, read_state
+from dgcode.workflows.hook.staged import (
     AsideRun,
     RestoreResult,
     changed_paths,
