@@ -166,3 +166,14 @@ def test_hook_run_starts_without_loading_the_model_stack(repo: Path) -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False)
     assert "LOADED [] 0" in done.stdout, done.stdout + done.stderr
     assert "passes on the staged files" in done.stderr
+
+
+def test_hooks_installed_by_earlier_versions_still_run(repo: Path) -> None:
+    """Scripts written before the package move run ``python -m dgcode.hook_run``: the same entry as today's."""
+    write_settings(repo)
+    (repo / "m.py").write_bytes(b"def f():\n    return 2\n")
+    real_git(repo, "add", "m.py")
+    done = subprocess.run([sys.executable, "-m", "dgcode.hook_run"], cwd=repo, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passes on the staged files" in done.stderr
