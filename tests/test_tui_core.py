@@ -14,15 +14,16 @@ from dgcode.context.errors import ContextError
 from dgcode.edits.parser import parse_response
 from dgcode.engine.sampler import StepEvent
 from dgcode.workflows.fix.report import CommandResult
-from dgcode.tui.commands import complete, parse_command
-from dgcode.tui.proposal import propose, response_for
-from dgcode.tui.session import Attachment, Session, run_output_text
+from dgcode.workflows.chat.commands import complete, parse_command
+from dgcode.workflows.chat.proposal import propose, response_for
+from dgcode.workflows.chat.session import Attachment, Session, run_output_text
 
 CORE = ("dgcode.engine", "dgcode.engine.worker", "dgcode.engine.engine", "dgcode.engine.sampler", "dgcode.edits",
         "dgcode.edits.apply", "dgcode.context", "dgcode.context.sources", "dgcode.context.prompt",
         "dgcode.context.repomap", "dgcode.vcs", "dgcode.vcs.snapshot", "dgcode.workflows.fix.pipeline",
         "dgcode.workflows.fix.engine", "dgcode.render.canvas_view", "dgcode.tui", "dgcode.tui.engine",
-        "dgcode.tui.session", "dgcode.tui.proposal", "dgcode.tui.commands", "dgcode.tui.remask", "dgcode.tui.mentions")
+        "dgcode.workflows.chat.session", "dgcode.workflows.chat.proposal", "dgcode.workflows.chat.commands",
+        "dgcode.workflows.chat.remask", "dgcode.workflows.chat.mentions")
 
 
 def test_the_core_never_loads_textual():

@@ -10,7 +10,14 @@ from tui_fakes import Script, ScriptedEngine
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
-from dgcode.tui.mentions import RepoFiles, complete_mention, fuzzy_score, mention_at, mentioned_paths, rank_paths
+from dgcode.workflows.chat.mentions import (
+    RepoFiles,
+    complete_mention,
+    fuzzy_score,
+    mention_at,
+    mentioned_paths,
+    rank_paths,
+)
 from dgcode.tui.widgets.transcript import Note
 from tui_pilot import run, until  # noqa: E402
 

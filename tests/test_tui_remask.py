@@ -10,7 +10,14 @@ from tui_fakes import Script, ScriptedEngine, render_chat, scripted_events, spli
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine
-from dgcode.tui.remask import AnswerTokens, Span, TokenRecorder, low_confidence_span, on_boundaries, token_offsets
+from dgcode.workflows.chat.remask import (
+    AnswerTokens,
+    Span,
+    TokenRecorder,
+    low_confidence_span,
+    on_boundaries,
+    token_offsets,
+)
 from dgcode.tui.screens.review import ReviewScreen
 from dgcode.tui.widgets.transcript import AnswerView
 from tui_pilot import notes, run, submit, until  # noqa: E402

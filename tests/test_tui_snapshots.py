@@ -17,7 +17,7 @@ from tui_fakes import ScriptedEngine, scripted_events, two_file_repo
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
-from dgcode.tui.proposal import propose
+from dgcode.workflows.chat.proposal import propose
 from dgcode.tui.screens.review import ReviewScreen
 from tui_pilot import submit  # noqa: E402
 

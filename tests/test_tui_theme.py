@@ -9,7 +9,7 @@ from tui_fakes import ScriptedEngine, two_file_repo
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
-from dgcode.tui.commands import complete, help_text, theme_label
+from dgcode.workflows.chat.commands import complete, help_text, theme_label
 from tui_pilot import notes, run, submit  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)

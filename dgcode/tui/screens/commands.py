@@ -1,7 +1,7 @@
 """Slash commands on the main screen: /add /drop /ls /run /trust /diff /undo /theme /clear /help.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
-Names, help and completion are in dgcode/tui/commands.py; /remask and /model
+Names, help and completion are in dgcode/workflows/chat/commands.py; /remask and /model
 have their own mixins (screens/remask.py, screens/model.py). ``/run`` runs the
 person's own command (never anything from a model answer) in a thread worker
 and offers its output as context for the next message; a bare ``/run`` runs
@@ -25,9 +25,9 @@ from dgcode.context.prompt import fence_for
 from dgcode.edits.apply import UndoReport, undo
 from dgcode.workflows.user_command import run_user_command
 from dgcode.workflows.fix.report import CommandResult
-from dgcode.tui.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
+from dgcode.workflows.chat.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.trust import TrustStoreError, trust_config_file
-from dgcode.tui.session import Attachment, run_output_text
+from dgcode.workflows.chat.session import Attachment, run_output_text
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
              "@ offers files to mention (tab adds one to the context) · esc cancels an answer · "

@@ -1,7 +1,7 @@
 """Offering an answer's edits on the main screen: the review screen, then applying only the accepted files.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
-``review`` plans the answer's edits in a dry run (dgcode.tui.proposal); the
+``review`` plans the answer's edits in a dry run (dgcode.workflows.chat.proposal); the
 files whose edits apply are offered on the ReviewScreen, and the accepted
 ones go through ``apply_response`` in a thread worker (snapshot, journal,
 undo), checked against the read snapshots taken when the prompt was built.
@@ -16,7 +16,7 @@ from textual.message import Message
 
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
-from dgcode.tui.proposal import Proposal, propose, response_for
+from dgcode.workflows.chat.proposal import Proposal, propose, response_for
 from dgcode.tui.screens.review import ReviewScreen
 
 

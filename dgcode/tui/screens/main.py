@@ -12,7 +12,7 @@ confidence, which /remask (screens/remask.py) uses. An answer with edits
 opens the review screen (screens/edits.py); only the files accepted there
 are applied. Slash commands live in screens/commands.py, /model in
 screens/model.py; ``@`` in the prompt offers repository files
-(dgcode.tui.mentions), and a file mentioned as ``@PATH`` goes in the context.
+(dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.workflows.fix.report import Answer
-from dgcode.tui.commands import complete, theme_label
+from dgcode.workflows.chat.commands import complete, theme_label
 from dgcode.tui.engine import ChatEngine, EngineFactory
-from dgcode.tui.mentions import RepoFiles, complete_mention, mentioned_paths
-from dgcode.tui.remask import TokenRecorder
+from dgcode.workflows.chat.mentions import RepoFiles, complete_mention, mentioned_paths
+from dgcode.workflows.chat.remask import TokenRecorder
 from dgcode.tui.screens.commands import CommandsMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
-from dgcode.tui.session import CHARS_PER_TOKEN, PreparedTurn, Session
+from dgcode.workflows.chat.session import CHARS_PER_TOKEN, PreparedTurn, Session
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar

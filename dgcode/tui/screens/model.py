@@ -22,7 +22,7 @@ from textual.message import Message
 
 from dgcode.engine.errors import EngineError
 from dgcode.tui.engine import ChatEngine, model_summary_text
-from dgcode.tui.session import CHARS_PER_TOKEN
+from dgcode.workflows.chat.session import CHARS_PER_TOKEN
 
 
 class ModelMixin:

@@ -1,7 +1,7 @@
 """Confidence re-mask on the main screen: /remask (f4) re-denoises the last answer's least confident span.
 
 A mixin of MainScreen. The span comes from the committed confidences the
-screen recorded from the answer's step events (dgcode.tui.remask). The
+screen recorded from the answer's step events (dgcode.workflows.chat.remask). The
 engine infills it: its prompt is the turn's chat followed by the answer's
 text before the span, its suffix the answer's text after the span, and the
 slot is as many tokens as the span, so the canvas shows the span
@@ -19,7 +19,7 @@ from textual.message import Message
 
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.workflows.fix.report import Answer
-from dgcode.tui.remask import (
+from dgcode.workflows.chat.remask import (
     DEFAULT_THRESHOLD,
     MAX_SPAN_TOKENS,
     AnswerTokens,
@@ -28,7 +28,7 @@ from dgcode.tui.remask import (
     on_boundaries,
     token_offsets,
 )
-from dgcode.tui.session import PreparedTurn
+from dgcode.workflows.chat.session import PreparedTurn
 from dgcode.tui.widgets.transcript import AnswerView
 
 SHOWN_CHARS = 60

@@ -17,7 +17,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dgcode.render.diff import diff_text
-from dgcode.tui.proposal import FileProposal, Proposal
+from dgcode.workflows.chat.proposal import FileProposal, Proposal
 
 DIFF_LINES = 2000
 """Diff lines shown per file (a longer diff says how many more)."""

@@ -4,8 +4,8 @@ Enter sends; shift+enter or ctrl+j starts a new line. Up and down on the
 first or last line walk the history (the draft is kept). While completions
 are listed above the input, tab takes the highlighted one, up and down move
 through them and escape hides them. What to offer comes from the
-``completer(text, cursor)`` the screen passes in (dgcode.tui.commands.complete
-for a slash command, dgcode.tui.mentions.complete_mention for an ``@``
+``completer(text, cursor)`` the screen passes in (dgcode.workflows.chat.commands.complete
+for a slash command, dgcode.workflows.chat.mentions.complete_mention for an ``@``
 mention); taking a completion that names a file to add posts MentionTaken.
 """
 
@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from dgcode.tui.commands import Completion
+from dgcode.workflows.chat.commands import Completion
 
 NEWLINE_KEYS = ("shift+enter", "ctrl+j")
 

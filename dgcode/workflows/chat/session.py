@@ -71,8 +71,8 @@ class PreparedTurn:
 
 
 def run_output_text(result: CommandResult) -> str:
-    """The /run output as the model reads it (wording in dgcode/tui/prompts/run_output.txt)."""
-    raw = resources.files("dgcode.tui").joinpath("prompts/run_output.txt").read_text(encoding="utf-8")
+    """The /run output as the model reads it (wording in dgcode/workflows/chat/prompts/run_output.txt)."""
+    raw = resources.files("dgcode.workflows.chat").joinpath("prompts/run_output.txt").read_text(encoding="utf-8")
     if result.timed_out:
         outcome = "was stopped at its time limit"
     else:

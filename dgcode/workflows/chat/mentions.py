@@ -22,7 +22,7 @@ from pathlib import Path
 from dgcode.context.errors import ContextError
 from dgcode.context.gitcli import list_files
 from dgcode.context.ignore import IgnoreRules
-from dgcode.tui.commands import MAX_COMPLETIONS, Completion
+from dgcode.workflows.chat.commands import MAX_COMPLETIONS, Completion
 
 MENTION_BEFORE_CURSOR = re.compile(r"(?:^|(?<=\s))@([^\s@]*)$")
 """An ``@`` at the start or after white space, then the characters typed so far, up to the cursor."""
