@@ -1,5 +1,5 @@
 """`python -m dgcode` runs the command line."""
 
-from dgcode.cli import app
+from dgcode.cli.main import app
 
 app()

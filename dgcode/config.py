@@ -43,6 +43,8 @@ else:  # pragma: no cover - Python 3.10
 
 import platformdirs
 
+from dgcode.engine.gguf_header import escaped as printable  # one escaping rule for text from files
+
 REPO_FILE_NAME = ".dgcode.toml"
 USER_FILE_NAME = "config.toml"
 ENV_PREFIX = "DGCODE_"
@@ -176,11 +178,6 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
     KeySpec("hook.strict", _boolean, False, "the hook fails the commit on infrastructure errors"),
 )}
 TABLES = sorted({name.split(".")[0] for name in KEYS if "." in name})
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (terminal escapes, newlines) written as escapes, safe to print."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import sys
 
 from typer.testing import CliRunner
 
+from dgcode.cli.main import app
 from dgcode.engine.benchmark import BenchSpec, run_bench
-from dgcode.cli import app
 
 runner = CliRunner()
 FIELDS = {"mode", "wall_s", "tokens", "tok_per_s", "steps", "tokens_per_step", "prefill_ms", "step_ms_mean"}

@@ -8,7 +8,6 @@ from repo_helpers import git
 
 from dgcode.context.ignore import IgnoreRules, PatternList, parse_patterns
 
-
 PATTERNS = """\
 # a comment
 *.log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from repo_helpers import git
@@ -10,7 +9,6 @@ from repo_helpers import git
 from dgcode.context.pagerank import pagerank
 from dgcode.context.repomap import RepoMap, fit_items, mentioned_files, mentioned_identifiers, render_items
 from dgcode.context.tagcache import TagCache
-
 
 FILES = {
     "src/geometry/shapes.py": (

@@ -20,11 +20,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 from git_shim import init_repo, real_git  # noqa: E402
 
 from dgcode.edits.apply import undo  # noqa: E402
-from dgcode.workflows.fix.pipeline import FixRequest  # noqa: E402
-from dgcode.workflows.fix.syntax import line_range_edit, run_syntax_fix  # noqa: E402
 from dgcode.repair.canvas import split_lines  # noqa: E402
 from dgcode.repair.file_repair import repair_source  # noqa: E402
 from dgcode.repair.repair_model import WindowRepair  # noqa: E402
+from dgcode.workflows.fix.pipeline import FixRequest  # noqa: E402
+from dgcode.workflows.fix.syntax import line_range_edit, run_syntax_fix  # noqa: E402
 
 GOOD = "def f(x):\n    return x\n"
 NO_COLON = "def f(x)\n    return x\n"

@@ -21,9 +21,9 @@ from test_hook_support import (
     write_settings,
 )
 
-from dgcode.workflows.hook.run import HookRequest, run_hook
 from dgcode.workflows.hook import aside_store
 from dgcode.workflows.hook.filestate import FileState, read_state
+from dgcode.workflows.hook.run import HookRequest, run_hook
 from dgcode.workflows.hook.staged import (
     SetAsideError,
     changed_paths,

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from dgcode.engine.errors import EngineCrashedError
-from dgcode.workflows.fix.report import Answer
 from dgcode.trust import config_digest, trust_config_file
+from dgcode.workflows.fix.report import Answer
 
 SCRIPT_VARIABLE = "DGCODE_TEST_HOOK_SCRIPT"
 

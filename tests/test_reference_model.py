@@ -15,7 +15,11 @@ from reference_model import causal_mask, load_reference_model, reference_logits 
 
 from dgcode.engine import synthetic  # noqa: E402
 from dgcode.engine.synthetic import (  # noqa: E402
-    build_vocab, count_params, special_token_ids, with_changes, write_synthetic_gguf,
+    build_vocab,
+    count_params,
+    special_token_ids,
+    with_changes,
+    write_synthetic_gguf,
 )
 
 TOKENS = [5, 300, 17, 256, 99, 42, 7, 350, 120, 64]

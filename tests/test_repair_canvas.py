@@ -5,13 +5,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dgcode.repair.canvas import (
+    AFTER,
+    BEFORE,
+    BROKEN,
+    BYTE_TOKEN_IDS,
+    EOS,
+    ERROR,
+    FIX,
+    PAD,
+    CanvasSpec,
+    InferenceCanvas,
+    Window,
+    apply_answer,
+    choose_window,
+    clean_message,
+    decode_answer,
+    fixed_bytes,
+    make_example,
+    make_inference_canvas,
+    split_lines,
+)
+from dgcode.repair.edit_ops import KEEP, ins_op
 from training.corpus import Corpus
 from training.corrupt import KINDS
 from training.examples import ExampleStream, heldout_cases
-from dgcode.repair.canvas import (AFTER, BEFORE, BROKEN, BYTE_TOKEN_IDS, EOS, ERROR, FIX, PAD, CanvasSpec,
-                                  InferenceCanvas, Window, apply_answer, choose_window, clean_message,
-                                  decode_answer, fixed_bytes, make_example, make_inference_canvas, split_lines)
-from dgcode.repair.edit_ops import KEEP, ins_op
 from training.tokenizer import count_pretokens, train_bpe
 
 

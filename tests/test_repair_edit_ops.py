@@ -5,8 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dgcode.repair.edit_ops import (DELETE, KEEP, OPS, apply_ops, ins_op, newline_op, ops_for, spaces_op,
-                                    sub_op)
+from dgcode.repair.edit_ops import DELETE, KEEP, OPS, apply_ops, ins_op, newline_op, ops_for, spaces_op, sub_op
 
 LINE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
 

@@ -32,9 +32,9 @@ from git_shim import REAL_GIT, GitShim, init_repo, real_git  # noqa: E402
 from test_fix_syntax import NO_COLON, ColonRepairer  # noqa: E402
 from test_hook_support import CHECK, base_repo, git_commit, head, install_hook, write_settings  # noqa: E402
 
+from dgcode.vcs.snapshot import SnapshotError, take_snapshot  # noqa: E402
 from dgcode.workflows.fix.pipeline import FixRequest  # noqa: E402
 from dgcode.workflows.fix.syntax import run_syntax_fix  # noqa: E402
-from dgcode.vcs.snapshot import SnapshotError, take_snapshot  # noqa: E402
 
 SETPRIV = shutil.which("setpriv")
 NO_DAC = [SETPRIV or "setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all", "--"]

@@ -9,11 +9,11 @@ torch = pytest.importorskip("torch", reason="the training tests need torch (pip 
 
 from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
 from dgcode.engine.model_file import read_model_info  # noqa: E402
-from training.corpus import Corpus  # noqa: E402
-from dgcode.repair.repair_model import read_layout  # noqa: E402
-from training.export import export_gguf  # noqa: E402
 from dgcode.repair.canvas import MASK, PAD, CanvasSpec, make_example  # noqa: E402
+from dgcode.repair.repair_model import read_layout  # noqa: E402
+from training.corpus import Corpus  # noqa: E402
 from training.examples import heldout_cases  # noqa: E402
+from training.export import export_gguf  # noqa: E402
 from training.model import ModelConfig, RepairModel, canvas_attention_mask  # noqa: E402
 from training.tokenizer import count_pretokens, train_bpe  # noqa: E402
 

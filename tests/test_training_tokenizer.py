@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dgcode.engine.llama_native import LlamaModel
+from dgcode.repair.canvas import DEFAULT_SPEC
 from training.corpus import Corpus
 from training.export import export_gguf, random_state
-from dgcode.repair.canvas import DEFAULT_SPEC
 from training.tokenizer import SPECIALS, ByteBPE, count_pretokens, pretokenize, train_bpe
 
 TRICKY = [

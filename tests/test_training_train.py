@@ -7,14 +7,14 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training tests need torch (pip install torch)")
 
 from dgcode.engine.engine import Engine, EngineOptions  # noqa: E402
+from dgcode.repair.canvas import MASK, PAD, CanvasSpec  # noqa: E402
+from dgcode.repair.edit_ops import ins_op  # noqa: E402
 from training import export as export_cli  # noqa: E402
 from training import train as train_cli  # noqa: E402
 from training.corpus import Corpus  # noqa: E402
 from training.corrupt import KINDS  # noqa: E402
 from training.evaluate import repair_case  # noqa: E402
 from training.examples import ExampleStream, heldout_cases  # noqa: E402
-from dgcode.repair.canvas import MASK, PAD, CanvasSpec  # noqa: E402
-from dgcode.repair.edit_ops import ins_op  # noqa: E402
 from training.model import ModelConfig, RepairModel, canvas_attention_mask  # noqa: E402
 from training.tokenizer import count_pretokens, train_bpe  # noqa: E402
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from tui_fakes import TWO_FILE_EDITS, Script, ScriptedEngine, scripted_events, two_file_repo
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.screens.review import ReviewScreen
 from dgcode.tui.widgets.transcript import AnswerView
-from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 EDITS = TWO_FILE_EDITS

@@ -13,10 +13,10 @@ from tui_fakes import TWO_FILE_EDITS
 from dgcode.context.errors import ContextError
 from dgcode.edits.parser import parse_response
 from dgcode.engine.sampler import StepEvent
-from dgcode.workflows.fix.report import CommandResult
 from dgcode.workflows.chat.commands import complete, parse_command
 from dgcode.workflows.chat.proposal import propose, response_for
 from dgcode.workflows.chat.session import Attachment, Session, run_output_text
+from dgcode.workflows.fix.report import CommandResult
 
 CORE = ("dgcode.engine", "dgcode.engine.worker", "dgcode.engine.engine", "dgcode.engine.sampler", "dgcode.edits",
         "dgcode.edits.apply", "dgcode.context", "dgcode.context.sources", "dgcode.context.prompt",

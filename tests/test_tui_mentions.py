@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from repo_helpers import git
 from tui_fakes import Script, ScriptedEngine
+from tui_pilot import run, until  # noqa: E402
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
+from dgcode.tui.widgets.transcript import Note
 from dgcode.workflows.chat.mentions import (
     RepoFiles,
     complete_mention,
@@ -18,8 +19,6 @@ from dgcode.workflows.chat.mentions import (
     mentioned_paths,
     rank_paths,
 )
-from dgcode.tui.widgets.transcript import Note
-from tui_pilot import run, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 PATHS = ["src/app.py", "apps/legacy/old_path.py", "a_p_p.txt", "docs/mapping.md", "tests/test_app.py",

@@ -7,13 +7,13 @@ import threading
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from tui_fakes import Script, ScriptedEngine, two_file_repo
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 from dgcode.engine.errors import EngineCrashedError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine, engine_at, model_summary_text
 from dgcode.tui.widgets.transcript import AnswerView
-from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 

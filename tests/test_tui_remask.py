@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from tui_fakes import Script, ScriptedEngine, render_chat, scripted_events, split_tokens, two_file_repo
+from tui_pilot import notes, run, submit, until  # noqa: E402
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.tui.engine import ModelEngine
+from dgcode.tui.screens.review import ReviewScreen
+from dgcode.tui.widgets.transcript import AnswerView
 from dgcode.workflows.chat.remask import (
     AnswerTokens,
     Span,
@@ -18,9 +20,6 @@ from dgcode.workflows.chat.remask import (
     on_boundaries,
     token_offsets,
 )
-from dgcode.tui.screens.review import ReviewScreen
-from dgcode.tui.widgets.transcript import AnswerView
-from tui_pilot import notes, run, submit, until  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=128, sub_block_size=8, canvas_size=32)
 EDIT = """Bump it:

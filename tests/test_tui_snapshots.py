@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from tui_fakes import ScriptedEngine, scripted_events, two_file_repo
+from tui_pilot import submit  # noqa: E402
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
-from dgcode.workflows.chat.proposal import propose
 from dgcode.tui.screens.review import ReviewScreen
-from tui_pilot import submit  # noqa: E402
+from dgcode.workflows.chat.proposal import propose
 
 pytest_textual_snapshot = pytest.importorskip("pytest_textual_snapshot")
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse fixture)
 from tui_fakes import ScriptedEngine, two_file_repo
+from tui_pilot import notes, run, submit  # noqa: E402
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.app import DgcodeApp
 from dgcode.workflows.chat.commands import complete, help_text, theme_label
-from tui_pilot import notes, run, submit  # noqa: E402
 
 SETTINGS = SamplerSettings(max_tokens=64, sub_block_size=8, canvas_size=32)
 

@@ -16,10 +16,18 @@ from dataclasses import dataclass
 
 import torch
 
+from dgcode.repair.canvas import (
+    EOS,
+    MASK,
+    PAD,
+    CanvasSpec,
+    Tokenizer,
+    apply_answer,
+    decode_answer,
+    make_inference_canvas,
+)
 from training.corrupt import syntax_error
 from training.examples import RepairCase
-from dgcode.repair.canvas import (EOS, MASK, PAD, CanvasSpec, Tokenizer, apply_answer, decode_answer,
-                                  make_inference_canvas)
 from training.model import RepairModel, canvas_attention_mask
 
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.engine.engine import Engine, EngineOptions
-from training.corpus import Corpus
-from training.corrupt import KINDS, syntax_error
-from training.examples import RepairCase, heldout_cases
 from dgcode.repair.canvas import CanvasSpec, choose_window, fixed_bytes, split_lines
 from dgcode.repair.file_repair import ATTEMPTS, repair_source
 from dgcode.repair.repair_model import RANKED_ALTERNATIVES, read_layout, repair_window
+from training.corpus import Corpus
+from training.corrupt import KINDS, syntax_error
+from training.examples import RepairCase, heldout_cases
 
 
 @dataclass

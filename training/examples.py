@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
+from dgcode.repair.canvas import DEFAULT_SPEC, CanvasSpec, Tokenizer, make_example
 from training.corpus import Corpus
 from training.corrupt import KINDS, Edit, inject
-from dgcode.repair.canvas import DEFAULT_SPEC, CanvasSpec, Tokenizer, make_example
 
 
 @dataclass(frozen=True)

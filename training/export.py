@@ -24,7 +24,6 @@ from dgcode.repair.repair_model import LAYOUT_KEY, LAYOUT_VERSION
 from training.tokenizer import ByteBPE
 
 
-
 def gguf_tensors(state: dict, n_layer: int, tied: bool) -> list[tuple[str, np.ndarray]]:
     """(gguf name, float32 array) for every weight, from a RepairModel state_dict (torch or numpy values)."""
     def get(key: str) -> np.ndarray:

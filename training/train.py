@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from dgcode.repair.canvas import MASK, PAD, CanvasSpec
 from training.corpus import Corpus
 from training.corrupt import KINDS
 from training.denoise import evaluate_cases, format_summary, summarize
 from training.examples import ExampleStream, heldout_cases
-from dgcode.repair.canvas import MASK, PAD, CanvasSpec
 from training.model import ModelConfig, RepairModel, canvas_attention_mask, count_parameters
 from training.tokenizer import ByteBPE, count_pretokens, train_bpe
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             model.load_state_dict(init["model"])
         except RuntimeError as error:
-            raise SystemExit(f"--init-from {args.init_from}: the model flags do not match its shape ({error})")
+            raise SystemExit(f"--init-from {args.init_from}: the model flags do not match its shape ({error})") from None
         print(f"weights from {args.init_from} (step {init['step']})")
     if args.resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)

@@ -169,8 +169,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import EngineError, InvalidSettingsError
-        from dgcode.workflows.fix.pipeline import FixRequest, run_fix
         from dgcode.workflows.fix.engine import sampler_settings
+        from dgcode.workflows.fix.pipeline import FixRequest, run_fix
 
         out, err = _consoles()
         cwd = Path(os.getcwd())

@@ -19,8 +19,16 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from dgcode.config import KEYS, Config, ConfigError, find_repo_file, load_config, printable, \
-    read_config_file_and_digest, shown_path
+from dgcode.config import (
+    KEYS,
+    Config,
+    ConfigError,
+    find_repo_file,
+    load_config,
+    printable,
+    read_config_file_and_digest,
+    shown_path,
+)
 from dgcode.trust import TrustStoreError, config_digest, is_trusted, revoke_config_file, trust_config_file
 
 EXIT_USAGE = 2

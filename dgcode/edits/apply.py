@@ -23,6 +23,7 @@ from pathlib import Path
 
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.errors import EditError
+from dgcode.edits.infill import InfillEdit
 from dgcode.edits.journal import (
     RECOVER_HINT,
     FileRecovery,
@@ -40,7 +41,6 @@ from dgcode.edits.journal import (
     read_last_apply,
     write_journal,
 )
-from dgcode.edits.infill import InfillEdit
 from dgcode.edits.parser import Edit, ParseMode, parse_response
 from dgcode.edits.plan import EditOutcome, EditPlan, EditStatus, apply_plan, check_plan_fresh, plan_edits
 from dgcode.vcs.snapshot import DEFAULT_KEEP, Snapshot, SnapshotError, take_snapshot

@@ -20,8 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgcode.fsio import fsync_folder  # noqa: F401  (the edit pipeline's users import it from here too)
 from dgcode.edits.errors import EditError, ErrorCode
+from dgcode.fsio import fsync_folder  # noqa: F401  (the edit pipeline's users import it from here too)
 
 TEMP_PREFIX = ".dgcode-"
 TEMP_SUFFIX = ".tmp"

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from dgcode.fsio import fsync_folder
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_header
+from dgcode.fsio import fsync_folder
 
 ProgressCallback = Callable[[int, int], None]
 COPY_CHUNK = 16 << 20

@@ -20,8 +20,7 @@ from dgcode.engine import alias
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
 from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
-from dgcode.engine.llama_native import (ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported,
-                                        physical_cores)
+from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported, physical_cores
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
 from dgcode.engine.sampler import Generation, SpecialTokens, StepCallback, denoise
 from dgcode.engine.unmasking import SamplerSettings

@@ -290,7 +290,7 @@ def write_synthetic_gguf(
             def on_bytes(n: int) -> None:
                 done[0] += n
                 if progress is not None:
-                    progress(done[0], total)
+                    progress(done[0], total)  # noqa: B023  (the final total: called while writing)
 
             lt = _LazyTensor(s, td, std, mean, rng, on_bytes)
             w.add_tensor_info(name, s, td, lt.nbytes)

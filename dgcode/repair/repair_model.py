@@ -18,8 +18,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dgcode.repair.canvas import (SPECIALS, CanvasSpec, InferenceCanvas, Tokenizer, apply_answer, decode_answer,
-                                  make_inference_canvas, split_lines)
+from dgcode.repair.canvas import (
+    SPECIALS,
+    CanvasSpec,
+    InferenceCanvas,
+    Tokenizer,
+    apply_answer,
+    decode_answer,
+    make_inference_canvas,
+    split_lines,
+)
 from dgcode.repair.edit_ops import OPS
 from dgcode.repair.ranked_ops import ranked_choices
 

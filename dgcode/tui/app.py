@@ -14,11 +14,11 @@ from pathlib import Path
 from textual.app import App
 
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.workflows.fix.engine import sampler_settings
-from dgcode.workflows.chat.commands import THEMES
 from dgcode.tui.engine import ChatEngine, EngineFactory, engine_at, engine_for
 from dgcode.tui.screens.main import MainScreen
+from dgcode.workflows.chat.commands import THEMES
 from dgcode.workflows.chat.session import Session
+from dgcode.workflows.fix.engine import sampler_settings
 
 DEFAULT_RUN_TIMEOUT_S = 300.0
 

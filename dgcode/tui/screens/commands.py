@@ -23,11 +23,10 @@ from dgcode.context.errors import ContextError
 from dgcode.context.gitstate import read_git_state
 from dgcode.context.prompt import fence_for
 from dgcode.edits.apply import UndoReport, undo
-from dgcode.workflows.user_command import run_user_command
-from dgcode.workflows.fix.report import CommandResult
-from dgcode.workflows.chat.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.trust import TrustStoreError, trust_config_file
+from dgcode.workflows.chat.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.workflows.chat.session import Attachment, run_output_text
+from dgcode.workflows.user_command import CommandResult, run_user_command
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
              "@ offers files to mention (tab adds one to the context) · esc cancels an answer · "

@@ -16,8 +16,8 @@ from textual.message import Message
 
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
-from dgcode.workflows.chat.proposal import Proposal, propose, response_for
 from dgcode.tui.screens.review import ReviewScreen
+from dgcode.workflows.chat.proposal import Proposal, propose, response_for
 
 
 class EditsMixin:

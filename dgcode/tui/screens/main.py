@@ -33,20 +33,20 @@ from dgcode.context.errors import ContextError
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.workflows.fix.report import Answer
-from dgcode.workflows.chat.commands import complete, theme_label
 from dgcode.tui.engine import ChatEngine, EngineFactory
-from dgcode.workflows.chat.mentions import RepoFiles, complete_mention, mentioned_paths
-from dgcode.workflows.chat.remask import TokenRecorder
 from dgcode.tui.screens.commands import CommandsMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
-from dgcode.workflows.chat.session import CHARS_PER_TOKEN, PreparedTurn, Session
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar
 from dgcode.tui.widgets.transcript import Transcript
+from dgcode.workflows.chat.commands import complete, theme_label
+from dgcode.workflows.chat.mentions import RepoFiles, complete_mention, mentioned_paths
+from dgcode.workflows.chat.remask import TokenRecorder
+from dgcode.workflows.chat.session import CHARS_PER_TOKEN, PreparedTurn, Session
+from dgcode.workflows.fix.report import Answer
 
 NARROW_WIDTH = 72
 """Below this many columns the context panel hides itself (f2 shows it)."""

@@ -18,7 +18,7 @@ from textual import work
 from textual.message import Message
 
 from dgcode.engine.errors import EngineCrashedError, EngineError
-from dgcode.workflows.fix.report import Answer
+from dgcode.tui.widgets.transcript import AnswerView
 from dgcode.workflows.chat.remask import (
     DEFAULT_THRESHOLD,
     MAX_SPAN_TOKENS,
@@ -29,7 +29,7 @@ from dgcode.workflows.chat.remask import (
     token_offsets,
 )
 from dgcode.workflows.chat.session import PreparedTurn
-from dgcode.tui.widgets.transcript import AnswerView
+from dgcode.workflows.fix.report import Answer
 
 SHOWN_CHARS = 60
 """A span's text is quoted in notes up to this many characters."""

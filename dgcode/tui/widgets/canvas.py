@@ -16,8 +16,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from dgcode.render.canvas_view import MASK_GLYPH, confidence_style
 from dgcode.engine.sampler import StepEvent
+from dgcode.render.canvas_view import MASK_GLYPH, confidence_style
 
 MASKED_STYLE = "grey42"
 ACTIVE_MASKED_STYLE = "bold bright_cyan"

@@ -21,7 +21,7 @@ from dgcode.context.prompt import build_prompt, fence_for, system_text
 from dgcode.context.sources import EditorContext, FileSpec, gather_context, parse_file_spec
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.errors import EditError
-from dgcode.workflows.fix.report import CommandResult
+from dgcode.workflows.user_command import CommandResult
 
 MAX_HISTORY_TURNS = 3
 """Earlier exchanges sent with a new message (older ones are dropped)."""
@@ -78,7 +78,7 @@ def run_output_text(result: CommandResult) -> str:
     else:
         outcome = "passed (exit status 0)" if result.passed else f"failed with exit status {result.exit_code}"
     output = result.output if result.output.endswith("\n") or not result.output else result.output + "\n"
-    cut = " (cut to its start and end)" if "characters of output cut ..." in output else ""
+    cut = " (cut to its start and end)" if result.truncated else ""
     return Template(raw.removesuffix("\n")).substitute(command=result.command, outcome=outcome, cut=cut,
                                                        fence=fence_for(output), output=output)
 

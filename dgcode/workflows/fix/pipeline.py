@@ -160,7 +160,7 @@ def _instruction(request: FixRequest, last_run: CommandResult | None, feedback: 
         outcome = ("did not finish within its time limit" if last_run.timed_out
                    else f"fails with exit status {last_run.exit_code}")
         output = last_run.output if last_run.output.endswith("\n") else last_run.output + "\n"
-        cut = " (cut to its start and end)" if "characters of output cut ..." in output else ""
+        cut = " (cut to its start and end)" if last_run.truncated else ""
         parts.append(fill("fix/command_failed", command=last_run.command, outcome=outcome, cut=cut,
                           fence=fence_for(output), output=output))
     if feedback:

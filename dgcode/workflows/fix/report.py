@@ -25,31 +25,11 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from dgcode.workflows.user_command import CommandResult  # noqa: F401  (part of a report; lives with its runner)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATUS_EXIT = {"fixed": EXIT_OK, "applied": EXIT_OK, "nothing_to_do": EXIT_OK, "proposed": EXIT_OK,
                "not_applied": EXIT_FAILED, "failed": EXIT_FAILED, "error": EXIT_FAILED}
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """One run of the user's check command."""
-
-    command: str
-    exit_code: int | None
-    """None when it was stopped at the time limit."""
-    output: str
-    """stdout and stderr together; for long output its start and end, with a note of what was cut."""
-    seconds: float
-    timed_out: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-    def to_json(self, tail_chars: int = 2000) -> dict[str, object]:
-        return {"command": self.command, "exit_code": self.exit_code, "passed": self.passed,
-                "timed_out": self.timed_out, "seconds": round(self.seconds, 3),
-                "output_tail": self.output[-tail_chars:]}
 
 
 @dataclass(frozen=True)

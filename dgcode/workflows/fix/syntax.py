@@ -27,10 +27,10 @@ from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
 from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
-from dgcode.workflows.fix.pipeline import FixRequest, changed_files
-from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.file_repair import FileRepair, RepairAsk, repair_source
+from dgcode.workflows.fix.pipeline import FixRequest, changed_files
+from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
 from dgcode.workflows.user_command import run_user_command
 
 Confirm = Callable[[tuple[ProposedChange, ...]], bool]

@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dgcode.workflows.fix.report import CommandResult
-from dgcode.workflows.user_command import run_user_command
-
+from dgcode.workflows.user_command import CommandResult, run_user_command
 
 
 class BudgetExceeded(Exception):

@@ -49,20 +49,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgcode.config import ConfigError, load_config
-from dgcode.workflows.fix.report import CommandResult
 from dgcode.workflows.hook import aside_store
-from dgcode.workflows.hook.commit_state import (
-    has_unmerged_paths,
-    operation_in_progress,
-    skip_requested,
-    staged_files,
-)
 from dgcode.workflows.hook.check import (
     BudgetedEngine,
     BudgetedRunner,
     BudgetExceeded,
     run_check,
     without_replayed_check,
+)
+from dgcode.workflows.hook.commit_state import (
+    has_unmerged_paths,
+    operation_in_progress,
+    skip_requested,
+    staged_files,
 )
 from dgcode.workflows.hook.hookgit import HookGitError, absolutize_index_variable, locate, shown
 from dgcode.workflows.hook.run_changes import RunChanges, collect_changes, restore_locked
@@ -75,6 +74,7 @@ from dgcode.workflows.hook.staged import (
     set_aside,
     unstaged_changes,
 )
+from dgcode.workflows.user_command import CommandResult
 
 ENGINE_SEAM, TESTING = "DGCODE_HOOK_ENGINE", "DGCODE_TESTING"
 MAX_TASK_FILES = 12
@@ -299,8 +299,8 @@ def _check_and_fix(ctx: _Context) -> _Core:
     from dgcode.context.errors import ContextError
     from dgcode.context.prompt import fill
     from dgcode.engine.errors import EngineError, PromptTooLongError
-    from dgcode.workflows.fix.pipeline import FixRequest, files_named_in, is_protected, run_fix
     from dgcode.workflows.fix.engine import sampler_settings
+    from dgcode.workflows.fix.pipeline import FixRequest, files_named_in, is_protected, run_fix
 
     runner, budgeted = BudgetedRunner(first, ctx.deadline), BudgetedEngine(engine, ctx.deadline)
     try:
