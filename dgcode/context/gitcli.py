@@ -1,47 +1,35 @@
 """The git command line, run read-only: find the repository, list its files, run a query command.
 
-dgcode talks to git through the plain ``git`` program (no GitPython here).
-Every call passes arguments as a list (no shell), disables the pager, colour,
-external diff drivers and path quoting, and sets ``GIT_OPTIONAL_LOCKS=0`` so
-a read never takes the index lock another git process may need.  Only query
-commands are run from this package; it never changes the repository.
+Every call goes through dgcode's one git runner, ``dgcode.vcs.git`` (its
+settings: no pager, colour or path quoting, ``GIT_OPTIONAL_LOCKS=0`` so a read
+never takes the index lock another git process may need, a time limit), with
+``GIT_DIR``, ``GIT_WORK_TREE`` and ``GIT_INDEX_FILE`` dropped: a hook's
+environment must not redirect dgcode's reads.  Only query commands are run
+from this package; it never changes the repository.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from dgcode.context.errors import ContextError
+from dgcode.vcs.git import GitError, run
 
 GIT_TIMEOUT_S = 30
-GIT_CONFIG = ("-c", "core.quotePath=false", "-c", "color.ui=false", "-c", "core.pager=cat")
+"""Context reads are interactive: they give up sooner than the runner's default."""
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat")
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):  # a hook's environment must not redirect us
-        env.pop(name, None)
-    return env
+class GitContextError(ContextError, GitError):
+    """A git read for the editor context failed: a ContextError that also carries command, status and stderr."""
+
+    NOT_FOUND = "git is not installed or not on PATH; dgcode needs it to read the repository"
 
 
 def run_git(root: str | os.PathLike[str], *args: str, stdin: bytes | None = None,
             ok_codes: tuple[int, ...] = (0,)) -> bytes:
-    """Run ``git args`` in ``root`` and return its stdout; raise ContextError on failure."""
-    command = ["git", *GIT_CONFIG, *args]
-    try:
-        done = subprocess.run(command, cwd=root, input=stdin, capture_output=True, env=_environment(),
-                              timeout=GIT_TIMEOUT_S, check=False)
-    except FileNotFoundError:
-        raise ContextError("git is not installed or not on PATH; dgcode needs it to read the repository") from None
-    except subprocess.TimeoutExpired:
-        raise ContextError(f"`git {' '.join(args)}` took over {GIT_TIMEOUT_S} s; gave up") from None
-    if done.returncode not in ok_codes:
-        message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-        raise ContextError(f"`git {' '.join(args)}` failed: {message}")
-    return done.stdout
+    """Run ``git args`` in ``root`` and return its stdout; raise ContextError (GitContextError) on failure."""
+    return run(root, *args, stdin=stdin, ok_codes=ok_codes, timeout_s=GIT_TIMEOUT_S, error=GitContextError).stdout
 
 
 def repo_root(start: str | os.PathLike[str] = ".") -> Path:

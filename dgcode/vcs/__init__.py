@@ -1,1 +1,1 @@
-"""Git operations dgcode needs, none of them destructive: locating the repository, snapshots of uncommitted work."""
+"""Git operations dgcode needs, none of them destructive: the one git runner (git.py), snapshots of uncommitted work."""

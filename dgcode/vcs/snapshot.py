@@ -19,7 +19,9 @@ repository's index, working tree, HEAD and branches are never touched.  (``git
 stash create`` would also refresh and rewrite the real index, and git 2.39's
 refuses a tree with an intent-to-add entry: "Entry not uptodate. Cannot merge.")
 No destructive command is ever run: no ``stash push``, ``checkout``,
-``reset``, ``clean`` or branch switch (RELIABILITY #2).
+``reset``, ``clean`` or branch switch (RELIABILITY #2).  Every git call goes
+through ``dgcode.vcs.git`` and so has a time limit: a hung git cannot keep the
+repository lock held (RELIABILITY #17).
 
 Outside a git repository nothing is taken and ``Snapshot.note`` says so.
 """
@@ -28,11 +30,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from dgcode.vcs.git import GitError, GitResult, run
 
 SNAPSHOT_REF_PREFIX = "refs/dgcode/snapshots/"
 DEFAULT_KEEP = 20
@@ -49,8 +52,10 @@ SNAPSHOT_IDENTITY = {
 NOT_A_REPOSITORY = "not a git repository"
 
 
-class SnapshotError(Exception):
+class SnapshotError(GitError):
     """A snapshot could not be taken in a git repository; ``str()`` is for the user."""
+
+    NOT_FOUND = "cannot run git: No such file or directory"
 
 
 @dataclass(frozen=True)
@@ -94,26 +99,20 @@ def run_git(
     *,
     env: dict[str, str] | None = None,
     input_bytes: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git args`` in ``cwd`` and return the finished process (never raises for a git failure).
+    index_file: str | os.PathLike[str] | None = None,
+) -> GitResult:
+    """Run ``git args`` in ``cwd`` and return the finished command (never raises for a git failure).
 
-    Raises SnapshotError when git cannot be started at all.
+    The caller's GIT_DIR / GIT_INDEX_FILE are kept (a snapshot inside the
+    commit hook reads the commit's index); ``index_file`` replaces the index.
+    Raises SnapshotError when git cannot be started at all or runs past the
+    time limit of ``dgcode.vcs.git``.
     """
-    full_env = None if env is None else {**os.environ, **env}
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=full_env,
-            input=input_bytes,
-            capture_output=True,
-            check=False,
-        )
-    except OSError as error:
-        raise SnapshotError(f"cannot run git: {error.strerror or error}") from None
+    return run(cwd, *args, stdin=input_bytes, ok_codes=None, env=env, inherit_redirects=True,
+               index_file=index_file, error=SnapshotError)
 
 
-def _checked(result: subprocess.CompletedProcess[bytes], what: str) -> str:
+def _checked(result: GitResult, what: str) -> str:
     """The stripped stdout of a git run, or SnapshotError naming ``what`` failed."""
     if result.returncode != 0:
         detail = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
@@ -136,6 +135,8 @@ def locate_repository(root: str | os.PathLike[str]) -> GitRepository | None:
     try:
         result = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-path", "index"], folder)
     except SnapshotError as error:
+        if error.timed_out:
+            raise
         if _has_git_entry_above(folder):
             message = f"{folder} is in a git repository but {error}; not writing without a snapshot"
             raise SnapshotError(message) from None
@@ -240,14 +241,17 @@ def _capture_trees(repo: GitRepository, untracked: list[str]) -> tuple[str, str]
         temp_index = os.path.join(scratch, "index")
         if repo.index_file.exists():
             shutil.copyfile(repo.index_file, temp_index)
-        env = {"GIT_INDEX_FILE": temp_index, "GIT_LITERAL_PATHSPECS": "1"}
-        index_tree = _checked(run_git(["write-tree"], repo.top, env=env), "record the index")
-        _checked(run_git(["add", "--update", "--", "."], repo.top, env=env), "record tracked changes")
+        env = {"GIT_LITERAL_PATHSPECS": "1"}
+        index_tree = _checked(run_git(["write-tree"], repo.top, env=env, index_file=temp_index), "record the index")
+        _checked(run_git(["add", "--update", "--", "."], repo.top, env=env, index_file=temp_index),
+                 "record tracked changes")
         if untracked:
             paths = b"\0".join(name.encode("utf-8", "surrogateescape") for name in untracked) + b"\0"
             args = ["add", "--force", "--pathspec-from-file=-", "--pathspec-file-nul"]
-            _checked(run_git(args, repo.top, env=env, input_bytes=paths), "record untracked files")
-        work_tree = _checked(run_git(["write-tree"], repo.top, env=env), "record the working tree")
+            _checked(run_git(args, repo.top, env=env, input_bytes=paths, index_file=temp_index),
+                     "record untracked files")
+        work_tree = _checked(run_git(["write-tree"], repo.top, env=env, index_file=temp_index),
+                             "record the working tree")
         return index_tree, work_tree
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -9,40 +9,29 @@ compares the working tree with what is about to be committed.
 
 Only query commands and ``git apply`` / ``merge-file`` style commands that
 write nothing into the index are run through it; it never stages anything
-(RELIABILITY #2).
+(RELIABILITY #2).  The running itself (settings, time limit, errors) is
+dgcode's one git runner, ``dgcode.vcs.git``; this module only chooses the
+environment: the caller's redirects kept, GIT_INDEX_FILE passed explicitly,
+literal pathspecs.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
-GIT_TIMEOUT_S = 60
-GIT_CONFIG = ("-c", "core.quotePath=false", "-c", "color.ui=false", "-c", "core.pager=cat",
-              "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false")
+from dgcode.vcs.git import GitError, GitResult, run
 
 
-class HookGitError(Exception):
+class HookGitError(GitError):
     """A git command failed or could not run; ``str()`` is for the user."""
-
-
-def hook_environment(base: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """The environment git runs with: the caller's, GIT_INDEX_FILE made absolute, no prompts or pagers."""
-    env = dict(os.environ if base is None else base)
-    index = env.get("GIT_INDEX_FILE")
-    if index and not os.path.isabs(index):
-        env["GIT_INDEX_FILE"] = os.path.join(os.fspath(cwd) if cwd else os.getcwd(), index)
-    env.update(GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat",
-               GIT_LITERAL_PATHSPECS="1")
-    return env
 
 
 def absolutize_index_variable(cwd: str | os.PathLike[str] | None = None) -> None:
     """Make ``GIT_INDEX_FILE`` absolute in this process, so later work in other folders reads the same index."""
-    fixed = hook_environment(cwd=cwd).get("GIT_INDEX_FILE")
-    if fixed:
-        os.environ["GIT_INDEX_FILE"] = fixed
+    index = os.environ.get("GIT_INDEX_FILE")
+    if index and not os.path.isabs(index):
+        os.environ["GIT_INDEX_FILE"] = os.path.join(os.fspath(cwd) if cwd else os.getcwd(), index)
 
 
 def git(root: str | os.PathLike[str], *args: str, stdin: bytes | None = None,
@@ -52,19 +41,11 @@ def git(root: str | os.PathLike[str], *args: str, stdin: bytes | None = None,
 
 
 def git_run(root: str | os.PathLike[str], *args: str, stdin: bytes | None = None,
-            ok_codes: tuple[int, ...] | None = (0,)) -> subprocess.CompletedProcess[bytes]:
+            ok_codes: tuple[int, ...] | None = (0,)) -> GitResult:
     """Run ``git args`` in ``root``; the finished process (HookGitError when the exit status is not in ok_codes)."""
-    try:
-        done = subprocess.run(["git", *GIT_CONFIG, *args], cwd=root, input=stdin, capture_output=True,
-                              env=hook_environment(), timeout=GIT_TIMEOUT_S, check=False)
-    except FileNotFoundError:
-        raise HookGitError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise HookGitError(f"`git {' '.join(args)}` took over {GIT_TIMEOUT_S} s; gave up") from None
-    if ok_codes is not None and done.returncode not in ok_codes:
-        message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-        raise HookGitError(f"`git {' '.join(args)}` failed: {message}")
-    return done
+    index = os.environ.get("GIT_INDEX_FILE")  # the commit's own index, made absolute by the runner
+    return run(root, *args, stdin=stdin, ok_codes=ok_codes, inherit_redirects=True, index_file=index or None,
+               env={"GIT_LITERAL_PATHSPECS": "1"}, error=HookGitError)
 
 
 def split_z(output: bytes) -> list[str]:
