@@ -9,7 +9,7 @@ import pytest
 from repo_helpers import git
 
 from dgcode.context.errors import ContextError
-from dgcode.context.prompt import build_prompt, fence_for, prefix_reuse, system_text
+from dgcode.context.prompt import build_prompt, fence_for, system_text
 from dgcode.context.repomap import RepoMap, mentioned_identifiers
 from dgcode.context.sources import gather_context
 from dgcode.edits.parser import parse_response
@@ -26,6 +26,16 @@ def tokenize(text: str) -> list[str]:
 
 def count(text: str) -> int:
     return len(tokenize(text))
+
+
+def prefix_reuse(prev_tokens, new_tokens) -> int:
+    """How many leading tokens two prompts share: the KV cache entries the second can keep."""
+    shared = 0
+    for old, new in zip(prev_tokens, new_tokens):
+        if old != new:
+            break
+        shared += 1
+    return shared
 
 
 def shapes_module() -> str:

@@ -95,6 +95,21 @@ def test_wrong_first_round_then_fixed_in_round_two(repo: Path) -> None:
     assert "return 3" in engine.prompts[1][1]["content"]  # the files are re-read after round 1's edit
 
 
+def test_a_first_run_the_caller_made_is_neither_rerun_nor_announced(repo: Path) -> None:
+    first = run_user_command(CHECK, repo, 60.0)
+    calls, said = [], []
+
+    def runner(command: str, root: Path, timeout_s: float):
+        calls.append(command)
+        return run_user_command(command, root, timeout_s)
+
+    report = run_fix(request(repo), ScriptedEngine([RIGHT.replace("return 3", "return 1")]), say=said.append,
+                     run_command=runner, first_run=first)
+    assert report.status == "fixed", report.message
+    assert report.command_runs[0] is first and len(calls) == 1  # only the re-check after the fix ran here
+    assert said[0].startswith("round 1: ") and said.count(f"running `{CHECK}`") == 1
+
+
 def test_gives_up_after_the_given_rounds(repo: Path) -> None:
     engine = ScriptedEngine([WRONG, edit("m.py", "    return 3\n", "    return 4\n")])
     report = run_fix(request(repo, rounds=2), engine)
@@ -116,7 +131,7 @@ def test_dry_run_writes_nothing(repo: Path) -> None:
     report = run_fix(request(repo, dry_run=True), ScriptedEngine([WRONG]))
     assert report.status == "proposed" and report.exit_code == 0
     assert [c.path for c in report.rounds[0].changes] == ["m.py"]
-    assert "+    return 3" in report.rounds[0].changes[0].unified_diff()
+    assert "+    return 3" in report.rounds[0].changes[0].diff()
     assert repo_state(repo) == before and len(report.command_runs) == 1
 
 

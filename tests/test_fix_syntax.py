@@ -228,3 +228,21 @@ def test_the_window_moves_down_when_the_slip_is_after_the_reported_line() -> Non
 def test_no_usable_answer_anywhere_is_reported() -> None:
     result = repair_source("m.py", NO_COLON, lambda *_args: None)
     assert not result.repaired_ok and "no usable answer" in result.problem
+
+
+def test_the_check_command_runs_and_decides_when_nothing_needs_repair(tmp_path: Path) -> None:
+    """`dgcode fix --cmd ... --yes` on the embedded model: files that compile do not make a failing check pass."""
+    import json
+    import subprocess
+
+    repo = make_repo(tmp_path, {"ok.py": "x = 1\n"})
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("DGCODE_MODEL", None)
+    failing = subprocess.run([sys.executable, "-m", "dgcode", "fix", "ok.py", "--cmd", "exit 3", "--yes", "--json"],
+                             cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    report = json.loads(failing.stdout)
+    assert failing.returncode == 1 and report["status"] == "failed" and report["command_runs"] == 1
+    assert "exit 3" in report["message"] and "syntax errors only" in report["message"]
+    passing = subprocess.run([sys.executable, "-m", "dgcode", "fix", "ok.py", "--cmd", "true", "--yes", "--json"],
+                             cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert passing.returncode == 0 and json.loads(passing.stdout)["command_runs"] == 1

@@ -124,6 +124,8 @@ def test_a_fix_stops_the_commit_and_keeps_the_unstaged_change_on_top(tmp_path: P
     assert done.returncode == 1, done.stderr
     assert "dgcode modified 1 file: m.py" in done.stderr
     assert "-    return 1\n+    return 2" in done.stderr
+    # The hook's own first run is told once, in its words; run_fix announces only the re-check after the fix.
+    assert done.stderr.count("running `") == 2 and "fails (exit status" not in done.stderr, done.stderr
     assert head(repo) == commit_before
     assert real_git_bytes(repo, "diff", "--cached", "--binary") == cached_before  # nothing staged by dgcode
     assert (repo / "m.py").read_bytes() == unstaged.replace(b"return 1", b"return 2")

@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.text import Text
 
 from dgcode.render.diff import diff_text
+from dgcode.workflows.exit_codes import ExitCode
 
 if TYPE_CHECKING:  # the commands import dgcode.edits lazily, so `dgcode --help` stays fast
     from dgcode.edits.apply import ApplyReport
     from dgcode.edits.journal import FileRecovery
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATUS_STYLE = {"applied": "green", "refused": "yellow", "failed": "red"}
 
 
@@ -33,7 +33,7 @@ def _consoles() -> tuple[Console, Console]:
 
 def _usage_error(message: str) -> None:
     _consoles()[1].print(Text("error: ", style="bold red") + Text(message))
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(ExitCode.USAGE)
 
 
 def _check_root(root: Path) -> Path:
@@ -111,12 +111,12 @@ def register(app: typer.Typer) -> None:
                                     dry_run=dry_run)
         except KeyboardInterrupt:
             _consoles()[1].print("interrupted; if files were being written, run `dgcode recover` to roll back")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         if as_json:
             _echo_json(report.to_json())
         else:
             _print_apply(report)
-        raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+        raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
     @app.command("undo")
     def undo_command(
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
             _echo_json(report.to_json())
         else:
             _print_files(report.files, (), report.message, report.undone)
-        raise typer.Exit(EXIT_OK if report.undone and not report.recovery_needed else EXIT_FAILED)
+        raise typer.Exit(ExitCode.OK if report.undone and not report.recovery_needed else ExitCode.FAILED)
 
     @app.command("recover")
     def recover_command(
@@ -148,9 +148,9 @@ def register(app: typer.Typer) -> None:
             report = recover(_check_root(root), finish=finish)
         except (JournalError, SnapshotError) as error:
             _consoles()[1].print(Text("error: ", style="bold red") + Text(str(error)))
-            raise typer.Exit(EXIT_FAILED) from None
+            raise typer.Exit(ExitCode.FAILED) from None
         if as_json:
             _echo_json(report.to_json())
         else:
             _print_files(report.files, report.problems, report.message, report.ok)
-        raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+        raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)

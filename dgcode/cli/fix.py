@@ -22,12 +22,10 @@ from rich.console import Console
 from rich.text import Text
 
 from dgcode.config import KEYS, Config, ConfigError, load_config, shown_path
-from dgcode.workflows.fix.report import EXIT_USAGE, FixReport, ProposedChange
+from dgcode.edits.diff import FileChange
+from dgcode.workflows.exit_codes import ExitCode
+from dgcode.workflows.fix.report import FixReport
 
-EXIT_INTERRUPTED = 130
-NO_MODEL = ("no model configured and this install has no embedded model: dgcode needs a diffusion GGUF model. "
-            "Pass --model PATH.gguf, set DGCODE_MODEL, or put `model = \"PATH.gguf\"` in "
-            "~/.config/dgcode/config.toml or the repository's .dgcode.toml; any Dream / DiffuCoder / LLaDA GGUF works.")
 NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply these edits"
 FIX_HELP = """Fix bugs in PATHS (default: the changed files) with the local model; with --cmd, until COMMAND passes.
 
@@ -56,10 +54,10 @@ def _consoles() -> tuple[Console, Console]:
 
 def _usage_error(message: str) -> None:
     _consoles()[1].print(Text("error: ", style="bold red") + Text(message))
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(ExitCode.USAGE)
 
 
-def diff_lines(change: ProposedChange) -> Text:
+def diff_lines(change: FileChange) -> Text:
     """One file's unified diff, coloured."""
     from dgcode.render.diff import diff_text
 
@@ -169,7 +167,6 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import EngineError, InvalidSettingsError
-        from dgcode.workflows.fix.engine import sampler_settings
         from dgcode.workflows.fix.pipeline import FixRequest, run_fix
 
         out, err = _consoles()
@@ -184,25 +181,19 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
                              flags=flags)
         from dgcode.engine.errors import ModelFileError
-        from dgcode.models.store import resolve_model
-        from dgcode.repair.embedded import ABOUT, embedded_model
+        from dgcode.repair.embedded import ABOUT
+        from dgcode.workflows.model import choose_model, sampler_settings
 
-        model_path = config["model"]
-        if model_path is None:
-            model_path = embedded_model()
-            if model_path is None:
-                _usage_error(NO_MODEL)
-            err.print(Text(ABOUT, style="dim"))
         try:
-            model_file = resolve_model(model_path).path
-        except ModelFileError as error:
+            choice = choose_model(config)
+        except ModelFileError as error:  # none configured and none embedded, a name not pulled, no such file
             _usage_error(str(error))
-        if not model_file.is_file():
-            _usage_error(f"model file {model_path} does not exist (set by "
-                         f"{config.setting('model').describe_source()})")
+        if choice.embedded:
+            err.print(Text(ABOUT, style="dim"))
+        model_file = choice.path
         try:
             root = repo_root(cwd)
-            settings = sampler_settings(config)
+            settings = sampler_settings(config, choice)
             settings.validate()
         except (ContextError, InvalidSettingsError) as error:
             _usage_error(str(error))
@@ -210,7 +201,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
                              config["fix.timeout_s"], dry_run, settings, cwd)
         refusal = []
 
-        def confirm(changes: tuple[ProposedChange, ...]) -> bool:
+        def confirm(changes: tuple[FileChange, ...]) -> bool:
             if not as_json:
                 for change in changes:
                     out.print(diff_lines(change), end="")
@@ -246,7 +237,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             _usage_error(str(error))
         except KeyboardInterrupt:
             err.print("interrupted; if files were being written, run `dgcode recover` to roll back")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         finally:
             progress.close()
             engine.close()

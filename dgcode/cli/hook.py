@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from dgcode.workflows.exit_codes import ExitCode
+
 RUN_HELP = """Check the staged files with the configured check command (fix.cmd) and fix what fails.
 
 Unstaged changes are set aside while the check runs on exactly what will be committed, and put back \
@@ -40,7 +42,7 @@ def _say(message: str) -> None:
 
 def _fail(message: str) -> None:
     typer.echo(f"dgcode: error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(ExitCode.FAILED)
 
 
 @hook_app.command("install")
@@ -107,7 +109,7 @@ def restore_command() -> None:
         for problem in result.problems:
             failed = True
             typer.echo(f"  error: {problem}", err=True)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(ExitCode.FAILED if failed else ExitCode.OK)
 
 
 def register(app: typer.Typer) -> None:

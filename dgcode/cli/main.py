@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,6 +15,8 @@ from dgcode.cli.fix import register as register_fix_commands
 from dgcode.cli.hook import register as register_hook_commands
 from dgcode.cli.models import register as register_model_commands
 from dgcode.cli.trust import register as register_trust_command
+from dgcode.workflows.exit_codes import ExitCode
+from dgcode.workflows.model import NO_MODEL as MODEL_API_NO_MODEL
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="dgcode: pair programming with a local diffusion language model. "
@@ -30,10 +31,9 @@ register_trust_command(app)
 err = Console(stderr=True)
 out = Console()
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
-NO_MODEL = ("no model given: pass --model PATH.gguf or set DGCODE_MODEL. dgcode's embedded model only repairs "
-            "Python syntax errors (`dgcode fix`); any Dream / DiffuCoder / LLaDA GGUF works here, and "
-            "`dgcode bench --synthetic small` runs without one.")
+EXIT_FAILED, EXIT_USAGE = ExitCode.FAILED, ExitCode.USAGE  # short names for the many _fail calls below
+NO_MODEL = (f"{MODEL_API_NO_MODEL}. dgcode's embedded model only repairs Python syntax errors (`dgcode fix`); "
+            "`dgcode bench --synthetic small` runs without a model.")
 
 
 @app.callback()
@@ -56,19 +56,19 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
     raise typer.Exit(code)
 
 
-def _model_path(model: Optional[str]) -> tuple[Path, Optional[int]]:
-    """The model file for --model or $DGCODE_MODEL (a path or a pulled registry name) and its mask token."""
+def _chosen_model(flags: dict[str, object]):
+    """The settings (config files, DGCODE_*, these flags) and the model they name, through the one model API."""
+    from dgcode.config import ConfigError, load_config
     from dgcode.engine.errors import ModelFileError
-    from dgcode.models.store import resolve_model
+    from dgcode.workflows.model import NoModelConfigured, choose_model
 
-    value = model or os.environ.get("DGCODE_MODEL")
-    if not value:
-        _fail(NO_MODEL, EXIT_USAGE)
     try:
-        resolved = resolve_model(value)
-    except ModelFileError as exc:
+        config = load_config(Path.cwd(), flags=flags)
+        return config, choose_model(config, embedded=False)
+    except NoModelConfigured:
+        _fail(NO_MODEL, EXIT_USAGE)
+    except (ConfigError, ModelFileError) as exc:
         _fail(str(exc), EXIT_USAGE)
-    return resolved.path, resolved.mask_token_id
 
 
 @app.command()
@@ -133,36 +133,43 @@ def generate(
     model: Optional[str] = typer.Option(None, "--model", "-m",
                                         help="GGUF file or pulled model name (or $DGCODE_MODEL)."),
     chat: bool = typer.Option(True, help="Wrap the prompt in the model's chat template."),
-    max_tokens: int = typer.Option(256, help="Answer budget in tokens."),
-    schedule: str = typer.Option("threshold", help="threshold | block | timestep."),
+    max_tokens: Optional[int] = typer.Option(None, help="Answer budget in tokens (default: max_tokens from the "
+                                             "config, 512)."),
+    schedule: Optional[str] = typer.Option(None, help="threshold | block | timestep (default: the model's "
+                                           "registry recommendation, else threshold)."),
     steps: Optional[int] = typer.Option(None, help="Total steps (block and timestep schedules)."),
-    threshold: float = typer.Option(0.9, help="Commit every position above this confidence."),
-    algorithm: str = typer.Option("confidence", help="confidence | margin | entropy | random | origin."),
-    temperature: float = typer.Option(0.0), top_k: int = typer.Option(0), top_p: float = typer.Option(1.0),
-    seed: int = typer.Option(0), sub_block: int = typer.Option(32),
+    threshold: Optional[float] = typer.Option(None, help="Commit every position above this confidence "
+                                              "(default: the config's threshold, 0.9)."),
+    algorithm: Optional[str] = typer.Option(None, help="confidence | margin | entropy | random | origin."),
+    temperature: Optional[float] = typer.Option(None), top_k: Optional[int] = typer.Option(None),
+    top_p: Optional[float] = typer.Option(None),
+    seed: int = typer.Option(0), sub_block: Optional[int] = typer.Option(None),
     mask_token_id: Optional[int] = typer.Option(None, help="For block-diffusion models stored as AR."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer and its timings as JSON."),
 ) -> None:
     """Answer one prompt, showing the block crystallize as it is denoised."""
-    from dgcode.engine.engine import EngineOptions
+    import dataclasses
+
     from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
-    from dgcode.engine.unmasking import SamplerSettings
     from dgcode.engine.worker import EngineClient
     from dgcode.workflows.fix.engine import RenderChat
+    from dgcode.workflows.model import engine_options, sampler_settings
 
-    path, registry_mask = _model_path(model)
-    mask_token_id = mask_token_id if mask_token_id is not None else registry_mask
+    config, choice = _chosen_model({"model": model, "mask_token_id": mask_token_id, "max_tokens": max_tokens,
+                                    "threshold": threshold, "sub_block": sub_block})
+    path = choice.path
     text = sys.stdin.read() if prompt == "-" else prompt
-    settings = SamplerSettings(schedule=schedule, steps=steps, threshold=threshold, algorithm=algorithm,
-                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                               max_tokens=max_tokens, sub_block_size=sub_block)
+    given = {"schedule": schedule, "steps": steps, "algorithm": algorithm, "temperature": temperature,
+             "top_k": top_k, "top_p": top_p}
     try:
+        settings = dataclasses.replace(sampler_settings(config, choice), seed=seed,
+                                       **{key: value for key, value in given.items() if value is not None})
         settings.validate()
     except InvalidSettingsError as exc:
         _fail(str(exc), EXIT_USAGE)
     live_view = not as_json and sys.stdout.isatty()
     try:
-        with EngineClient(path, EngineOptions(mask_token_id=mask_token_id)) as client:
+        with EngineClient(path, engine_options(config, choice)) as client:
             if not as_json:
                 err.print(f"[dim]loading {path.name}…[/]")
             _start_with_progress(client, quiet=as_json)
@@ -244,7 +251,3 @@ def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
         return
     for key, value in facts.items():
         out.print(f"[bold]{key:>16}[/]  {value}", highlight=False)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()

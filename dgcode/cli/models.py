@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.filesize import decimal as human_size
 from rich.text import Text
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+from dgcode.workflows.exit_codes import ExitCode
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -30,7 +30,7 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> None:
+def _fail(message: str, code: ExitCode = ExitCode.FAILED) -> None:
     _consoles()[1].print(Text("error: ", style="bold red") + Text(message))
     raise typer.Exit(code)
 
@@ -41,7 +41,7 @@ def _registry():
     try:
         return load_registry()
     except RegistryError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), ExitCode.USAGE)
 
 
 def _progress_bar(console: Console, label: str):
@@ -120,7 +120,7 @@ def models_pull(
         entry, spec_quant = registry.parse_spec(name)
         quant = entry.file_for(quant or spec_quant).quant
     except RegistryError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), ExitCode.USAGE)
     bar = _progress_bar(err, f"{entry.name} {quant}")
 
     def on_start(remote) -> None:
@@ -135,7 +135,7 @@ def models_pull(
         result = pull(entry, quant, force=force, progress=_progress_callback(bar), on_start=on_start)
     except KeyboardInterrupt:
         bar.stop()
-        _fail("interrupted; the partial download is kept: run the same command again to resume", EXIT_INTERRUPTED)
+        _fail("interrupted; the partial download is kept: run the same command again to resume", ExitCode.INTERRUPTED)
     except (DownloadError, ModelFileError, OSError) as exc:
         bar.stop()
         _fail(str(exc))
@@ -168,7 +168,7 @@ def models_verify(
     try:
         resolved = resolve_model(model, _registry())
     except (RegistryError, ModelFileError) as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), ExitCode.USAGE)
     with _progress_bar(err, "sha256") as bar:
         report = verify(resolved.path, resolved.entry, resolved.quant, progress=_progress_callback(bar))
     if as_json:
@@ -182,7 +182,7 @@ def models_verify(
             checked = f", sha256 matches the {report.expected_from}" if report.expected_from else ""
             out.print(f"ok: {report.path}{checked}", markup=False)
     if not report.ok:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def models_rm(
@@ -201,7 +201,7 @@ def models_rm(
         entry, spec_quant = registry.parse_spec(name)
         quant = entry.file_for(quant or spec_quant).quant if (quant or spec_quant) else None
     except RegistryError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), ExitCode.USAGE)
     plan = store.removal_plan(entry, quant)
     sized = [(path, path.stat().st_size) for path in plan if path.exists()]
     if not any(path.suffix in (".gguf", ".part") for path, _ in sized):

@@ -30,8 +30,8 @@ from dgcode.config import (
     shown_path,
 )
 from dgcode.trust import TrustStoreError, config_digest, is_trusted, revoke_config_file, trust_config_file
+from dgcode.workflows.exit_codes import ExitCode
 
-EXIT_USAGE = 2
 TRUST_HELP = """Trust this repository's .dgcode.toml, so the commands it sets (fix.cmd) may run.
 
 A repository's config comes with the code, so whoever wrote it could make dgcode run anything. Until you \
@@ -47,7 +47,7 @@ def _err() -> Console:
 
 def _usage_error(message: str) -> None:
     _err().print(Text("error: ", style="bold red") + Text(message))
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(ExitCode.USAGE)
 
 
 def show_config_text(data: bytes, console: Console) -> None:
@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
             if not typer.confirm("trust this config (dgcode may run the commands it sets)?", default=False,
                                  err=True):
                 err.print("not trusted")
-                raise typer.Exit(1)
+                raise typer.Exit(ExitCode.FAILED)
         try:
             trust_config_file(config_file, digest)
         except TrustStoreError as error:

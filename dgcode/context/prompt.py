@@ -170,13 +170,3 @@ def build_prompt(context: EditorContext, *, count_tokens: Callable[[str], int], 
         sections.append(Section("history", history_text, count_tokens(history_text)))
     sections += [Section(name, texts[name], count_tokens(texts[name])) for name in VOLATILE_SECTIONS if texts[name]]
     return Prompt(messages, tuple(sections))
-
-
-def prefix_reuse(prev_tokens: Sequence[int] | Sequence[str], new_tokens: Sequence[int] | Sequence[str]) -> int:
-    """How many leading tokens two prompts share: the KV cache entries the second can keep."""
-    shared = 0
-    for old, new in zip(prev_tokens, new_tokens):
-        if old != new:
-            break
-        shared += 1
-    return shared

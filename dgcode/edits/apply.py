@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dgcode.edits.atomic import FileSnapshot
+from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError
 from dgcode.edits.infill import InfillEdit
 from dgcode.edits.journal import (
@@ -44,19 +45,6 @@ from dgcode.edits.journal import (
 from dgcode.edits.parser import Edit, ParseMode, parse_response
 from dgcode.edits.plan import EditOutcome, EditPlan, EditStatus, apply_plan, check_plan_fresh, plan_edits
 from dgcode.vcs.snapshot import DEFAULT_KEEP, Snapshot, SnapshotError, take_snapshot
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One file an apply changes (or would change, in a dry run): its bytes before and after."""
-
-    path: str
-    old_bytes: bytes | None
-    new_bytes: bytes
-
-    @property
-    def created(self) -> bool:
-        return self.old_bytes is None
 
 
 @dataclass(frozen=True)

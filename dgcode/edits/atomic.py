@@ -25,7 +25,6 @@ from dgcode.fsio import fsync_folder  # noqa: F401  (the edit pipeline's users i
 
 TEMP_PREFIX = ".dgcode-"
 TEMP_SUFFIX = ".tmp"
-READ_CHUNK = 1 << 16
 
 
 def current_umask() -> int:

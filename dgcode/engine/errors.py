@@ -19,7 +19,3 @@ class InvalidSettingsError(EngineError):
 
 class EngineCrashedError(EngineError):
     """The engine's child process died (an abort inside llama.cpp, a kill, out of memory)."""
-
-
-class GenerationCancelled(EngineError):
-    """The caller cancelled a generation (kept for callers that prefer an exception)."""

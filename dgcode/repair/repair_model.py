@@ -66,14 +66,6 @@ def read_layout(path: str | os.PathLike[str]) -> CanvasSpec:
     return CanvasSpec(**values)
 
 
-def is_repair_model(path: str | os.PathLike[str]) -> bool:
-    try:
-        read_layout(path)
-    except NotARepairModel:
-        return False
-    return True
-
-
 def syntax_error(source: str, filename: str = "<file>") -> SyntaxError | None:
     """The SyntaxError compile() raises for `source` (never run), or None when it compiles."""
     with warnings.catch_warnings():

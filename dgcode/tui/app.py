@@ -18,7 +18,7 @@ from dgcode.tui.engine import ChatEngine, EngineFactory, engine_at, engine_for
 from dgcode.tui.screens.main import MainScreen
 from dgcode.workflows.chat.commands import THEMES
 from dgcode.workflows.chat.session import Session
-from dgcode.workflows.fix.engine import sampler_settings
+from dgcode.workflows.model import ModelChoice, choose_model, sampler_settings
 
 DEFAULT_RUN_TIMEOUT_S = 300.0
 
@@ -33,13 +33,15 @@ class DgcodeApp(App[int]):
                  engine_factory: EngineFactory | None = None):
         super().__init__()
         untrusted = getattr(config, "untrusted", None)
+        if settings is None:  # from the settings as loaded: they know which values the user set
+            settings = sampler_settings(config, _choice(config)) if config else SamplerSettings()
         config = dict(config or {})
         self.theme = THEMES["dark"]
         self.session = Session(root)
-        self.settings = settings or (sampler_settings(config) if config else SamplerSettings())
+        self.settings = settings
         self.n_ctx = config.get("n_ctx")
         self.run_timeout_s = float(config.get("fix.timeout_s") or DEFAULT_RUN_TIMEOUT_S)
-        factory = engine_factory or (lambda model: engine_at(model, config, resolve=True))
+        factory = engine_factory or (lambda model: engine_at(model, config))
 
         self.main = MainScreen(self.session, engine if engine is not None else engine_for(config), self.settings,
                                n_ctx=self.n_ctx, run_timeout_s=self.run_timeout_s, engine_factory=factory,
@@ -57,6 +59,16 @@ class DgcodeApp(App[int]):
     def on_unmount(self) -> None:
         if self.engine is not None:
             self.engine.close()
+
+
+def _choice(config: Mapping[str, object]) -> ModelChoice | None:
+    """The configured model (for its registry's sampler defaults), or None where none can be used yet."""
+    from dgcode.engine.errors import ModelFileError
+
+    try:
+        return choose_model(config, embedded=False)
+    except ModelFileError:
+        return None
 
 
 def run_tui(root: Path, config) -> int:

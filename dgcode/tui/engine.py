@@ -1,22 +1,23 @@
-"""The engine as the TUI sees it: a small seam (ChatEngine) and its implementation over EngineClient.
+"""The engine as the TUI sees it: a small seam (ChatEngine), implemented by the shared ModelEngine.
 
-Pure Python (no textual), and light to import: the engine's child process
-unpickles ``describe_backend`` from here. Tests put a scripted engine that
-replays step events behind the same seam (tests/tui_fakes.py).
+Pure Python (no textual). ``engine_for`` and ``engine_at`` open models through
+the one model API (workflows/model.py), at start-up and for ``/model``.
+Tests put a scripted engine that replays step events behind the same seam
+(tests/tui_fakes.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from dgcode.engine.engine import EngineOptions
+from dgcode.engine.errors import ModelFileError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.engine.worker import EngineClient
-from dgcode.workflows.fix.engine import RenderChat, StepObserver
 from dgcode.workflows.fix.report import Answer
+from dgcode.workflows.model_engine import ModelEngine, StepObserver
 
 Say = Callable[[str], None]
 
@@ -61,106 +62,39 @@ EngineFactory = Callable[[str], "ChatEngine"]
 """Makes the (not yet started) engine for a model path or pulled name; /model switches to what it makes."""
 
 
-def describe_backend(engine) -> str:
-    """Runs in the engine process: where the weights run."""
-    from dgcode.engine.llama_native import gpu_offload_supported
-
-    on_gpu = gpu_offload_supported() and engine.options.n_gpu_layers != 0
-    return ("GPU" if on_gpu else "CPU") + f", {engine.n_threads} threads"
-
-
-class CountTokens:
-    """Picklable: how many tokens ``text`` is for the engine's tokenizer (runs in the engine process)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __call__(self, engine) -> int:
-        return len(engine.tokenize(self.text))
-
-
-class ModelEngine:
-    """ChatEngine over an EngineClient: the model loads on the first message, and again after a crash."""
-
-    def __init__(self, client: EngineClient):
-        self.client = client
-        self.name = Path(client.model_path).name
-        self._described: dict | None = None
-
-    def start(self, say: Say) -> None:
-        if self.client.alive:
-            return
-        self._described = None
-        began = time.monotonic()
-        say(f"loading {self.name}")
-
-        def on_progress(done: int, total: int) -> None:
-            say(f"preparing a cached copy of {self.name}: {done / max(total, 1):.0%}")
-
-        self.client.start(on_progress=on_progress)
-        self._described = dict(self.client.description or {})
-        self._described["backend"] = self.client.call(describe_backend)
-        say(f"{self.name} loaded in {time.monotonic() - began:.1f} s")
-
-    def count_tokens(self, text: str) -> int:
-        self.start(lambda _m: None)
-        return self.client.call(CountTokens(text))
-
-    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None, say: Say | None = None, *, prefix: str = "",
-                 suffix: str = "") -> Answer:
-        say = say or (lambda _m: None)
-        self.start(say)
-        prompt = self.client.call(RenderChat(messages)) + prefix
-        result = self.client.generate(prompt, settings, on_step, suffix=suffix or None)
-        return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
-                      result.wall_s)
-
-    def cancel(self) -> None:
-        self.client.cancel()
-
-    def describe(self) -> dict | None:
-        return self._described if self.client.alive else None
-
-    def summary(self) -> dict:
-        described = self.describe()
-        if described:
-            return {"path": described.get("model", self.client.model_path), "loaded": True, **described}
-        from dgcode.engine.model_file import read_model_info, require_diffusion
-
-        info = read_model_info(self.client.model_path)
-        require_diffusion(info, mask_token_id=self.client.options.mask_token_id)
-        return {"path": str(info.path), "loaded": False, "architecture": info.architecture,
-                "cached_path": self.client.options.cached and info.cached_architecture is not None,
-                "context_length": info.context_length, "file_type": info.file_type}
-
-    def close(self) -> None:
-        self.client.cancel()
-        self.client.close()
-
-
 def engine_for(config: Mapping[str, object]) -> ModelEngine | None:
-    """The configured model (context size, threads, mask token) behind the seam; None when none is configured."""
-    if not config.get("model"):
-        return None
-    return engine_at(config["model"], config)
+    """The configured model behind the seam, chosen by the one model API; None when none is configured.
 
-
-def engine_at(model: str | Path, config: Mapping[str, object], *, resolve: bool = False) -> ModelEngine:
-    """A (not yet started) engine for ``model`` with the configured context size, threads and mask token.
-
-    With ``resolve``, a pulled registry name (``dgcode models pull``) is accepted too, and its mask token
-    is used unless the configuration sets one.
+    A configured model that cannot be used (a name not pulled, no such file) still gives an engine for the
+    setting as written, so the app starts and the first message reports why it cannot load.
     """
-    mask = config.get("mask_token_id")
-    if resolve:
-        from dgcode.models.store import resolve_model
+    from dgcode.workflows.model import NoModelConfigured
 
-        resolved = resolve_model(model)
-        model = resolved.path
-        mask = mask if mask is not None else resolved.mask_token_id
-    options = EngineOptions(n_ctx=config.get("n_ctx"), n_threads=config.get("threads"), mask_token_id=mask)
-    return ModelEngine(EngineClient(model, options))
+    try:
+        return engine_at(config["model"], config) if config.get("model") else None
+    except NoModelConfigured:
+        return None
+    except ModelFileError:
+        return ModelEngine(EngineClient(Path(config["model"]).expanduser(), _options(config, None)))
+
+
+def engine_at(model: str | Path, config: Mapping[str, object]) -> ModelEngine:
+    """A (not yet started) engine for ``model`` (a path or a pulled registry name) with the configured context
+    size and threads, and the configured mask token, else the registry's. ModelFileError when it cannot be used.
+    """
+    from dgcode.workflows.model import choose_model
+
+    settings = dict(config)
+    settings["model"] = model
+    choice = choose_model(settings, embedded=False)
+    return ModelEngine(EngineClient(choice.path, _options(config, choice)))
+
+
+def _options(config: Mapping[str, object], choice) -> EngineOptions:
+    mask = config.get("mask_token_id")
+    if mask is None and choice is not None:
+        mask = choice.mask_token_id
+    return EngineOptions(n_ctx=config.get("n_ctx"), n_threads=config.get("threads"), mask_token_id=mask)
 
 
 def model_summary_text(facts: Mapping[str, object]) -> str:

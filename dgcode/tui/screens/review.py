@@ -81,7 +81,7 @@ class ReviewScreen(Screen[set[str] | None]):
         file = self.files[index]
         body = self.query_one("#diff-body", Static)
         if file.applicable:
-            body.update(diff_text(file.path, file.old_bytes, file.new_bytes, limit=DIFF_LINES))
+            body.update(diff_text(file.path, file.change.old_bytes, file.change.new_bytes, limit=DIFF_LINES))
         else:
             body.update(Text(f"{file.path}: these edits cannot apply:\n" + "\n".join(file.problems), "red"))
         self.query_one("#diff", VerticalScroll).scroll_home(animate=False)

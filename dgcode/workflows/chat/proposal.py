@@ -2,7 +2,7 @@
 
 Pure Python (no textual). ``propose`` plans the answer's SEARCH/REPLACE
 blocks with ``apply_response(dry_run=True)`` and gives one ``FileProposal``
-per file: its bytes before and after, or why its edits cannot apply. A file
+per file: its change (bytes before and after), or why its edits cannot apply. A file
 can be accepted only when every edit to it applies, because an apply is all
 or nothing. ``response_for`` rewrites the answer to hold only the accepted
 files' blocks, so the real apply goes through ``apply_response`` unchanged
@@ -11,13 +11,13 @@ files' blocks, so the real apply goes through ``apply_response`` unchanged
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.edits.apply import apply_response
 from dgcode.edits.atomic import FileSnapshot
+from dgcode.edits.diff import FileChange
 from dgcode.edits.parser import SearchReplaceEdit
 
 NO_EDITS = "the response contains no edits"
@@ -28,31 +28,22 @@ class FileProposal:
     """What the answer would do to one file."""
 
     path: str
-    old_bytes: bytes | None
-    new_bytes: bytes | None
-    """None when its edits cannot apply."""
+    change: FileChange | None
+    """The file's bytes before and after; None when its edits cannot apply."""
     edits: tuple[SearchReplaceEdit, ...]
     problems: tuple[str, ...] = ()
 
     @property
     def applicable(self) -> bool:
-        return not self.problems and self.new_bytes is not None
+        return not self.problems and self.change is not None
 
     @property
     def created(self) -> bool:
-        return self.old_bytes is None
+        return self.change is not None and self.change.created
 
     def diff(self) -> str:
         """A unified diff of the change ("" when it cannot apply)."""
-        if self.new_bytes is None:
-            return ""
-
-        def lines(data: bytes | None) -> list[str]:
-            return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
-
-        return "".join(difflib.unified_diff(lines(self.old_bytes), lines(self.new_bytes),
-                                            "/dev/null" if self.created else f"a/{self.path}", f"b/{self.path}",
-                                            n=3))
+        return self.change.diff() if self.change is not None else ""
 
     def counts(self) -> tuple[int, int]:
         """Lines added and removed."""
@@ -94,8 +85,7 @@ def propose(root: Path, text: str, snapshots: Mapping[str, FileSnapshot] | None 
         if not problems and change is None:
             problems.append("the edits change nothing")
         edits = tuple(o.edit for o in outcomes if isinstance(o.edit, SearchReplaceEdit))
-        files.append(FileProposal(path, change.old_bytes if change else None,
-                                  change.new_bytes if change and not problems else None, edits, tuple(problems)))
+        files.append(FileProposal(path, None if problems else change, edits, tuple(problems)))
     return Proposal(text, tuple(files), tuple(report.parse_problems))
 
 

@@ -1,22 +1,21 @@
-"""The model behind `dgcode fix`: a small seam (FixEngine) and its implementation over EngineClient.
+"""The model behind `dgcode fix` and the hook: the seam the pipeline needs (FixEngine) and how it is opened.
 
-The chat template is rendered and tokens are counted inside the engine's
-process (the model's own template and tokenizer live there); the model loads on
-first use, so a check command that already passes loads nothing. Tests put a
+``engine_from_config`` opens the configured model through the one model API
+(workflows/model.py) as a ``ModelEngine`` (workflows/model_engine.py), which
+loads on first use, so a check command that already passes loads nothing;
+``repairer_for`` opens dgcode's repair model the same way.  Tests put a
 scripted engine that replays queued answers behind the same seam.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.workflows.fix.report import Answer
-
-StepObserver = Callable[[object], object]
+from dgcode.workflows.model_engine import ModelEngine, RenderChat, StepObserver  # noqa: F401  (RenderChat: re-export)
 
 
 class FixEngine(Protocol):
@@ -30,80 +29,17 @@ class FixEngine(Protocol):
     def close(self) -> None: ...
 
 
-class RenderChat:
-    """Picklable: the model's chat template applied inside the engine process."""
-
-    def __init__(self, messages: list[dict[str, str]]):
-        self.messages = messages
-
-    def __call__(self, engine) -> str:
-        return engine.chat_prompt(self.messages)
-
-
-class _CountTokens:
-    """Picklable: the number of tokens ``text`` is for the engine's tokenizer."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __call__(self, engine) -> int:
-        return len(engine.tokenize(self.text))
-
-
-class ClientEngine:
-    """``FixEngine`` over an ``EngineClient``; the model loads on first use, so a passing check loads nothing."""
-
-    def __init__(self, client, say: Callable[[str], None] = lambda _m: None,
-                 on_copy_progress: Callable[[int, int], None] | None = None):
-        self.client, self.say, self.on_copy_progress = client, say, on_copy_progress
-        self._started = False
-
-    def _start(self) -> None:
-        if not self._started:
-            began = time.monotonic()
-            self.say(f"loading model {Path(self.client.model_path).name}")
-            self.client.start(on_progress=self.on_copy_progress)
-            self.say(f"model loaded in {time.monotonic() - began:.1f} s")
-            self._started = True
-
-    def count_tokens(self, text: str) -> int:
-        self._start()
-        return self.client.call(_CountTokens(text))
-
-    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
-                 on_step: StepObserver | None = None) -> Answer:
-        self._start()
-        prompt = self.client.call(RenderChat(messages))
-        result = self.client.generate(prompt, settings, on_step)
-        return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
-                      result.wall_s)
-
-    def close(self) -> None:
-        self.client.cancel()  # a generation interrupted by Ctrl-C stops at its next step
-        self.client.close()
-
-
 def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
-                       on_copy_progress: Callable[[int, int], None] | None = None) -> ClientEngine:
-    """A (not yet started) engine for the configured model (a path or a pulled registry name)."""
-    from dgcode.engine.engine import EngineOptions
+                       on_copy_progress: Callable[[int, int], None] | None = None) -> ModelEngine:
+    """A (not yet started) engine for the configured model, chosen by the one model API (workflows/model.py)."""
     from dgcode.engine.worker import EngineClient
-    from dgcode.models.store import resolve_model
+    from dgcode.workflows.model import choose_model, engine_options
 
-    resolved = resolve_model(config["model"])
-    mask = config["mask_token_id"] if config["mask_token_id"] is not None else resolved.mask_token_id
-    options = EngineOptions(n_ctx=config["n_ctx"], n_threads=config["threads"], mask_token_id=mask)
-    return ClientEngine(EngineClient(resolved.path, options), say, on_copy_progress)
+    choice = choose_model(config, embedded=False)
+    return ModelEngine(EngineClient(choice.path, engine_options(config, choice)), say, on_copy_progress)
 
 
-def sampler_settings(config: Mapping[str, object]) -> SamplerSettings:
-    """Sampler settings from the configured threshold, answer budget and sub-block size."""
-    sub_block = int(config["sub_block"])
-    return SamplerSettings(threshold=float(config["threshold"]), max_tokens=int(config["max_tokens"]),
-                           sub_block_size=sub_block, canvas_size=sub_block * max(1, 256 // sub_block))
-
-
-class RepairClientEngine(ClientEngine):
+class RepairClientEngine(ModelEngine):
     """syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
 
     def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None):
@@ -113,7 +49,7 @@ class RepairClientEngine(ClientEngine):
     def ask(self, source: str, lineno: int, message: str, attempt: int = 0, offset: int = 0):
         from dgcode.repair.repair_model import RANKED_ALTERNATIVES, RepairStep
 
-        self._start()
+        self.start()
         return self.client.call(RepairStep(source, lineno, message, self.spec, attempt,
                                            alternatives=RANKED_ALTERNATIVES, offset=offset))
 

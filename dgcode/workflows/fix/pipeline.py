@@ -37,11 +37,12 @@ from dgcode.context.prompt import build_prompt, fence_for, fill
 from dgcode.context.sources import gather_context, parse_file_spec, resolve_path
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
+from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.workflows.fix.engine import FixEngine, StepObserver
-from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport
 from dgcode.workflows.user_command import run_user_command
 
 """How much of the check command's output the model sees: its start and, mostly, its end."""
@@ -58,7 +59,7 @@ PROTECTED_FILES = frozenset({".gitlab-ci.yml", ".travis.yml", "azure-pipelines.y
                              ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".dgcode.toml", ".gitmodules"})
 """CI, hook and dgcode config files: the model may change them only when the person named them."""
 
-Confirm = Callable[[tuple[ProposedChange, ...]], bool]
+Confirm = Callable[[tuple[FileChange, ...]], bool]
 
 
 # --- the user's check command ------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _propose(request: FixRequest, round_: RoundReport, answer: Answer, snapshots
     problems = list(plan.parse_problems) + scope_problems(plan, set(round_.files), named)
     problems += [f"edit {r['index']} ({r['file']}) {r['status']}: {r['reason']}"
                  for r in plan.edit_results() if r["status"] != "applied"]
-    changes = tuple(ProposedChange(c.path, c.old_bytes, c.new_bytes) for c in plan.changes)
+    changes = plan.changes
     if not problems and not changes:
         problems.append("the edits change nothing")
     return replace(round_, answer=answer, edits=tuple(plan.edit_results()), problems=tuple(dict.fromkeys(problems)),
@@ -256,8 +257,13 @@ def _apply(request: FixRequest, current: RoundReport, text: str, snapshots: dict
 
 def run_fix(request: FixRequest, engine: FixEngine, *, confirm: Confirm = lambda _changes: True,
             say: Callable[[str], None] = lambda _m: None, on_step: StepObserver | None = None,
-            run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> FixReport:
+            run_command: Callable[[str, Path, float], CommandResult] = run_user_command,
+            first_run: CommandResult | None = None) -> FixReport:
     """Fix what ``request`` asks, over ``engine``; see the module docstring for the steps.
+
+    ``first_run`` is the check command's first run when the caller already
+    made it and told the person (the hook): it is used as step 1's run,
+    neither run again nor announced through ``say``.
 
     Raises ContextError for paths that cannot be used (or no repository),
     and the engine's ModelFileError, InvalidSettingsError and
@@ -281,7 +287,11 @@ def run_fix(request: FixRequest, engine: FixEngine, *, confirm: Confirm = lambda
                                        else f"fails (exit status {runs[-1].exit_code})"))
         return runs[-1]
 
-    last_run = check() if request.command else None
+    last_run = None
+    if request.command and first_run is not None:
+        runs.append(last_run := first_run)
+    elif request.command:
+        last_run = check()
     if last_run is not None and last_run.passed:
         return report("nothing_to_do", f"`{request.command}` passes already; nothing to fix")
     if last_run is not None and last_run.exit_code in SHELL_CANNOT_RUN:

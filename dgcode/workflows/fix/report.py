@@ -22,55 +22,21 @@ Usage and configuration errors (exit 2) stop before a report exists.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
+from dgcode.edits.diff import FileChange
+from dgcode.workflows.exit_codes import ExitCode
+from dgcode.workflows.model_engine import Answer  # noqa: F401  (part of a report; lives with its engine)
 from dgcode.workflows.user_command import CommandResult  # noqa: F401  (part of a report; lives with its runner)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-STATUS_EXIT = {"fixed": EXIT_OK, "applied": EXIT_OK, "nothing_to_do": EXIT_OK, "proposed": EXIT_OK,
-               "not_applied": EXIT_FAILED, "failed": EXIT_FAILED, "error": EXIT_FAILED}
+STATUS_EXIT = {"fixed": ExitCode.OK, "applied": ExitCode.OK, "nothing_to_do": ExitCode.OK,
+               "proposed": ExitCode.OK, "not_applied": ExitCode.FAILED, "failed": ExitCode.FAILED,
+               "error": ExitCode.FAILED}
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The model's answer to one prompt and how fast it came."""
-
-    text: str
-    tokens: int
-    steps: int
-    stop_reason: str
-    prefill_ms: float
-    wall_s: float
-
-    @property
-    def tok_per_s(self) -> float:
-        return self.tokens / self.wall_s if self.wall_s > 0 else 0.0
-
-    def to_json(self) -> dict[str, object]:
-        return {"tokens": self.tokens, "steps": self.steps, "stop_reason": self.stop_reason,
-                "prefill_ms": round(self.prefill_ms, 2), "wall_s": round(self.wall_s, 4),
-                "tok_per_s": round(self.tok_per_s, 2)}
-
-
-@dataclass(frozen=True)
-class ProposedChange:
-    """One file the model's edits change: its bytes before and after."""
-
-    path: str
-    old_bytes: bytes | None
-    new_bytes: bytes
-
-    def unified_diff(self) -> str:
-        def lines(data: bytes | None) -> list[str]:
-            return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
-
-        return "".join(difflib.unified_diff(
-            lines(self.old_bytes), lines(self.new_bytes),
-            "/dev/null" if self.old_bytes is None else f"a/{self.path}", f"b/{self.path}", n=2))
-
-    def to_json(self) -> dict[str, object]:
-        return {"file": self.path, "created": self.old_bytes is None, "diff": self.unified_diff()}
+def change_json(change: FileChange) -> dict[str, object]:
+    """One file the model's edits change, as the report prints it."""
+    return {"file": change.path, "created": change.created, "diff": change.diff()}
 
 
 @dataclass(frozen=True)
@@ -86,7 +52,7 @@ class RoundReport:
     """Per edit: index, file, status, reason, level (as ApplyReport.edit_results)."""
     problems: tuple[str, ...] = ()
     """Why the answer could not be used (nothing parsed, an edit that does not match, out of scope)."""
-    changes: tuple[ProposedChange, ...] = ()
+    changes: tuple[FileChange, ...] = ()
     written: tuple[str, ...] = ()
     """Files actually written this round."""
     command_before: CommandResult | None = None
@@ -104,7 +70,7 @@ class RoundReport:
             "generation": self.answer.to_json() if self.answer else None,
             "edits": list(self.edits),
             "problems": list(self.problems),
-            "changes": [change.to_json() for change in self.changes],
+            "changes": [change_json(change) for change in self.changes],
             "applied": bool(self.written),
             "files_changed": list(self.written),
             "command_before": self.command_before.to_json() if self.command_before else None,
@@ -131,7 +97,7 @@ class FixReport:
         return self.command_runs[-1] if self.command_runs else None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return STATUS_EXIT[self.status]
 
     @property

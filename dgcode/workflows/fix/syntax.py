@@ -9,7 +9,8 @@ checked by compiling), turns every repaired file into one line-range edit
 against what was read (a file changed meanwhile is refused), confirmed,
 journaled and snapshotted so `dgcode undo` reverts them. A file whose error
 the model cannot fix is left untouched and reported. With a check command,
-the command is run once afterwards and decides the outcome.
+the command is run once afterwards and decides the outcome, also when there
+was nothing to repair (a file that compiles can still fail the tests).
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ from dgcode.context.errors import ContextError
 from dgcode.context.sources import parse_file_spec, resolve_path
 from dgcode.edits.apply import apply_edits
 from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
+from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.file_repair import FileRepair, RepairAsk, repair_source
 from dgcode.workflows.fix.pipeline import FixRequest, changed_files
-from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, ProposedChange, RoundReport
+from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport
 from dgcode.workflows.user_command import run_user_command
 
-Confirm = Callable[[tuple[ProposedChange, ...]], bool]
+Confirm = Callable[[tuple[FileChange, ...]], bool]
 MAX_FILE_BYTES = 1 << 20
 UNREADABLE = (ErrorCode.IO_FAILED, ErrorCode.UNSAFE_PATH)
 """Read failures that make a named file an error (a walked one is skipped with a note); too large is a skip."""
@@ -132,10 +134,22 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
         return FixReport(status, message, rounds, tuple(runs), request.command, request.dry_run, tuple(notes),
                          time.monotonic() - began)
 
+    def nothing_to_repair(message: str) -> FixReport:
+        """Nothing for the repair model to do: the person's command, when given, still runs and decides."""
+        if not request.command:
+            return report("nothing_to_do", message)
+        say(f"running `{request.command}`")
+        runs.append(run_command(request.command, request.root, request.command_timeout_s))
+        if runs[-1].passed:
+            return report("nothing_to_do", f"{message}; `{request.command}` passes")
+        return report("failed", f"{message}, but `{request.command}` fails (exit status {runs[-1].exit_code}); "
+                      "dgcode's embedded model repairs Python syntax errors only: use a full model (--model "
+                      "PATH.gguf, `dgcode models list`) to fix what the command reports")
+
     targets = _targets(request, notes)
     if not targets:
-        return report("nothing_to_do", "no Python files to repair" + ("" if request.paths else
-                      " among the changed files; name the files to repair"))
+        return nothing_to_repair("no Python files to repair" + ("" if request.paths else
+                                 " among the changed files; name the files to repair"))
     repairs = []
     for target in targets:
         try:
@@ -150,7 +164,7 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
             say(f"{target.path}: " + (f"{repair.error}: repaired{guess}" if repair.repaired_ok else repair.problem))
             repairs.append(repair)
     if not repairs:
-        return report("nothing_to_do", f"{len(targets)} Python file(s) compile already; nothing to repair")
+        return nothing_to_repair(f"{len(targets)} Python file(s) compile already; nothing to repair")
     fixed = [r for r in repairs if r.repaired_ok]
     failed = [f"{r.path}: {r.problem}" for r in repairs if not r.repaired_ok]
     snapshots = {t.path: t.snapshot for t in targets}
@@ -159,7 +173,7 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
     if not edits:
         return report("failed", "the repair model could not repair " + "; ".join(failed), (round_,))
     plan = apply_edits(request.root, edits, dry_run=True, read_snapshots=snapshots)
-    changes = tuple(ProposedChange(c.path, c.old_bytes, c.new_bytes) for c in plan.changes)
+    changes = plan.changes
     round_ = RoundReport(1, round_.files, 0, round_.answer, tuple(plan.edit_results()),
                          tuple(failed) + tuple(r["reason"] for r in plan.edit_results() if r["status"] != "applied"),
                          changes)

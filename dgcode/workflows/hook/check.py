@@ -1,7 +1,8 @@
 """The hook's check command and its time budget: run the person's command bounded, keep the model within the time left.
 
 ``run_check`` is ``dgcode.workflows.user_command.run_user_command`` (shell, own process
-group, no stdin, head and tail of the output kept).  ``BudgetedRunner`` and
+group, no stdin, head and tail of the output kept).  The hook makes the first
+run itself and hands it to ``run_fix`` as ``first_run``.  ``BudgetedRunner`` and
 ``BudgetedEngine`` wrap the command runner and the FixEngine that ``run_fix``
 uses so that nothing starts after the deadline (``hook.budget_s``) and
 denoising stops when it passes; ``BudgetExceeded`` then ends the fix, and
@@ -12,7 +13,6 @@ interruptible, so a slow load can overrun the budget.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from dgcode.workflows.user_command import CommandResult, run_user_command
@@ -26,17 +26,13 @@ run_check = run_user_command  # the same bounded runner as `dgcode fix --cmd`
 
 
 class BudgetedRunner:
-    """``run_fix``'s command runner: the first run is the one the hook already made; later ones get what time is left."""
+    """``run_fix``'s command runner for the runs after the hook's own: each gets what time is left."""
 
-    def __init__(self, first: CommandResult, deadline: float):
-        self.first: CommandResult | None = first
+    def __init__(self, deadline: float):
         self.deadline = deadline
         self.budget_hit = False
 
     def __call__(self, command: str, root: Path, timeout_s: float) -> CommandResult:
-        if self.first is not None:
-            result, self.first = self.first, None
-            return result
         left = self.deadline - time.monotonic()
         if left <= 0:
             self.budget_hit = True
@@ -80,16 +76,3 @@ class BudgetedEngine:
 
     def close(self) -> None:
         self.engine.close()
-
-
-def without_replayed_check(say: Callable[[str], None], command: str) -> Callable[[str], None]:
-    """``say`` for run_fix, minus its report of the first check run (the hook's own run, replayed, already told)."""
-    started = False
-
-    def filtered(message: str) -> None:
-        nonlocal started
-        started = started or message.startswith("round ")
-        if started or not message.startswith((f"running `{command}`", f"`{command}` ")):
-            say(message)
-
-    return filtered

@@ -49,13 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgcode.config import ConfigError, load_config
+from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.hook import aside_store
 from dgcode.workflows.hook.check import (
     BudgetedEngine,
     BudgetedRunner,
     BudgetExceeded,
     run_check,
-    without_replayed_check,
 )
 from dgcode.workflows.hook.commit_state import (
     has_unmerged_paths,
@@ -78,7 +78,6 @@ from dgcode.workflows.user_command import CommandResult
 
 ENGINE_SEAM, TESTING = "DGCODE_HOOK_ENGINE", "DGCODE_TESTING"
 MAX_TASK_FILES = 12
-EXIT_OK, EXIT_STOP, EXIT_INTERRUPTED = 0, 1, 130
 MODEL_HINT = "set `model = \"PATH.gguf\"` in .dgcode.toml or ~/.config/dgcode/config.toml, or DGCODE_MODEL"
 NO_MODEL = f"no model configured ({MODEL_HINT})"
 
@@ -111,7 +110,7 @@ class HookOutcome:
     ``pending``, ``restore_failed`` or ``interrupted``; the exit code; what to tell the person."""
 
     verdict: str
-    exit_code: int
+    exit_code: ExitCode
     message: str
     modified: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
@@ -119,14 +118,14 @@ class HookOutcome:
 
 def _infra(reason: str, strict: bool) -> HookOutcome:
     if strict:
-        return HookOutcome("strict_error", EXIT_STOP, f"dgcode: error: {reason}. The commit was stopped because "
+        return HookOutcome("strict_error", ExitCode.FAILED, f"dgcode: error: {reason}. The commit was stopped because "
                            "the hook is strict; `SKIP=dgcode git commit ...` skips dgcode once.")
-    return HookOutcome("fail_open", EXIT_OK, f"dgcode: warning: {reason}. The commit goes ahead without dgcode's "
+    return HookOutcome("fail_open", ExitCode.OK, f"dgcode: warning: {reason}. The commit goes ahead without dgcode's "
                        "check (a strict hook, `hook.strict = true`, would stop it instead).")
 
 
 def _skipped(reason: str) -> HookOutcome:
-    return HookOutcome("skipped", EXIT_OK, f"dgcode: {reason}; nothing to check.")
+    return HookOutcome("skipped", ExitCode.OK, f"dgcode: {reason}; nothing to check.")
 
 
 def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, str]) -> object:
@@ -138,13 +137,16 @@ def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, s
         return getattr(importlib.import_module(module), name)(config, say)
     if spec:
         say(f"{ENGINE_SEAM} is ignored unless {TESTING}=1")
-    model = config["model"]
-    if model is None:
-        raise NoModelConfigured(NO_MODEL)
-    if not Path(model).is_file():
-        raise HookInfraError(f"model file {model} does not exist")
+    from dgcode.engine.errors import ModelFileError
+    from dgcode.workflows import model as model_api
     from dgcode.workflows.fix.engine import engine_from_config
 
+    try:
+        model_api.choose_model(config, embedded=False)  # a path or a pulled name, as everywhere
+    except model_api.NoModelConfigured:
+        raise NoModelConfigured(NO_MODEL) from None
+    except ModelFileError as error:  # not pulled, or no such file: dgcode's own failure, fails open
+        raise HookInfraError(str(error)) from None
     return engine_from_config(config, say)
 
 
@@ -188,8 +190,8 @@ def run_hook(request: HookRequest, *, say: Say = lambda _m: None,
             waiting = aside_store.pending(git_dir)
             if waiting:
                 hint = aside_store.load_record(waiting[0]).recovery_hint()
-                return HookOutcome("pending", EXIT_STOP, "dgcode: an earlier hook run was interrupted before it put "
-                                   f"your unstaged changes back; {hint}. The commit was stopped.")
+                return HookOutcome("pending", ExitCode.FAILED, "dgcode: an earlier hook run was interrupted before "
+                                   f"it put your unstaged changes back; {hint}. The commit was stopped.")
             outcome = _run_locked(context)
             aside_store.prune(git_dir)
             return outcome
@@ -262,7 +264,7 @@ def _run_holding_lock(ctx: _Context) -> HookOutcome:
     if outcome.verdict == "restore_failed":
         return outcome
     if interrupted or shield.hit:
-        return HookOutcome("interrupted", EXIT_INTERRUPTED, "dgcode: interrupted; your files were put back. "
+        return HookOutcome("interrupted", ExitCode.INTERRUPTED, "dgcode: interrupted; your files were put back. "
                            + outcome.message, outcome.modified, outcome.conflicts)
     return outcome
 
@@ -299,12 +301,16 @@ def _check_and_fix(ctx: _Context) -> _Core:
     from dgcode.context.errors import ContextError
     from dgcode.context.prompt import fill
     from dgcode.engine.errors import EngineError, PromptTooLongError
-    from dgcode.workflows.fix.engine import sampler_settings
     from dgcode.workflows.fix.pipeline import FixRequest, files_named_in, is_protected, run_fix
+    from dgcode.workflows.model import choose_model, sampler_settings
 
-    runner, budgeted = BudgetedRunner(first, ctx.deadline), BudgetedEngine(engine, ctx.deadline)
+    runner, budgeted = BudgetedRunner(ctx.deadline), BudgetedEngine(engine, ctx.deadline)
     try:
-        settings = sampler_settings(ctx.config)
+        try:
+            choice = choose_model(ctx.config, embedded=False)
+        except EngineError:  # the test seam's engine needs no file
+            choice = None
+        settings = sampler_settings(ctx.config, choice)
         settings.validate()
         if ctx.request.files:
             paths, cwd = tuple(ctx.request.files), ctx.request.cwd
@@ -317,7 +323,7 @@ def _check_and_fix(ctx: _Context) -> _Core:
                          "dgcode may change.")
         request = FixRequest(ctx.root, paths, fill("hook/task"), ctx.command, int(ctx.config["fix.rounds"]),
                              float(ctx.config["fix.timeout_s"]), False, settings, cwd)
-        report = run_fix(request, budgeted, say=without_replayed_check(say, ctx.command), run_command=runner)
+        report = run_fix(request, budgeted, say=say, run_command=runner, first_run=first)
     except BudgetExceeded:
         return _Core("budget", f"the hook's budget ({ctx.config['hook.budget_s']:g} s, hook.budget_s) ran out "
                      "before dgcode's fix was done", infra=True)
@@ -355,15 +361,15 @@ def _finish(ctx: _Context, run: AsideRun | None, baseline: set[str] | None, core
     if run is not None:
         result = restore_locked(ctx.root, run)
         if not result.ok:
-            return HookOutcome("restore_failed", EXIT_STOP, "dgcode: error: could not put all your unstaged changes "
-                               f"back ({'; '.join(result.problems)}); {run.record.recovery_hint()}. "
+            return HookOutcome("restore_failed", ExitCode.FAILED, "dgcode: error: could not put all your unstaged "
+                               f"changes back ({'; '.join(result.problems)}); {run.record.recovery_hint()}. "
                                "The commit was stopped.")
     in_tree = tuple(sorted(set(changes.outside) | set(result.merged)))
     conflicts = tuple(path for path, _staged, _fixed in result.conflicts)
     if not in_tree and not conflicts:
         if core.infra:
             return _infra(core.message, ctx.strict)
-        code = EXIT_OK if core.verdict in ("passed", "interrupted") else EXIT_STOP
+        code = ExitCode.OK if core.verdict in ("passed", "interrupted") else ExitCode.FAILED
         return HookOutcome(core.verdict, code, "\n".join(filter(None, [core.message, changes.problem])))
     return _modified_outcome(core, in_tree, conflicts, run, changes, result)
 
@@ -385,7 +391,7 @@ def _modified_outcome(core: _Core, in_tree: Sequence[str], conflicts: Sequence[s
                      f"{run.record.fix_patch_path} (`git apply --cached {run.record.fix_patch_path}` stages it).")
     lines.append("The commit was stopped: review the changes (`git diff`), stage what you want to keep "
                  "(`git add -p`), and commit again. dgcode never stages anything itself.")
-    return HookOutcome("modified", EXIT_STOP, "\n".join(lines), tuple(in_tree), tuple(conflicts))
+    return HookOutcome("modified", ExitCode.FAILED, "\n".join(lines), tuple(in_tree), tuple(conflicts))
 
 
 def report(request: HookRequest) -> int:
@@ -404,7 +410,7 @@ def report(request: HookRequest) -> int:
         outcome = run_hook(request, say=say)
     except KeyboardInterrupt:
         say("interrupted")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except Exception as error:  # noqa: BLE001 - a bug: fail open, unless files may not be back
         outcome = _after_crash(request, f"dgcode failed unexpectedly: {type(error).__name__}: {error}")
     if outcome.message:
@@ -420,7 +426,8 @@ def _after_crash(request: HookRequest, reason: str) -> HookOutcome:
     except Exception as error:  # noqa: BLE001 - cannot even tell: say so and stop the commit
         hint = f"dgcode cannot tell whether your unstaged changes were set aside ({error}); see .git/dgcode/hook/"
     if hint:
-        return HookOutcome("restore_failed", EXIT_STOP, f"dgcode: error: {reason}; {hint}. The commit was stopped.")
+        return HookOutcome("restore_failed", ExitCode.FAILED,
+                           f"dgcode: error: {reason}; {hint}. The commit was stopped.")
     return _infra(reason, bool(request.strict))
 
 

@@ -1,0 +1,147 @@
+"""The one adapter from an engine process (EngineClient) to what the front ends ask of a model.
+
+``ModelEngine`` loads the model on first use (so a check that already passes
+loads nothing) and again after a crash, renders the chat template and counts
+tokens inside the engine's process (the model's own template and tokenizer
+live there), answers a chat (optionally as infill between a kept prefix and
+suffix), and can be cancelled from any thread.  ``dgcode fix``, the hook and
+the TUI all use it; tests put scripted engines behind the same methods.
+
+Light to import: the engine's child process unpickles the small callables
+defined here (``RenderChat``, ``CountTokens``, ``describe_backend``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dgcode.engine.unmasking import SamplerSettings
+
+Say = Callable[[str], None]
+StepObserver = Callable[[object], object]
+"""Called with each StepEvent; returning False cancels before the next step."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's answer to one prompt and how fast it came."""
+
+    text: str
+    tokens: int
+    steps: int
+    stop_reason: str
+    prefill_ms: float
+    wall_s: float
+
+    @property
+    def tok_per_s(self) -> float:
+        return self.tokens / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"tokens": self.tokens, "steps": self.steps, "stop_reason": self.stop_reason,
+                "prefill_ms": round(self.prefill_ms, 2), "wall_s": round(self.wall_s, 4),
+                "tok_per_s": round(self.tok_per_s, 2)}
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+class RenderChat:
+    """Picklable: the model's chat template applied inside the engine process."""
+
+    def __init__(self, messages: list[dict[str, str]]):
+        self.messages = messages
+
+    def __call__(self, engine) -> str:
+        return engine.chat_prompt(self.messages)
+
+
+class CountTokens:
+    """Picklable: how many tokens ``text`` is for the engine's tokenizer (runs in the engine process)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __call__(self, engine) -> int:
+        return len(engine.tokenize(self.text))
+
+
+def describe_backend(engine) -> str:
+    """Runs in the engine process: where the weights run."""
+    from dgcode.engine.llama_native import gpu_offload_supported
+
+    on_gpu = gpu_offload_supported() and engine.options.n_gpu_layers != 0
+    return ("GPU" if on_gpu else "CPU") + f", {engine.n_threads} threads"
+
+
+class ModelEngine:
+    """A model behind an ``EngineClient``; ``say`` tells loading progress unless a call passes its own."""
+
+    def __init__(self, client, say: Say = _quiet, on_copy_progress: Callable[[int, int], None] | None = None):
+        self.client, self.say, self.on_copy_progress = client, say, on_copy_progress
+        self.name = Path(client.model_path).name
+        self._described: dict | None = None
+
+    def start(self, say: Say | None = None) -> None:
+        """Load the model if it is not loaded (blocking)."""
+        if self.client.alive:
+            return
+        say = say or self.say
+        self._described = None
+        began = time.monotonic()
+        say(f"loading model {self.name}")
+
+        def on_progress(done: int, total: int) -> None:
+            if self.on_copy_progress is not None:
+                self.on_copy_progress(done, total)
+            else:
+                say(f"preparing a cached copy of {self.name}: {done / max(total, 1):.0%}")
+
+        self.client.start(on_progress=on_progress)
+        self._described = dict(self.client.description or {})
+        self._described["backend"] = self.client.call(describe_backend)
+        say(f"model loaded in {time.monotonic() - began:.1f} s")
+
+    def count_tokens(self, text: str) -> int:
+        self.start()
+        return self.client.call(CountTokens(text))
+
+    def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
+                 on_step: StepObserver | None = None, say: Say | None = None, *, prefix: str = "",
+                 suffix: str = "") -> Answer:
+        """Answer the chat; with a ``suffix``, the ``settings.max_tokens`` slot is denoised between the
+        rendered chat plus ``prefix`` and ``suffix`` (the answer's text is the slot's text only)."""
+        self.start(say)
+        prompt = self.client.call(RenderChat(messages)) + prefix
+        result = self.client.generate(prompt, settings, on_step, suffix=suffix or None)
+        return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
+                      result.wall_s)
+
+    def cancel(self) -> None:
+        """Stop the running generation after its current step; safe from any thread."""
+        self.client.cancel()
+
+    def describe(self) -> dict | None:
+        """What the loaded model is (architecture, n_ctx, backend ...); None before it has loaded."""
+        return self._described if self.client.alive else None
+
+    def summary(self) -> dict:
+        """Path, architecture, cached path, load state; reads the file's header if not loaded (ModelFileError)."""
+        described = self.describe()
+        if described:
+            return {"path": described.get("model", self.client.model_path), "loaded": True, **described}
+        from dgcode.engine.model_file import read_model_info, require_diffusion
+
+        info = read_model_info(self.client.model_path)
+        require_diffusion(info, mask_token_id=self.client.options.mask_token_id)
+        return {"path": str(info.path), "loaded": False, "architecture": info.architecture,
+                "cached_path": self.client.options.cached and info.cached_architecture is not None,
+                "context_length": info.context_length, "file_type": info.file_type}
+
+    def close(self) -> None:
+        self.client.cancel()  # a generation interrupted by Ctrl-C stops at its next step
+        self.client.close()
