@@ -197,6 +197,32 @@ class UntrustedSettings:
                 f"these settings run commands. Read the file, then run `dgcode trust` to use it.")
 
 
+@dataclass(frozen=True)
+class FixSettings:
+    """``[fix]``: the check command, how many model rounds, each run's time limit."""
+
+    cmd: str | None
+    rounds: int
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """``[hook]``: the commit hook's time budget and whether infrastructure errors stop the commit."""
+
+    budget_s: float
+    strict: bool
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """What the sampler takes from the settings (the model API layers the registry's defaults under them)."""
+
+    threshold: float
+    max_tokens: int
+    sub_block: int
+
+
 class Config(Mapping[str, object]):
     """The effective settings: ``config["threshold"]`` is a value, ``config.setting(key)`` its origin too."""
 
@@ -219,6 +245,21 @@ class Config(Mapping[str, object]):
 
     def setting(self, key: str) -> Setting:
         return self._settings[key]
+
+    # typed views: each key was checked by its parser when loaded, so these are the types the parsers return
+
+    @property
+    def fix(self) -> FixSettings:
+        cmd = self["fix.cmd"]
+        return FixSettings(None if cmd is None else str(cmd), int(self["fix.rounds"]), float(self["fix.timeout_s"]))
+
+    @property
+    def hook(self) -> HookSettings:
+        return HookSettings(float(self["hook.budget_s"]), bool(self["hook.strict"]))
+
+    @property
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(float(self["threshold"]), int(self["max_tokens"]), int(self["sub_block"]))
 
     def to_json(self) -> dict[str, object]:
         def plain(value: object) -> object:

@@ -171,3 +171,11 @@ def test_config_show_with_a_bad_file_exits_2(home: Path, repo: Path, monkeypatch
     result = runner.invoke(app(), ["config", "show"])
     assert result.exit_code == 2
     assert "~/.config/dgcode/config.toml: n_ctx must be a whole number >= 128, got 'big'" in result.stderr
+
+
+def test_typed_views_give_each_table_its_types(home: Path, repo: Path) -> None:
+    (repo / ".dgcode.toml").write_text("threshold = 0.6\n[fix]\nrounds = 5\ntimeout_s = 7\n[hook]\nstrict = true\n")
+    config = load_config(repo)
+    assert config.fix.rounds == 5 and config.fix.timeout_s == 7.0 and isinstance(config.fix.timeout_s, float)
+    assert config.fix.cmd is None and config.hook.strict is True and config.hook.budget_s == 20.0
+    assert config.sampling.threshold == 0.6 and config.sampling.max_tokens == 512

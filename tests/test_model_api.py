@@ -120,7 +120,7 @@ def test_the_hook_runs_a_pulled_name(pulled) -> None:
            "DGCODE_FIX_ROUNDS": "1"}
     done = subprocess.run([REAL_GIT, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m",
                            "x"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
-    assert "does not exist" not in done.stderr, done.stderr  # the name was resolved, not taken as a path
+    assert "not found" not in done.stderr, done.stderr  # the name was resolved, not taken as a path
     assert "loading model tiny-block.f32.gguf" in done.stderr, done.stderr
 
 
@@ -145,3 +145,11 @@ def test_the_tui_starts_on_a_pulled_name_and_switches_to_it(pulled, models) -> N
             assert switching.engine.client.options.mask_token_id == pulled["mask"]
 
     run(scenario, timeout=90)
+
+
+def test_bench_runs_a_pulled_name(pulled) -> None:
+    done = dgcode("bench", "--model", "tiny-block", "--prompt-tokens", "16", "--gen-tokens", "8", "--steps", "4",
+                  "--sub-block", "8", "--modes", "dgcode", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert rows[0]["mode"] == "dgcode" and rows[0]["tokens"] == 8

@@ -73,7 +73,8 @@ def _chosen_model(flags: dict[str, object]):
 
 @app.command()
 def bench(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF model to measure."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="GGUF model to measure (a path or a pulled "
+                                        "model's name)."),
     synthetic: Optional[str] = typer.Option(None, help="Random-weight model of a known shape: test, small, "
                                             "qwen2.5-0.5b, dream-7b, llada-8b."),
     quant: Optional[str] = typer.Option(None, help="Quantize the synthetic model (e.g. Q4_K_M, Q8_0)."),
@@ -91,8 +92,13 @@ def bench(
 
     if (model is None) == (synthetic is None):
         _fail("give exactly one of --model PATH.gguf or --synthetic SHAPE", EXIT_USAGE)
+    mask = None
+    if model is not None:  # a path or a pulled name, through the one model API
+        _config, choice = _chosen_model({"model": model})
+        model, mask = choice.path, choice.mask_token_id
     spec = BenchSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, steps=steps, sub_block=sub_block,
-                     threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip()))
+                     threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                     mask_token_id=mask)
     say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]{m}[/]"))
     try:
         if synthetic:

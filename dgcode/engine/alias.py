@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -50,8 +51,8 @@ def aliased_copy_path(info: ModelInfo, cache_dir: Path | None = None) -> Path:
     return folder / f"{info.path.stem}.{source_key(info.path)}.{alias}.gguf"
 
 
-def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> None:
-    """Copy-on-write clone where the filesystem can, else a chunked copy with progress."""
+def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> bool:
+    """Copy-on-write clone where the filesystem can, else a chunked copy with progress; whether it was a clone."""
     clone_cmd = ["cp", "-c", str(src), str(dst)] if sys.platform == "darwin" else [
         "cp", "--reflink=always", str(src), str(dst)]
     try:
@@ -62,7 +63,7 @@ def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> N
     if done:
         if progress:
             progress(total, total)
-        return
+        return True
     copied = 0
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while chunk := fin.read(COPY_CHUNK):
@@ -72,6 +73,7 @@ def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> N
                 progress(copied, total)
         fout.flush()
         os.fsync(fout.fileno())
+    return False
 
 
 def _header_patches(info: ModelInfo, alias: str) -> list[tuple[int, bytes]]:
@@ -102,9 +104,27 @@ def _apply_patches(path: Path, info: ModelInfo, patches: list[tuple[int, bytes]]
         os.fsync(fh.fileno())
 
 
+@dataclass(frozen=True)
+class AliasedCopy:
+    """The cached copy a dream/llada model runs from, and what making it cost."""
+
+    path: Path
+    size_bytes: int
+    created: bool
+    """Made by this call (else it was there already)."""
+    cloned: bool
+    """A copy-on-write clone (shares the source's disk blocks) rather than a full second copy."""
+
+
 def ensure_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
                         progress: ProgressCallback | None = None) -> Path:
     """Return the path of the cached aliased copy of a dream/llada model, creating it if needed."""
+    return make_aliased_copy(info, cache_dir, progress).path
+
+
+def make_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
+                      progress: ProgressCallback | None = None) -> AliasedCopy:
+    """The cached aliased copy of a dream/llada model, created if needed, with its size and how it was made."""
     alias = DIFFUSION_ARCH_ALIASES.get(info.architecture)
     if alias is None:
         raise ModelFileError(f"architecture '{info.architecture}' has no cached twin to alias to")
@@ -112,22 +132,30 @@ def ensure_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
         raise ModelFileError(f"internal: alias {alias!r} must have the length of {info.architecture!r}")
     target = aliased_copy_path(info, cache_dir)
     if target.exists():
-        return target
+        return AliasedCopy(target, target.stat().st_size, False, _recorded_clone(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_copies(target, info.path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         patches = _header_patches(info, alias)
-        _clone_or_copy(info.path, tmp, progress)
+        cloned = _clone_or_copy(info.path, tmp, progress)
         _apply_patches(tmp, info, patches)
         os.replace(tmp, target)
         fsync_folder(target.parent)
-        (target.with_suffix(".json")).write_text(json.dumps({"source": str(info.path), "alias": alias}))
+        (target.with_suffix(".json")).write_text(json.dumps({"source": str(info.path), "alias": alias,
+                                                             "cloned": cloned}))
     except OSError as exc:
         raise ModelFileError(f"cannot write the aliased model copy in {target.parent}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    return target
+    return AliasedCopy(target, target.stat().st_size, True, cloned)
+
+
+def _recorded_clone(target: Path) -> bool:
+    try:
+        return bool(json.loads(target.with_suffix(".json").read_text()).get("cloned", False))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _remove_stale_copies(target: Path, source: Path) -> None:

@@ -40,6 +40,7 @@ class BenchSpec:
     threads: int | None = None
     modes: tuple[str, ...] = MODES
     seed: int = 0
+    mask_token_id: int | None = None  # for block-diffusion models stored as AR (the registry's, via the model API)
 
     @property
     def total_steps(self) -> int:
@@ -86,7 +87,8 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
                                seed=spec.seed)
     settings.validate()
     rows: list[dict] = []
-    options = EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, max_window=spec.sub_block + 1)
+    options = EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, max_window=spec.sub_block + 1,
+                            mask_token_id=spec.mask_token_id)
     prompt: list[int] | None = None
 
     def make_prompt(engine: Engine) -> list[int]:
@@ -111,7 +113,8 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
         gc.collect()
     if "diffusion-cli" in spec.modes:
         progress("diffusion-cli: re-decoding the whole sequence every step")
-        with Engine(model, EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, cached=False)) as engine:
+        with Engine(model, EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, cached=False,
+                                         mask_token_id=spec.mask_token_id)) as engine:
             engine.warm_up()
             prompt = prompt or make_prompt(engine)
             g = engine.generate(prompt, settings)

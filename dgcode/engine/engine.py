@@ -1,9 +1,9 @@
 """The in-process engine: a diffusion GGUF loaded for cached block decoding, ready to answer prompts.
 
 Opening a model: read and validate the header (engine/model_file.py), pick the
-cached path (an aliased copy for dream/llada, the file itself for
-block-diffusion models stored under an AR architecture) or the native uncached
-path, load it, and size one context so the whole prompt is prefilled in a single
+forward backend (engine/backends.py: the cached path, on an aliased copy for
+dream/llada or the file itself for block-diffusion models stored under an AR
+architecture, or the native uncached path), load it, and size one context so the whole prompt is prefilled in a single
 micro-batch (fully bidirectional). Front ends normally use the engine through
 engine/worker.py, which runs this in a child process.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dgcode.engine import alias
+from dgcode.engine.backends import backend_for
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
-from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
 from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported, physical_cores
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
 from dgcode.engine.sampler import Generation, SpecialTokens, StepCallback, denoise
@@ -49,6 +49,7 @@ class EngineOptions:
     causal_prefill: bool | None = None  # default: bidirectional for dream/llada, causal for AR-stored models
     reuse_prefix: bool | None = None  # keep the cache's common prefix across requests; default: when exact
     cached: bool = True               # False: the uncached native path (llama-diffusion-cli's way)
+    backend: str | None = None        # forward backend by name (engine/backends.py); default: cached if it can
     flash_attn: bool | None = None    # default: on with a GPU; on a CPU only when plain attention's
                                       # scores for a full-context micro-batch would exceed 1 GiB
     kv_f32: bool = False              # f32 KV cache (exact comparisons); default f16 as llama.cpp
@@ -64,11 +65,15 @@ class Engine:
         mask = require_diffusion(self.info, mask_token_id=options.mask_token_id)
         info = self.info
         self.shift_logits = info.shift_logits if options.shift_logits is None else options.shift_logits
-        self.cached = options.cached and info.cached_architecture is not None
+        self.backend = backend_for(options.backend, has_cache=info.cached_architecture is not None,
+                                   cached=options.cached)
+        self.cached = self.backend.needs_cache
         if not self.cached and not info.is_native_diffusion:
             raise InvalidSettingsError(f"'{info.architecture}' models run on the cached path only")
+        self.aliased_copy: alias.AliasedCopy | None = None
         if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES:
-            load_path = alias.ensure_aliased_copy(info, options.cache_dir, progress)
+            self.aliased_copy = alias.make_aliased_copy(info, options.cache_dir, progress)
+            load_path = self.aliased_copy.path
         else:
             load_path = info.path
         self.causal_prefill = (options.causal_prefill if options.causal_prefill is not None
@@ -154,10 +159,7 @@ class Engine:
         return np.asarray(forward.logits(seq, len(seq), np.arange(len(tokens), len(seq))), dtype=np.float32)
 
     def _forward(self):
-        if self.cached:
-            return CachedBlockForward(self.ctx, shift_logits=self.shift_logits,
-                                      causal_prefill=self.causal_prefill, reuse_prefix=self.reuse_prefix)
-        return FullSequenceForward(self.ctx, shift_logits=self.shift_logits)
+        return self.backend.make(self)
 
     def warm_up(self) -> None:
         """One throw-away decode, so first-call set-up costs stay out of timings."""
@@ -168,11 +170,15 @@ class Engine:
         info = self.info
         return {
             "model": str(info.path), "name": info.name, "architecture": info.architecture,
-            "cached_path": self.cached, "reuse_prefix": self.reuse_prefix, "shift_logits": self.shift_logits,
+            "cached_path": self.cached, "forward_backend": self.backend.name, "reuse_prefix": self.reuse_prefix,
+            "shift_logits": self.shift_logits,
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads, "flash_attn": self.flash_attn,
             "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
             "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
+            "cached_copy": None if self.aliased_copy is None else {
+                "path": str(self.aliased_copy.path), "size_bytes": self.aliased_copy.size_bytes,
+                "created": self.aliased_copy.created, "cloned": self.aliased_copy.cloned},
         }
 
     def close(self) -> None:

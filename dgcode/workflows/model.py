@@ -107,7 +107,7 @@ def choose_model(config: Mapping[str, object], *, embedded: bool = True) -> Mode
     if not resolved.path.is_file():
         if resolved.path.exists():
             raise ModelFileError(f"model path {value} is not a file (set by {where})")
-        raise ModelFileError(f"model file {value} does not exist (set by {where})")
+        raise ModelFileError(f"model file not found: {value} does not exist (set by {where})")
     mask = config.get("mask_token_id")
     return ModelChoice(resolved.path, str(value), where, resolved.entry,
                        mask if mask is not None else resolved.mask_token_id)

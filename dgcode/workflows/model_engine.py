@@ -78,6 +78,15 @@ def describe_backend(engine) -> str:
     return ("GPU" if on_gpu else "CPU") + f", {engine.n_threads} threads"
 
 
+def copy_notice(name: str, copy: dict) -> str:
+    """What the one-time cached copy of a dream/llada model costs, and where it lives."""
+    size = f"{copy['size_bytes'] / 1e9:.1f} GB" if copy["size_bytes"] >= 1e8 else f"{copy['size_bytes'] / 1e6:.1f} MB"
+    cost = ("a copy-on-write clone, sharing the original's disk blocks" if copy.get("cloned")
+            else f"a full second copy: it uses {size} of disk (this filesystem has no copy-on-write clones)")
+    return (f"made a cached copy of {name} for the fast cached path, {size}, at {copy['path']}: {cost}; "
+            "`dgcode models rm` removes a pulled model with its copy")
+
+
 class ModelEngine:
     """A model behind an ``EngineClient``; ``say`` tells loading progress unless a call passes its own."""
 
@@ -104,6 +113,9 @@ class ModelEngine:
         self.client.start(on_progress=on_progress)
         self._described = dict(self.client.description or {})
         self._described["backend"] = self.client.call(describe_backend)
+        copy = self._described.get("cached_copy")
+        if copy and copy.get("created"):  # said once: the run that made it
+            say(copy_notice(self.name, copy))
         say(f"model loaded in {time.monotonic() - began:.1f} s")
 
     def count_tokens(self, text: str) -> int:

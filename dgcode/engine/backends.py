@@ -1,0 +1,85 @@
+"""Forward backends: the named, swappable ways the engine computes a denoising step, each behind BlockForward.
+
+The sampler (engine/sampler.py) only ever sees a ``BlockForward``: prefill a
+prompt, give logits for some rows of the active window, commit a finished
+prefix.  Which implementation computes that is a backend chosen by name
+(``EngineOptions.backend``):
+
+- ``cached``: dgcode's prefix-cached block pass on stock llama.cpp
+  (``CachedBlockForward``), for models with a cached twin or stored as AR;
+- ``full-sequence``: llama-diffusion-cli's algorithm, every step re-decoding
+  the whole sequence (``FullSequenceForward``); the baseline, and the
+  fallback for diffusion architectures with no cached twin.
+
+A backend is a ``ForwardBackend``: whether it needs a KV-cached context (so
+the engine opens the aliased copy and sizes the context's outputs) and a
+factory from the opened engine to a fresh ``BlockForward`` per request.
+``register_backend`` adds one (dgcode's own kernels, in kernels/, plug in
+here); ``backend_for`` picks the one to use and refuses an unknown name or a
+cached backend for a model with no cache, with a message naming the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dgcode.engine.errors import InvalidSettingsError
+from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
+from dgcode.engine.sampler import BlockForward
+
+
+@dataclass(frozen=True)
+class ForwardBackend:
+    """One way to compute denoising steps."""
+
+    name: str
+    description: str
+    needs_cache: bool
+    """Runs on a KV-cached context (the aliased copy or an AR-stored file), not the native uncached path."""
+    make: Callable[[object], BlockForward]
+    """A fresh BlockForward for one request, from the opened ``Engine``."""
+
+
+def _cached(engine) -> BlockForward:
+    return CachedBlockForward(engine.ctx, shift_logits=engine.shift_logits, causal_prefill=engine.causal_prefill,
+                              reuse_prefix=engine.reuse_prefix)
+
+
+def _full_sequence(engine) -> BlockForward:
+    return FullSequenceForward(engine.ctx, shift_logits=engine.shift_logits)
+
+
+CACHED, FULL_SEQUENCE = "cached", "full-sequence"
+_BACKENDS: dict[str, ForwardBackend] = {
+    CACHED: ForwardBackend(CACHED, "prefix KV cache; each step decodes only the active window", True, _cached),
+    FULL_SEQUENCE: ForwardBackend(FULL_SEQUENCE, "every step re-decodes the whole sequence (no cache)", False,
+                                  _full_sequence),
+}
+
+
+def register_backend(backend: ForwardBackend) -> None:
+    """Make ``backend`` available by its name (a name already taken is refused)."""
+    if backend.name in _BACKENDS:
+        raise ValueError(f"a forward backend named {backend.name!r} exists already")
+    _BACKENDS[backend.name] = backend
+
+
+def backend_names() -> tuple[str, ...]:
+    return tuple(_BACKENDS)
+
+
+def backend_for(name: str | None, *, has_cache: bool, cached: bool = True) -> ForwardBackend:
+    """The backend called ``name``; by default the cached one where the model has a cache and ``cached``.
+
+    ``has_cache``: the model has a same-graph cached twin or is stored as AR.
+    """
+    if name is None:
+        return _BACKENDS[CACHED if cached and has_cache else FULL_SEQUENCE]
+    backend = _BACKENDS.get(name)
+    if backend is None:
+        raise InvalidSettingsError(f"unknown forward backend {name!r}; known: {', '.join(_BACKENDS)}")
+    if backend.needs_cache and not has_cache:
+        raise InvalidSettingsError(f"the {name!r} backend needs a KV cache, which this model's architecture "
+                                   f"does not have; use {FULL_SEQUENCE!r}")
+    return backend
