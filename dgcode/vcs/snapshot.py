@@ -228,12 +228,6 @@ def list_snapshots(root: str | os.PathLike[str]) -> list[str]:
     return [] if repo is None else _snapshot_refs(repo)
 
 
-def prune_snapshots(root: str | os.PathLike[str], keep: int = DEFAULT_KEEP) -> list[str]:
-    """Delete all but the newest ``keep`` (at least one) snapshot refs; returns the refs deleted."""
-    repo = locate_repository(root)
-    return [] if repo is None else _prune(repo, keep)
-
-
 def _capture_trees(repo: GitRepository, untracked: list[str]) -> tuple[str, str]:
     """(index tree, working tree tree) built in a copy of the index; the real one is untouched."""
     scratch = tempfile.mkdtemp(prefix="dgcode-snapshot-")
