@@ -246,3 +246,14 @@ def test_the_check_command_runs_and_decides_when_nothing_needs_repair(tmp_path: 
     passing = subprocess.run([sys.executable, "-m", "dgcode", "fix", "ok.py", "--cmd", "true", "--yes", "--json"],
                              cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert passing.returncode == 0 and json.loads(passing.stdout)["command_runs"] == 1
+
+
+def test_a_named_line_range_bounds_the_repair(tmp_path: Path) -> None:
+    """`dgcode fix broken.py:1-10` never changes line 24; a range that holds the error is repaired."""
+    broken = "".join(f"x{n} = {n}\n" for n in range(1, 24)) + "def f(x)\n    return x\n"
+    repo = make_repo(tmp_path, {"broken.py": broken})
+    outside = run_syntax_fix(FixRequest(repo, ("broken.py:1-10",), cwd=repo), ColonRepairer())
+    assert outside.status == "failed" and "line 24, outside the named line range (1-10)" in outside.message
+    assert (repo / "broken.py").read_text() == broken
+    inside = run_syntax_fix(FixRequest(repo, ("broken.py:20-25",), cwd=repo), ColonRepairer())
+    assert inside.status == "applied" and (repo / "broken.py").read_text() != broken

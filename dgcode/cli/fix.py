@@ -26,6 +26,8 @@ from dgcode.edits.diff import FileChange
 from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.fix.report import FixReport
 
+EMBEDDED_NOTE = ("using dgcode's embedded model: it repairs Python syntax errors only "
+                 "(full models: `dgcode models list`)")
 NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply these edits"
 FIX_HELP = """Fix bugs in PATHS (default: the changed files) with the local model; with --cmd, until COMMAND passes.
 
@@ -156,7 +158,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         paths: Optional[List[str]] = typer.Argument(None, help="Files to fix (PATH or PATH:START-END); "
                                                     "default: the changed and untracked files."),
         message: Optional[str] = typer.Option(None, "--message", "-m", help="What to fix, in words."),
-        cmd: Optional[str] = typer.Option(None, "--cmd", help="Your check command (e.g. 'pytest -x'); default "
+        cmd: Optional[str] = typer.Option(None, "--cmd", metavar="COMMAND", help="Your check command (e.g. 'pytest -x'); default "
                                           "fix.cmd from the config."),
         rounds: Optional[int] = typer.Option(None, "--rounds", help="Most model attempts (default fix.rounds, 3)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Show the first usable edits; write nothing."),
@@ -176,20 +178,18 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             config = load_config(cwd, flags=flags)
         except ConfigError as error:
             _usage_error(str(error))
-        from dgcode.cli.trust import offer_trust
+        from dgcode.cli.trust import ask, offer_trust
 
         config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
                              flags=flags)
         from dgcode.engine.errors import ModelFileError
-        from dgcode.repair.embedded import ABOUT
+        from dgcode.workflows.fix.pipeline import named_paths
         from dgcode.workflows.model import choose_model, sampler_settings
 
         try:
             choice = choose_model(config)
         except ModelFileError as error:  # none configured and none embedded, a name not pulled, no such file
             _usage_error(str(error))
-        if choice.embedded:
-            err.print(Text(ABOUT, style="dim"))
         model_file = choice.path
         try:
             root = repo_root(cwd)
@@ -199,6 +199,10 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             _usage_error(str(error))
         request = FixRequest(root, tuple(paths or ()), message or "", config["fix.cmd"], config["fix.rounds"],
                              config["fix.timeout_s"], dry_run, settings, cwd)
+        try:
+            named_paths(request)  # the paths checked before anything about the model is said
+        except ContextError as error:
+            _usage_error(str(error))
         refusal = []
 
         def confirm(changes: tuple[FileChange, ...]) -> bool:
@@ -208,7 +212,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             if yes:
                 return True
             if not as_json and _stdin_is_terminal():
-                if typer.confirm(f"apply these edits to {len(changes)} file(s)?", default=False, err=True):
+                if ask(f"apply these edits to {len(changes)} file(s)?", err,
+                       interrupted="interrupted at the prompt; these edits were not applied"):
                     return True
                 refusal.append("not applied: you declined")
                 return False
@@ -225,6 +230,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         if repairer is not None and message:
             _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and takes "
                          "no instructions; drop --message, or use a full model (--model PATH.gguf)")
+        if repairer is not None and not as_json:
+            err.print(Text(EMBEDDED_NOTE, style="dim"))
         engine = repairer if repairer is not None else opener(config, progress.say)
         try:
             if repairer is not None:

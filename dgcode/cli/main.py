@@ -14,11 +14,13 @@ from dgcode.cli.edits import register as register_edit_commands
 from dgcode.cli.fix import register as register_fix_commands
 from dgcode.cli.hook import register as register_hook_commands
 from dgcode.cli.models import register as register_model_commands
+from dgcode.cli.serve import register as register_serve_command
+from dgcode.cli.style import Group
 from dgcode.cli.trust import register as register_trust_command
 from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.model import NO_MODEL as MODEL_API_NO_MODEL
 
-app = typer.Typer(add_completion=False, invoke_without_command=True,
+app = typer.Typer(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="dgcode: pair programming with a local diffusion language model. "
                        "With no command, opens the terminal app in the current folder.")
 models_app = typer.Typer(no_args_is_help=True, help="Known diffusion models: list, pull, inspect, verify, remove.")
@@ -28,19 +30,37 @@ register_edit_commands(app)
 register_fix_commands(app)
 register_hook_commands(app)
 register_trust_command(app)
-err = Console(stderr=True)
+register_serve_command(app)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 out = Console()
 
 EXIT_FAILED, EXIT_USAGE = ExitCode.FAILED, ExitCode.USAGE  # short names for the many _fail calls below
+NEEDS_TERMINAL = ("with no command dgcode opens its terminal app, which needs a terminal on stdin and stdout; "
+                  "without one, use `dgcode fix`, `dgcode generate PROMPT` or see `dgcode --help`")
 NO_MODEL = (f"{MODEL_API_NO_MODEL}. dgcode's embedded model only repairs Python syntax errors (`dgcode fix`); "
             "`dgcode bench --synthetic small` runs without a model.")
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"dgcode {version('dgcode')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("dgcode (version unknown: not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def open_app(ctx: typer.Context) -> None:
+def open_app(ctx: typer.Context,
+             _version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                           help="Print dgcode's version and exit.")) -> None:
     """With no command: the Textual app in the current folder."""
     if ctx.invoked_subcommand is not None:
         return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # before textual is imported: no escape codes, no wait
+        _fail(NEEDS_TERMINAL, EXIT_USAGE)
     from dgcode.config import ConfigError, load_config
     from dgcode.tui import run_tui
 
@@ -73,8 +93,8 @@ def _chosen_model(flags: dict[str, object]):
 
 @app.command()
 def bench(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="GGUF model to measure (a path or a pulled "
-                                        "model's name)."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="MODEL", help="GGUF model to measure (a path "
+                                        "or a pulled model's name)."),
     synthetic: Optional[str] = typer.Option(None, help="Random-weight model of a known shape: test, small, "
                                             "qwen2.5-0.5b, dream-7b, llada-8b."),
     quant: Optional[str] = typer.Option(None, help="Quantize the synthetic model (e.g. Q4_K_M, Q8_0)."),
@@ -136,7 +156,7 @@ def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None
 @app.command()
 def generate(
     prompt: str = typer.Argument(..., help="The prompt ('-' reads standard input)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m",
+    model: Optional[str] = typer.Option(None, "--model", metavar="MODEL",
                                         help="GGUF file or pulled model name (or $DGCODE_MODEL)."),
     chat: bool = typer.Option(True, help="Wrap the prompt in the model's chat template."),
     max_tokens: Optional[int] = typer.Option(None, help="Answer budget in tokens (default: max_tokens from the "
@@ -192,9 +212,15 @@ def generate(
                           "tok_per_s": round(result.tok_per_s, 2), "prefill_ms": round(result.prefill_ms, 2),
                           "wall_s": round(result.wall_s, 4)}))
         return
-    out.print(result.text, highlight=False, markup=False)
+    write_answer(result.text)
     err.print(f"[dim]{len(result.tokens)} tokens in {result.steps} steps ({result.tokens_per_step:.2f}/step), "
               f"{result.tok_per_s:.1f} tok/s, stopped: {result.stop_reason}[/]")
+
+
+def write_answer(text: str) -> None:
+    """The answer on stdout exactly as the model gave it (no wrapping, no markup), ending in one newline."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
 
 
 def _start_with_progress(client, *, quiet: bool) -> None:

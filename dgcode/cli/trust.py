@@ -50,6 +50,19 @@ def _usage_error(message: str) -> None:
     raise typer.Exit(ExitCode.USAGE)
 
 
+def ask(question: str, err: Console, *, interrupted: str = "interrupted; nothing was changed") -> bool:
+    """A yes/no question on stderr (default no); Ctrl+C exits 130 with ``interrupted``, end of input is a no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort as abort:  # click turns both Ctrl+C and end of input into Abort
+        if isinstance(abort.__context__, EOFError):
+            err.print()
+            return False
+        err.print()
+        err.print(Text(interrupted))
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
 def show_config_text(data: bytes, console: Console) -> None:
     """The config file's text as it will be trusted, line by line, with the command-running keys marked."""
     text = data.decode("utf-8", errors="replace")
@@ -76,7 +89,7 @@ def offer_trust(config: Config, cwd: Path, err: Console, *, interactive: bool,
                        style="yellow"))
         for key, value in untrusted.values.items():
             err.print(Text(f"  {key} = {printable(str(value))}"))
-        if typer.confirm("trust this config and let dgcode run them?", default=False, err=True):
+        if ask("trust this config and let dgcode run them?", err):
             try:
                 trust_config_file(untrusted.file, untrusted.digest)
             except TrustStoreError as error:
@@ -127,8 +140,7 @@ def register(app: typer.Typer) -> None:
         if not yes:
             if not sys.stdin.isatty():
                 _usage_error("stdin is not a terminal: read the file above, then run `dgcode trust --yes`")
-            if not typer.confirm("trust this config (dgcode may run the commands it sets)?", default=False,
-                                 err=True):
+            if not ask("trust this config (dgcode may run the commands it sets)?", err):
                 err.print("not trusted")
                 raise typer.Exit(ExitCode.FAILED)
         try:

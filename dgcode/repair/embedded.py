@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 EMBEDDED_MODEL = Path(__file__).with_name("dgcode-repair.gguf")
-ABOUT = ("dgcode's embedded model: a small model (trained by this project) that repairs Python syntax errors "
-         "only. For bug fixes, instructions and other languages use a full diffusion model: "
-         "`dgcode models list`, `dgcode models pull NAME`, or --model PATH.gguf")
 
 
 def embedded_model() -> Path | None:

@@ -8,8 +8,9 @@
 3. gather their context and build the prompt (wording in ``prompts/fix/``),
    with the command's output (head and tail) and what went wrong last round;
 4. ask the engine; parse and plan the answer with ``apply_response`` in a dry
-   run, refusing edits outside the task's files and to CI, hook or dgcode
-   config files nobody named (RELIABILITY #19);
+   run, refusing edits outside the task's files, outside the line range of a
+   file named as ``PATH:START-END`` (RELIABILITY #7), and to CI, hook or
+   dgcode config files nobody named (RELIABILITY #19);
 5. unless this is a dry run, ask ``confirm``, then apply for real (snapshot,
    journal, all or nothing) with the files' read snapshots, so a file changed
    meanwhile is refused as stale;
@@ -24,6 +25,7 @@ The engine seam and its implementation over the real ``EngineClient`` live in
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -34,7 +36,7 @@ from pathlib import Path
 from dgcode.context.errors import ContextError
 from dgcode.context.gitcli import run_git, split_z
 from dgcode.context.prompt import build_prompt, fence_for, fill
-from dgcode.context.sources import gather_context, parse_file_spec, resolve_path
+from dgcode.context.sources import LineRange, gather_context, parse_file_spec, resolve_path
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.diff import FileChange
@@ -107,6 +109,52 @@ def scope_problems(report: ApplyReport, allowed: set[str], named: set[str]) -> l
         elif is_protected(path) and path not in named:
             problems.append(f"edit to {path} refused: CI, hook and dgcode config files are changed only "
                             "when named as a path")
+    return problems
+
+
+def named_ranges(request: FixRequest) -> dict[str, tuple[LineRange, ...]]:
+    """The files named only as line ranges (``PATH:START-END``), with their ranges; a file also named whole has none.
+
+    Paths are checked by ``named_paths`` first; this only reads the specs.
+    """
+    ranges: dict[str, list[LineRange]] = {}
+    whole: set[str] = set()
+    for raw in request.paths:
+        spec = parse_file_spec(raw)
+        relative, _real = resolve_path(request.root, spec.path, request.cwd)
+        if spec.lines is None:
+            whole.add(relative)
+        else:
+            ranges.setdefault(relative, []).append(spec.lines)
+    return {path: tuple(lines) for path, lines in ranges.items() if path not in whole}
+
+
+def _outside(lines: Sequence[LineRange], first: int, last: int) -> bool:
+    """Whether old lines ``first``..``last`` (1-based; ``last == first - 1``: an insertion before ``first``)
+    reach outside every one of ``lines``."""
+    if last < first:  # an insertion between lines last and first: inside or at the edge of a range
+        return not any(r.start - 1 <= last <= r.end for r in lines)
+    return not any(r.start <= first and last <= r.end for r in lines)
+
+
+def range_problems(changes: Sequence[FileChange], ranges: dict[str, tuple[LineRange, ...]]) -> list[str]:
+    """Why changes reach outside the line ranges the person named (one problem per file)."""
+    problems = []
+    for change in changes:
+        lines = ranges.get(change.path)
+        if not lines or change.old_bytes is None:
+            continue
+        old = change.old_bytes.decode("utf-8", "replace").splitlines()
+        new = change.new_bytes.decode("utf-8", "replace").splitlines()
+        for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+            if tag != "equal" and _outside(lines, i1 + 1, i2):
+                where = (f"after line {i1}" if i2 == i1 else f"line {i2}" if i2 == i1 + 1
+                         else f"lines {i1 + 1}-{i2}")
+                shown = ", ".join(str(r) for r in lines)
+                problems.append(f"edit to {change.path} refused: it changes {where}, outside the named "
+                                f"line range ({shown}); name a wider range, or the whole file, to let dgcode "
+                                "change it")
+                break
     return problems
 
 
@@ -184,6 +232,7 @@ def _propose(request: FixRequest, round_: RoundReport, answer: Answer, snapshots
     """The round with the answer's edits planned (dry run) and checked against the task's scope."""
     plan = apply_response(request.root, answer.text, dry_run=True, read_snapshots=snapshots)
     problems = list(plan.parse_problems) + scope_problems(plan, set(round_.files), named)
+    problems += range_problems(plan.changes, named_ranges(request))
     problems += [f"edit {r['index']} ({r['file']}) {r['status']}: {r['reason']}"
                  for r in plan.edit_results() if r["status"] != "applied"]
     changes = plan.changes

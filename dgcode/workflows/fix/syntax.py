@@ -31,7 +31,7 @@ from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.file_repair import FileRepair, RepairAsk, repair_source
-from dgcode.workflows.fix.pipeline import FixRequest, changed_files
+from dgcode.workflows.fix.pipeline import FixRequest, changed_files, named_ranges, range_problems
 from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport
 from dgcode.workflows.user_command import run_user_command
 
@@ -179,6 +179,11 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
                          changes)
     if not plan.ok:
         return report("failed", "the repairs cannot be applied: " + "; ".join(round_.problems), (round_,))
+    outside = range_problems(changes, named_ranges(request))
+    if outside:  # a PATH:START-END bounds the repair too (RELIABILITY #7)
+        round_ = RoundReport(1, round_.files, 0, round_.answer, round_.edits, round_.problems + tuple(outside),
+                             changes)
+        return report("failed", "; ".join(outside) + "; nothing was written", (round_,))
     if request.dry_run:
         return report("proposed", f"dry run: the repairs would change {len(changes)} file(s); nothing was written",
                       (round_,))

@@ -1,0 +1,29 @@
+"""`dgcode serve`: the local diffusion model behind an OpenAI-compatible HTTP API, for every coding tool.
+
+llama.cpp's own server cannot run diffusion models; this front end puts the
+one model API (workflows/model.py) and the one engine adapter
+(workflows/model_engine.py) behind Starlette on uvicorn:
+
+- ``protocol``: request bodies checked by hand (errors name the field) and
+  turned into SamplerSettings (the model API's defaults under the request's).
+- ``answer_text``: the answer's final prefix as it grows, step by step, with
+  stop sequences.
+- ``service``: one engine, many clients: a FIFO of generations run one at a
+  time in a worker thread, each cancellable within one step.
+- ``responses``: the OpenAI JSON shapes (completions, chunks, errors).
+- ``app``: the Starlette routes, the API key check, status codes.
+- ``launch``: the model choice (never the embedded repair model), the
+  loopback rule, uvicorn.
+- ``clients``: how to point Aider, OpenCode, Continue and Codex CLI at it.
+
+Headless: no typer, textual or front end (``.importlinter``); the command is
+``dgcode/cli/serve.py``.
+"""
+
+from __future__ import annotations
+
+from dgcode.serve.app import create_app
+from dgcode.serve.launch import ServeError, check_bind, open_service, serve
+from dgcode.serve.service import ModelService
+
+__all__ = ["ModelService", "ServeError", "check_bind", "create_app", "open_service", "serve"]
