@@ -197,8 +197,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             settings.validate()
         except (ContextError, InvalidSettingsError) as error:
             _usage_error(str(error))
-        request = FixRequest(root, tuple(paths or ()), message or "", config["fix.cmd"], config["fix.rounds"],
-                             config["fix.timeout_s"], dry_run, settings, cwd)
+        request = FixRequest(root, tuple(paths or ()), message or "", config.fix.cmd, config.fix.rounds,
+                             config.fix.timeout_s, dry_run, settings, cwd)
         try:
             named_paths(request)  # the paths checked before anything about the model is said
         except ContextError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,29 @@ from dgcode.engine.sampler import Generation, StepCallback
 from dgcode.engine.unmasking import SamplerSettings
 
 _CTX = mp.get_context("spawn")
+
+
+def _ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr.
+
+    The tracker hands ``sys.stderr.fileno()`` to its child; under a stderr
+    capture (Textual's, a test runner's) that is -1 and the first engine
+    fails with "bad value(s) in fds_to_keep".  Started once, it stays.
+    """
+    from multiprocessing import resource_tracker
+
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable or sys.__stderr__ is None:
+        resource_tracker.ensure_running()
+        return
+    captured, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = captured
 POLL_S = 0.05
 
 
@@ -94,6 +118,7 @@ class EngineClient:
         self.options = options or EngineOptions()
         self._process = None
         self._conn = None
+        _ensure_resource_tracker()
         self._cancel = _CTX.Event()
         self._lock = threading.Lock()
         self._log_path = None

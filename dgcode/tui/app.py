@@ -14,7 +14,14 @@ from pathlib import Path
 from textual.app import App
 
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.tui.engine import ChatEngine, EngineFactory, engine_at, engine_for
+from dgcode.tui.engine import (
+    ChatEngine,
+    EngineFactory,
+    embedded_repair_model,
+    engine_at,
+    engine_for,
+    ensure_process_support,
+)
 from dgcode.tui.screens.main import MainScreen
 from dgcode.workflows.chat.commands import THEMES
 from dgcode.workflows.chat.session import Session
@@ -32,6 +39,7 @@ class DgcodeApp(App[int]):
                  engine: ChatEngine | None = None, settings: SamplerSettings | None = None,
                  engine_factory: EngineFactory | None = None):
         super().__init__()
+        ensure_process_support()  # while sys.stderr is still real: engine children are made under Textual later
         untrusted = getattr(config, "untrusted", None)
         if settings is None:  # from the settings as loaded: they know which values the user set
             settings = sampler_settings(config, _choice(config)) if config else SamplerSettings()
@@ -43,9 +51,13 @@ class DgcodeApp(App[int]):
         self.run_timeout_s = float(config.get("fix.timeout_s") or DEFAULT_RUN_TIMEOUT_S)
         factory = engine_factory or (lambda model: engine_at(model, config))
 
-        self.main = MainScreen(self.session, engine if engine is not None else engine_for(config), self.settings,
+        if engine is None:
+            engine = engine_for(config)
+        self.main = MainScreen(self.session, engine, self.settings,
                                n_ctx=self.n_ctx, run_timeout_s=self.run_timeout_s, engine_factory=factory,
-                               check_command=config.get("fix.cmd"), untrusted=untrusted)
+                               check_command=config.get("fix.cmd"), untrusted=untrusted,
+                               repair_model=embedded_repair_model(config) if engine is None else None,
+                               threads=config.get("threads"))
         """The conversation screen (pushed at start; review screens go on top of it)."""
 
     @property
@@ -57,6 +69,7 @@ class DgcodeApp(App[int]):
         self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded
 
     def on_unmount(self) -> None:
+        self.main.stop_user_run()  # a /run still running ends with the app
         if self.engine is not None:
             self.engine.close()
 

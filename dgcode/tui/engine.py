@@ -8,6 +8,8 @@ Tests put a scripted engine that replays step events behind the same seam
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -58,6 +60,35 @@ class ChatEngine(Protocol):
     def close(self) -> None: ...
 
 
+_TRACKER_LOCK = threading.Lock()
+
+
+def ensure_process_support() -> None:
+    """Start multiprocessing's resource tracker with a real stderr, before any engine child is made.
+
+    The engine child is a spawned process, and making one (or its cancel Event) first starts the resource
+    tracker, which passes ``sys.stderr.fileno()`` to its own child. Inside a running Textual app sys.stderr
+    is Textual's print capture, whose fileno() is -1, so a first engine made there (``/model PATH`` in an app
+    that started with no model) failed with "ValueError: bad value(s) in fds_to_keep". The app calls this
+    before it runs; engine_at calls it again (a no-op while the tracker lives), and then lends the tracker
+    the process's real stderr for the moment it starts.
+    """
+    from multiprocessing import resource_tracker
+
+    with _TRACKER_LOCK:
+        captured = sys.stderr
+        try:
+            usable = captured is not None and captured.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            usable = False
+        if not usable and sys.__stderr__ is not None:
+            sys.stderr = sys.__stderr__
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = captured
+
+
 EngineFactory = Callable[[str], "ChatEngine"]
 """Makes the (not yet started) engine for a model path or pulled name; /model switches to what it makes."""
 
@@ -75,7 +106,19 @@ def engine_for(config: Mapping[str, object]) -> ModelEngine | None:
     except NoModelConfigured:
         return None
     except ModelFileError:
+        ensure_process_support()
         return ModelEngine(EngineClient(Path(config["model"]).expanduser(), _options(config, None)))
+
+
+def embedded_repair_model(config: Mapping[str, object]) -> Path | None:
+    """dgcode's embedded repair model, by the one model API, when no model is configured (else None)."""
+    from dgcode.workflows.model import NoModelConfigured, choose_model
+
+    try:
+        choice = choose_model(config, embedded=True)
+    except (NoModelConfigured, ModelFileError):
+        return None
+    return choice.path if choice.embedded else None
 
 
 def engine_at(model: str | Path, config: Mapping[str, object]) -> ModelEngine:
@@ -87,6 +130,7 @@ def engine_at(model: str | Path, config: Mapping[str, object]) -> ModelEngine:
     settings = dict(config)
     settings["model"] = model
     choice = choose_model(settings, embedded=False)
+    ensure_process_support()
     return ModelEngine(EngineClient(choice.path, _options(config, choice)))
 
 

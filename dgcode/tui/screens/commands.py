@@ -26,10 +26,11 @@ from dgcode.edits.apply import UndoReport, undo
 from dgcode.trust import TrustStoreError, trust_config_file
 from dgcode.workflows.chat.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
 from dgcode.workflows.chat.session import Attachment, run_output_text
-from dgcode.workflows.user_command import CommandResult, run_user_command
+from dgcode.workflows.chat.user_run import StoppableCommand
+from dgcode.workflows.user_command import CommandResult
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
-             "@ offers files to mention (tab adds one to the context) · esc cancels an answer · "
+             "@ offers files to mention (tab adds one to the context) · esc cancels an answer or stops a /run · "
              "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+q quits")
 RUN_LINES_SHOWN = 30
 """Lines of /run output shown in the transcript (the model gets head and tail of all of it)."""
@@ -48,9 +49,13 @@ class CommandsMixin:
 
     @dataclass
     class RunFinished(Message):
-        """The person's /run command ended."""
+        """The person's /run command ended (``stopped``: escape or quitting killed it)."""
 
         result: CommandResult
+        stopped: bool = False
+
+    user_run: StoppableCommand | None = None
+    """The /run command running now (escape stops it; so does leaving the app)."""
 
     @dataclass
     class UndoFinished(Message):
@@ -113,19 +118,33 @@ class CommandsMixin:
             self.transcript.add_note("usage: /run COMMAND  (your own command; dgcode never runs model output); "
                                      "with fix.cmd configured, a bare /run runs it", "error")
             return
-        self.transcript.add_note(f"running `{arg}` …")
-        self.run_user(arg)
+        if self.user_run is not None and self.user_run.running:
+            self.transcript.add_note(f"`{self.user_run.command}` is still running: esc stops it", "warning")
+            return
+        self.transcript.add_note(f"running `{arg}` … (esc stops it)")
+        self.user_run = StoppableCommand(arg, self.session.root, self.run_timeout_s)
+        self.run_user(self.user_run)
 
     @work(thread=True, group="run", exclusive=True, exit_on_error=False)
-    def run_user(self, command: str) -> None:
+    def run_user(self, run: StoppableCommand) -> None:
         try:
-            result = run_user_command(command, self.session.root, self.run_timeout_s)
+            result = run.run()
         except OSError as error:
-            result = CommandResult(command, 127, f"could not run it: {error}\n", 0.0)
-        self.post_message(self.RunFinished(result))
+            result = CommandResult(run.command, 127, f"could not run it: {error}\n", 0.0)
+        self.post_message(self.RunFinished(result, run.stopped))
+
+    def stop_user_run(self) -> bool:
+        """Kill the running /run command's process group (escape, quitting); True if one was running."""
+        run = self.user_run
+        return run is not None and run.stop()
 
     def on_commands_mixin_run_finished(self, message: RunFinished) -> None:
         result = message.result
+        self.user_run = None
+        if message.stopped:
+            self.transcript.add_note(f"`{result.command}` stopped after {result.seconds:.1f} s (its process group "
+                                     "was killed); its output is not attached", "warning")
+            return
         status = ("timed out" if result.timed_out else "passed" if result.passed
                   else f"failed (exit status {result.exit_code})")
         lines = result.output.rstrip("\n").split("\n") if result.output.strip() else []

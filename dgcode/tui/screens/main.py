@@ -38,6 +38,7 @@ from dgcode.tui.screens.commands import CommandsMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
+from dgcode.tui.screens.repair import RepairMixin
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar
@@ -45,6 +46,7 @@ from dgcode.tui.widgets.transcript import Transcript
 from dgcode.workflows.chat.commands import complete, theme_label
 from dgcode.workflows.chat.mentions import RepoFiles, complete_mention, mentioned_paths
 from dgcode.workflows.chat.remask import TokenRecorder
+from dgcode.workflows.chat.repair_turn import USING_EMBEDDED
 from dgcode.workflows.chat.session import CHARS_PER_TOKEN, PreparedTurn, Session
 from dgcode.workflows.fix.report import Answer
 
@@ -54,7 +56,7 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
+class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, RepairMixin, EditsMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -124,9 +126,11 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
     def __init__(self, session: Session, engine: ChatEngine | None, settings: SamplerSettings,
                  *, n_ctx: int | None = None, run_timeout_s: float = 300.0,
                  engine_factory: EngineFactory | None = None, check_command: str | None = None,
-                 untrusted: UntrustedSettings | None = None):
+                 untrusted: UntrustedSettings | None = None, repair_model=None, threads: int | None = None):
         super().__init__()
         self.session = session
+        self.repair_model = repair_model if engine is None else None
+        self.threads = threads
         self.check_command = check_command
         """The configured check command (fix.cmd) that a bare /run runs (None: none, or not trusted)."""
         self.untrusted = untrusted
@@ -187,6 +191,8 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
                                      "warning")
         panel = self.panel
         panel.model = self.engine.name if self.engine else "no model configured"
+        if self.embedded_active:
+            self.embedded_panel()
         panel.theme = theme_label(self.app.theme)
         self.app.theme_changed_signal.subscribe(self, lambda theme: setattr(self.panel, "theme",
                                                                             theme_label(theme.name)))
@@ -195,9 +201,15 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
         self.refresh_panel()
         where = self.session.repo.name if self.session.repo else f"{self.session.root.name} (not a git repository)"
         self.transcript.add_note(f"dgcode in {where}: /add files, then ask for a change. /help lists commands.")
-        if self.engine is None:
+        if self.embedded_active:
+            self.transcript.add_note(USING_EMBEDDED, "warning")
+        elif self.engine is None:
             self.transcript.add_note(NO_MODEL, "warning")
         self.prompt.focus_input()
+
+    def on_unmount(self) -> None:
+        self.stop_user_run()  # quitting must not wait on (or leave behind) the person's command
+        self.close_repairer()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
@@ -249,6 +261,9 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
             if path not in self.session.labels:
                 self.command_add(path)
         self.refresh_panel()
+        if self.embedded_active:
+            self.send_to_repair(text)
+            return
         if self.engine is None:
             self.transcript.add_note(NO_MODEL, "error")
             return
@@ -374,9 +389,12 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, EditsMixin, Screen):
     # --- keys -------------------------------------------------------------------------------------
 
     def action_cancel(self) -> None:
+        if self.stop_user_run():
+            self.transcript.add_note("stopping the /run command …", "warning")
         if self.answering and not self._cancel_requested:
             self._cancel_requested = True
-            self.engine.cancel()
+            if self.engine is not None:
+                self.engine.cancel()
             self.canvas.phase = "cancelling…"
             self.canvas.border_subtitle = "cancelling…"
 

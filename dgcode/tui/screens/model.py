@@ -22,6 +22,7 @@ from textual.message import Message
 
 from dgcode.engine.errors import EngineError
 from dgcode.tui.engine import ChatEngine, model_summary_text
+from dgcode.workflows.chat.repair_turn import CAN_DO
 from dgcode.workflows.chat.session import CHARS_PER_TOKEN
 
 
@@ -58,7 +59,12 @@ class ModelMixin:
 
     def command_model(self, arg: str) -> None:
         if not arg:
-            if self.engine is None:
+            if self.embedded_active:
+                self.transcript.add_note(f"model: dgcode's embedded model ({self.repair_model}); it {CAN_DO}. "
+                                         "/model PATH.gguf loads one for anything else (a full model: "
+                                         "`dgcode models list`, `dgcode models pull NAME`, then /model NAME)",
+                                         "warning")
+            elif self.engine is None:
                 self.transcript.add_note("no model is loaded: /model PATH.gguf loads one", "warning")
             else:
                 self.describe_model(self.engine)
@@ -129,6 +135,7 @@ class ModelMixin:
 
     def on_model_mixin_model_switched(self, message: ModelSwitched) -> None:
         self.engine = message.engine
+        self.close_repairer()  # a full model answers from now on
         self.panel.model = message.engine.name
         self.panel.backend = ""
         self._counted = None
