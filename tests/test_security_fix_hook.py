@@ -79,8 +79,7 @@ def test_fix_with_the_embedded_model_refuses_a_named_file_it_cannot_read(tmp_pat
     done = dgcode_without_dac(repo, "fix", "--yes", "broken.py")
 
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert f"cannot repair broken.py: cannot read {repo / 'broken.py'}: Permission denied; nothing was repaired" \
-        in " ".join(done.stderr.split()), done.stderr
+    assert "error: cannot read broken.py: Permission denied" in " ".join(done.stderr.split()), done.stderr
     assert "no Python files to repair" not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     broken.chmod(0o644)
