@@ -3,8 +3,10 @@
 ``run_hook`` does, in order:
 
 1. nothing when ``SKIP`` names ``dgcode``, during a merge, rebase,
-   cherry-pick or revert, with unmerged paths, with no check command
-   (``fix.cmd``) or with nothing staged;
+   cherry-pick or revert, with unmerged paths or with nothing staged; with
+   no check command (``fix.cmd``), the default check (``syntax_default``):
+   the staged Python files are compiled, and only when some do not compile
+   does the run go on, with the repair model in place of the fix loop;
 2. takes the hook's lock, refuses to start while an earlier run's
    set-aside changes were never put back (and says how to restore them);
 3. sets unstaged changes aside (``dgcode.workflows.hook.staged``), after a snapshot;
@@ -74,6 +76,7 @@ from dgcode.workflows.hook.staged import (
     set_aside,
     unstaged_changes,
 )
+from dgcode.workflows.hook.syntax_default import NO_CMD, StagedError, repair_staged, staged_syntax_errors
 from dgcode.workflows.user_command import CommandResult
 
 ENGINE_SEAM, TESTING = "DGCODE_HOOK_ENGINE", "DGCODE_TESTING"
@@ -174,17 +177,28 @@ def run_hook(request: HookRequest, *, say: Say = lambda _m: None,
         say(config.untrusted.describe())
     strict = bool(config["hook.strict"])
     command = config["fix.cmd"]
-    if not command:
-        return _skipped("no check command is configured (fix.cmd)")
     try:
         changed, existing = staged_files(root)
     except HookGitError as error:
         return _infra(str(error), strict)
     if not changed:
         return _skipped("nothing is staged")
+    errors: list[StagedError] = []
+    if not command:  # the default check: the staged Python files must compile (syntax_default)
+        try:
+            checked, errors = staged_syntax_errors(root, existing, _given(request, root), say)
+        except HookGitError as error:
+            return _infra(str(error), strict)
+        if not checked:
+            return _skipped(f"{NO_CMD} and no Python file is staged")
+        if not errors:
+            return HookOutcome("passed", ExitCode.OK, f"dgcode: {NO_CMD}; the {checked} staged Python "
+                               f"file{'s' if checked != 1 else ''} compile{'s' if checked == 1 else ''}.")
+        say(f"{NO_CMD}; staged Python files that do not compile: "
+            + "; ".join(error.describe() for error in errors))
     opener = open_engine or (lambda cfg, s: open_hook_engine(cfg, s, request.env))
-    context = _Context(request, root, git_dir, config, str(command), began + float(config["hook.budget_s"]),
-                       strict, existing, opener, say)
+    context = _Context(request, root, git_dir, config, str(command or ""), began + float(config["hook.budget_s"]),
+                       strict, existing, opener, say, tuple(errors))
     try:
         with aside_store.hook_lock(git_dir):
             waiting = aside_store.pending(git_dir)
@@ -211,6 +225,19 @@ class _Context:
     staged: list[str]
     open_engine: OpenEngine
     say: Say
+    syntax_errors: tuple[StagedError, ...] = ()
+    """With no check command: the staged Python files that do not compile (repaired by ``_repair_syntax``)."""
+
+
+def _given(request: HookRequest, root: Path) -> set[str] | None:
+    """The files the pre-commit framework passed, relative to the top folder; None when none were."""
+    if not request.files:
+        return None
+    given = set()
+    for name in request.files:
+        with contextlib.suppress(ValueError):
+            given.add((request.cwd / name).absolute().relative_to(root.absolute()).as_posix())
+    return given
 
 
 @dataclass
@@ -280,6 +307,9 @@ def _snapshot(root: Path) -> str | None:
 
 def _check_and_fix(ctx: _Context) -> _Core:
     say = ctx.say
+    if not ctx.command:  # the default check found files that do not compile
+        done = repair_staged(ctx.root, ctx.syntax_errors, ctx.config, say, ctx.deadline)
+        return _Core(done.verdict, done.message, done.infra)
     say(f"running `{ctx.command}` on the staged files")
     left = ctx.deadline - time.monotonic()
     first = run_check(ctx.command, ctx.root, left)
