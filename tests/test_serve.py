@@ -360,25 +360,7 @@ def test_the_command_serves_until_interrupted(models, tmp_path) -> None:
         proc.stderr.close()
 
 
-REGISTRY = """
-schema = 1
-
-[models.tiny-block]
-display_name = "Tiny block diffusion (test)"
-upstream = "test/tiny"
-repo = "test/tiny-GGUF"
-architecture = "qwen2"
-mask_token_id = {mask}
-shift_logits = true
-default_quant = "F32"
-files.F32 = {{ file = "tiny-block.f32.gguf" }}
-
-[models.tiny-block.sampler]
-schedule = "threshold"
-algorithm = "margin"
-threshold = 0.55
-sub_block = 16
-"""
+from test_model_api import REGISTRY  # noqa: E402  (the same fake pulled model as the model API tests)
 
 
 def test_a_pulled_registry_name_is_served_with_the_registrys_sampler(models, test_ids, tmp_path, monkeypatch) -> None:
