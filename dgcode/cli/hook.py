@@ -18,6 +18,9 @@ from dgcode.workflows.exit_codes import ExitCode
 
 RUN_HELP = """Check the staged files with the configured check command (fix.cmd) and fix what fails.
 
+With no fix.cmd, the staged Python files must compile: those that do not are repaired with dgcode's repair \
+model (the embedded one unless a repair model is configured), and the commit stops for you to review the fix.
+
 Unstaged changes are set aside while the check runs on exactly what will be committed, and put back \
 afterwards. If dgcode changes files, the commit stops so you can review and stage them; dgcode never stages \
 anything. Problems around the check (a configured model missing or broken, engine crash, time budget) only warn, unless --strict or \
