@@ -4,8 +4,8 @@
 Progress and messages go to stderr; results (``--json`` documents, the path
 ``pull`` produced) go to stdout. Exit codes: 0 done; 1 failed (download
 error, verification problems, removal not confirmed); 2 usage (unknown model
-or quantization, broken registry); 130 interrupted (a pull keeps its partial
-download for the next run).
+or quantization, broken registry); 130 interrupted (nothing is left under the
+model's name; the next pull starts over).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def models_pull(
     quant: str | None = typer.Option(None, "--quant", "-q", help="Quantization, e.g. Q4_K_M, Q8_0."),
     force: bool = typer.Option(False, "--force", help="Download again even if the file is present."),
 ) -> None:
-    """Download a registry model (resumable), check its sha256 and GGUF header; print its path."""
+    """Download a registry model through the Hugging Face cache, check its sha256 and GGUF header; print its path."""
     from dgcode.engine.errors import ModelFileError
     from dgcode.models.download import DownloadError
     from dgcode.models.pull import pull
@@ -128,14 +128,20 @@ def models_pull(
             err.print(Text("note: ", style="yellow") + Text(f"the file names of {entry.name} are not verified: "
                                                              f"{entry.note}"))
         size = human_size(remote.size) if remote.size else "unknown size"
-        err.print(f"downloading {entry.files[quant].file} ({size}) from {remote.url}", markup=False)
+        if remote.cached:
+            err.print(f"{entry.files[quant].file} ({size}) is in the Hugging Face cache: nothing to download",
+                      markup=False)
+        else:
+            err.print(f"downloading {entry.files[quant].file} ({size}) from {remote.url}", markup=False)
         bar.start()
 
     try:
-        result = pull(entry, quant, force=force, progress=_progress_callback(bar), on_start=on_start)
+        result = pull(entry, quant, force=force, progress=_progress_callback(bar), on_start=on_start,
+                      verify_progress=_progress_callback(bar))
     except KeyboardInterrupt:
         bar.stop()
-        _fail("interrupted; the partial download is kept: run the same command again to resume", ExitCode.INTERRUPTED)
+        _fail("interrupted; nothing was put under the model's name: run the same command again",
+              ExitCode.INTERRUPTED)
     except (DownloadError, ModelFileError, OSError) as exc:
         bar.stop()
         _fail(str(exc))
@@ -144,10 +150,10 @@ def models_pull(
     if result.already_present:
         err.print(f"{entry.name} {quant} is already downloaded (use --force to download it again)")
     else:
-        resumed = f", resumed from {human_size(result.resumed_from)}" if result.resumed_from else ""
+        source = "taken from the Hugging Face cache" if result.from_hf_cache else "downloaded"
         checked = f"sha256 checked against the {result.checked_against}" if result.checked_against else \
             "no sha256 known"
-        err.print(f"downloaded {human_size(result.size_bytes)}{resumed}; {checked}; GGUF header OK "
+        err.print(f"{source}: {human_size(result.size_bytes)}; {checked}; GGUF header OK "
                   f"({result.info.architecture}, {result.info.file_type})")
     for note in result.notes:
         err.print(Text(f"note: {note}", style="dim"))

@@ -1,26 +1,48 @@
-"""One URL to one local file: resumable across runs, checked against a sha256, never half a file under its name.
+"""A hub file into the Hugging Face cache (``huggingface_hub``), then verified and placed under dgcode's models folder.
 
-Bytes go to ``DEST.part``; ``DEST.part.json`` remembers what they belong to
-(the expected sha256 or URL, the size, the server's ETag). A later call with
-the same identity resumes with ``Range: bytes=N-`` (and ``If-Range``, so a file
-changed on the server restarts from zero); a dropped connection is retried in
-process a few times the same way. When every byte is there, the sha256 and
-size are checked and the caller's ``validate`` runs on the ``.part``; only then
-is it fsynced and renamed to ``DEST``. A checksum mismatch deletes the
-``.part`` (resuming would only reproduce it). A second process downloading the
-same file is refused through a lock file rather than interleaving bytes.
+``fetch`` is ``hf_hub_download`` into the shared Hugging Face cache: a file
+already there (downloaded by dgcode or any other tool) is not downloaded
+again; a dropped connection is resumed in the same run with a ``Range``
+request; Xet-backed files go through ``hf_xet``; the library's own lock stops
+two processes downloading the same blob at once, and its bytes reach the
+cache's ``blobs/`` folder only complete (it downloads to a unique
+``.incomplete`` file and renames it). Its tqdm progress is routed into
+dgcode's ``(done, total)`` callback instead of being drawn (``_progress_class``).
+
+``place`` puts the cached file at its final path in dgcode's store only complete
+and verified: it links (or copies) the file to a hidden temp name beside the
+destination, checks the sha256 and runs the caller's ``validate`` (the GGUF
+header check) on exactly that inode, and only then renames it to its final
+name. So nothing half-written or unverified ever sits under the model's name.
+
+Hardlink, not symlink, and not a copy: a hardlink costs no second copy of a
+multi-GB file, and, unlike a symlink, it keeps the file's resolved path inside
+dgcode's models folder, which the store relies on (``entry_of_path`` and the
+engine's aliased-copy records compare resolved paths), and it survives the
+Hugging Face cache being pruned (``hf cache rm`` then frees the bytes only once
+``dgcode models rm`` removes the last link). Both links share one inode, so
+neither side may ever write into it: huggingface_hub replaces blobs by rename,
+and dgcode's engine never writes model files (its aliased copies are copies).
+Where a hardlink is impossible (the two folders on different filesystems, or a
+filesystem without links) the file is copied, with progress, and fsynced.
+
+Not aliased at pull time: relabelling a ``dream``/``llada`` header as
+``qwen2``/``llama`` (dgcode.engine.alias) needs a writable copy, which rules
+out sharing the inode with the Hugging Face cache, and a relabelled file under
+the model's name would no longer match the registry's or the hub's sha256, nor
+be recognised as a diffusion model by the engine, ``verify`` or the store. So
+the store keeps the upstream bytes (linked, free), and the engine makes its
+aliased copy on first load (a copy-on-write clone where the filesystem can).
+Either way a dream/llada model takes one extra copy on disk; this way it is in
+the engine's cache, and the downloaded file stays byte-identical to upstream.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import http.client
-import json
 import os
-import re
-import shutil
-import time
-import urllib.error
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,226 +51,173 @@ from dgcode.fsio import fsync_folder
 from dgcode.models import hub
 
 ProgressCallback = Callable[[int, "int | None"], None]
-CHUNK = 1 << 20
-CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
+HASH_CHUNK = 8 << 20
+COPY_CHUNK = 16 << 20
+NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EMLINK,
+                  getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
 
 
 class DownloadError(Exception):
-    """The download failed; ``resumable`` says whether the ``.part`` was kept for the next attempt."""
+    """The pull failed; str() says what happened and what to do."""
 
     def __init__(self, message: str, *, resumable: bool = False):
         super().__init__(message)
         self.resumable = resumable
+        """Running the same command again may succeed (a transfer cut short, the hub unreachable)."""
 
 
-class _Interrupted(Exception):
-    """The transfer stopped early in a way a retry with Range can fix."""
+class VerificationError(DownloadError):
+    """The file's bytes are not what was expected: wrong sha256, or not a usable GGUF."""
 
 
 @dataclass(frozen=True)
-class DownloadResult:
+class Fetched:
+    path: Path
+    """The file in the Hugging Face cache (its snapshot entry; usually a symlink to the blob)."""
+    downloaded: bool
+    """This call transferred it (False: it was already in the cache)."""
+
+
+@dataclass(frozen=True)
+class Placed:
     path: Path
     size: int
     sha256: str
-    resumed_from: int
-    """Bytes already in the .part when this call started (0: a fresh download)."""
-    attempts: int
-    """HTTP requests made for the body (1 + in-process retries)."""
+    how: str
+    """'hardlink' or 'copy'."""
 
 
-def _sidecar(part: Path) -> Path:
-    return part.with_name(part.name + ".json")
+def _progress_class(callback: ProgressCallback | None):
+    """A stand-in for tqdm that huggingface_hub instantiates for its bars; it reports to ``callback``, draws nothing.
 
+    A class that does not subclass huggingface_hub's tqdm is constructed with the
+    bar's keyword arguments only (``total``, ``initial``, ``desc``...). HTTP
+    downloads call ``update`` with each chunk (negative when a server ignored a
+    Range and the download starts over); Xet downloads call ``update`` with bytes
+    written to the file and ``update_transfer`` with network bytes (ignored).
+    """
 
-def _load_state(part: Path, identity: str) -> dict:
-    try:
-        state = json.loads(_sidecar(part).read_text())
-    except (OSError, ValueError):
-        state = None
-    if not isinstance(state, dict) or state.get("identity") != identity or not part.exists():
-        part.unlink(missing_ok=True)
-        return {"identity": identity}
-    return state
+    class _Bar:
+        def __init__(self, *args, total=None, initial=0, **kwargs):
+            self.total, self.n, self.disable = total, initial or 0, False
+            self._report()
 
+        def _report(self) -> None:
+            if callback is not None:
+                callback(self.n, self.total)
 
-def _save_state(part: Path, state: dict) -> None:
-    _sidecar(part).write_text(json.dumps(state))
+        def update(self, n=1):
+            self.n = max(0, self.n + (n or 0))
+            self._report()
 
+        def update_transfer(self, n=1):
+            pass
 
-class _Partial:
-    """The bytes in the .part so far: their count and running sha256, kept in step with the file."""
+        def set_postfix_str(self, *args, **kwargs):
+            pass
 
-    def __init__(self, part: Path):
-        self.have, self.hasher, self.total = 0, hashlib.sha256(), None
-        if part.exists():
-            with open(part, "rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    self.add(chunk)
+        set_transfer_postfix_str = set_postfix_str
 
-    def add(self, chunk: bytes) -> None:
-        self.hasher.update(chunk)
-        self.have += len(chunk)
+        def set_description(self, *args, **kwargs):
+            pass
 
-    def reset(self, part: Path) -> None:
-        part.unlink(missing_ok=True)
-        self.have, self.hasher = 0, hashlib.sha256()
+        def refresh(self, *args, **kwargs):
+            pass
 
+        def close(self):
+            pass
 
-class _Lock:
-    """An exclusive, non-blocking lock on DEST.lock (POSIX); elsewhere a no-op."""
-
-    def __init__(self, dest: Path):
-        self.path = dest.with_name(dest.name + ".lock")
-        self.fh = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
+        def __enter__(self):
             return self
-        self.fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.close()
-            raise DownloadError(f"another dgcode process is downloading {self.path.name[:-5]}; wait for it "
-                                "to finish") from None
-        return self
 
-    def __exit__(self, *exc):
-        if self.fh is not None:
-            self.path.unlink(missing_ok=True)
-            self.fh.close()
+        def __exit__(self, *exc):
+            self.close()
+
+    return _Bar
 
 
-def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None, size: int | None = None,
-             progress: ProgressCallback | None = None, validate: Callable[[Path], None] | None = None,
-             retries: int = 3, backoff_s: float = 1.0, timeout_s: float = 30.0,
-             headers: dict[str, str] | None = None) -> DownloadResult:
-    """Download ``url`` to ``dest``; see the module docstring. Raises DownloadError with a clear message."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    with _Lock(dest):
-        state = _load_state(part, identity=sha256 or url)
-        got = _Partial(part)
-        if size is not None and got.have > size:
-            got.reset(part)
-        resumed_from, attempts = got.have, 0
-        _check_space(dest, (size or 0) - got.have)
-        while True:
-            attempts += 1
-            try:
-                _transfer(url, part, state, got, size, progress, timeout_s, headers)
-                break
-            except _Interrupted as exc:
-                if attempts > retries:
-                    done = f"{got.have:,} of {size:,}" if size else f"{got.have:,}"
-                    raise DownloadError(f"download of {dest.name} interrupted after {done} bytes ({exc}); run "
-                                        "the same command again to resume", resumable=True) from None
-                time.sleep(backoff_s * attempts)
-        if got.total is not None and got.have != got.total:
-            raise DownloadError(f"{dest.name}: received {got.have:,} bytes but the server announced "
-                                f"{got.total:,}", resumable=True)
-        digest = got.hasher.hexdigest()
-        if sha256 is not None and digest != sha256:
-            part.unlink(missing_ok=True)
-            _sidecar(part).unlink(missing_ok=True)
-            raise DownloadError(f"checksum mismatch for {dest.name}: expected sha256 {sha256}, got {digest}; "
-                                "the download was deleted (run the command again to retry)")
-        if validate is not None:
-            try:
-                validate(part)
-            except Exception:
-                part.unlink(missing_ok=True)
-                _sidecar(part).unlink(missing_ok=True)
-                raise
-        _fsync(part)
-        os.replace(part, dest)
-        _sidecar(part).unlink(missing_ok=True)
-        fsync_folder(dest.parent)
-        return DownloadResult(dest, got.have, digest, resumed_from, attempts)
+def fetch(repo: str, filename: str, revision: str = "main", *, force: bool = False,
+          progress: ProgressCallback | None = None, local_only: bool = False) -> Fetched:
+    """``hf_hub_download`` into the Hugging Face cache; HubError (hub said no) or DownloadError (transfer failed)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-
-def _transfer(url, part: Path, state: dict, got: _Partial, size: int | None, progress, timeout_s: float,
-              headers: dict[str, str] | None) -> None:
-    """One GET from ``got.have`` on, appending to the .part and updating ``got``; raises _Interrupted."""
-    request_headers = dict(headers or {})
-    if got.have > 0:
-        request_headers["Range"] = f"bytes={got.have}-"
-        if state.get("etag"):
-            request_headers["If-Range"] = state["etag"]
+    before = None if force else hub.cached_file(repo, filename, revision)
     try:
-        response = hub.open_url(url, request_headers, timeout=timeout_s)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 416 and size is not None and got.have == size:
-            got.total = size  # everything is already here
-            return
-        if exc.code == 416:
-            got.reset(part)
-            state.pop("etag", None)
-            raise _Interrupted("the server could not resume; starting over") from None
-        if exc.code in TRANSIENT_STATUS:
-            raise _Interrupted(f"HTTP {exc.code}") from None
-        raise DownloadError(f"the server answered HTTP {exc.code} for {url}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise _Interrupted(str(getattr(exc, "reason", exc))) from None
-    with response:
-        status = response.status
-        if got.have > 0 and status == 200:  # range ignored, or If-Range saw a changed file: start over
-            got.reset(part)
-        elif status == 206:
-            match = CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != got.have:
-                raise DownloadError(f"the server sent an unexpected range ({response.headers.get('Content-Range')})")
-        length = response.headers.get("Content-Length")
-        remaining = int(length) if length and length.isdigit() else None
-        got.total = _total(response.headers, status, got.have, remaining, size)
-        if size is not None and got.total is not None and got.total != size:
-            raise DownloadError(f"the server reports {got.total:,} bytes for {part.name[:-5]} but {size:,} were "
-                                "expected (the file changed upstream?)")
-        state["etag"] = response.headers.get("ETag") or state.get("etag")
-        _save_state(part, state)
-        received = 0
-        if progress is not None:
-            progress(got.have, got.total)
-        with open(part, "ab" if got.have else "wb") as out:
-            while remaining is None or received < remaining:
-                try:
-                    chunk = response.read(CHUNK if remaining is None else min(CHUNK, remaining - received))
-                except (OSError, http.client.HTTPException) as exc:
-                    raise _Interrupted(f"connection lost: {exc.__class__.__name__}") from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                got.add(chunk)
-                received += len(chunk)
-                if progress is not None:
-                    progress(got.have, got.total)
-        if remaining is not None and received < remaining:
-            raise _Interrupted(f"connection closed after {got.have:,} bytes")
+        path = hf_hub_download(repo, filename, revision=revision, cache_dir=str(hub.cache_dir()),
+                               endpoint=hub.endpoint(), token=hub.token(), library_name=hub.LIBRARY_NAME,
+                               force_download=force, local_files_only=local_only,
+                               tqdm_class=_progress_class(progress))
+    except (HfHubHTTPError, LocalEntryNotFoundError) as exc:
+        raise hub.translate(exc, repo, filename, revision) from None
+    except Exception as exc:  # noqa: BLE001 - the transport's exceptions (httpx, hf_xet) vary by version
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DownloadError(f"download of {filename} failed ({type(exc).__name__}: {reason}); run the same "
+                            "command again to retry", resumable=True) from None
+    path = Path(path)
+    return Fetched(path, downloaded=before is None or not os.path.samefile(before, path))
 
 
-def _total(headers, status: int, have: int, remaining: int | None, size: int | None) -> int | None:
-    if status == 206:
-        match = CONTENT_RANGE_RE.match(headers.get("Content-Range", ""))
-        if match and match.group(3) != "*":
-            return int(match.group(3))
-    if remaining is not None:
-        return remaining + (have if status == 206 else 0)
-    return size
+def evict(cached: Path) -> None:
+    """Remove a file from the Hugging Face cache: its snapshot entry and the blob behind it."""
+    blob = Path(os.path.realpath(cached))
+    for path in (cached, blob):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
 
-def _check_space(dest: Path, needed: int) -> None:
-    if needed <= 0:
-        return
-    free = shutil.disk_usage(dest.parent).free
-    if free < needed:
-        raise DownloadError(f"not enough disk space in {dest.parent}: {needed:,} bytes needed, {free:,} free")
-
-
-def _fsync(path: Path) -> None:
+def sha256_of(path: Path, progress: ProgressCallback | None = None) -> str:
+    hasher, done, total = hashlib.sha256(), 0, path.stat().st_size
     with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+        while chunk := fh.read(HASH_CHUNK):
+            hasher.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    return hasher.hexdigest()
+
+
+def place(source: Path, dest: Path, *, sha256: str | None = None, validate: Callable[[Path], None] | None = None,
+          progress: ProgressCallback | None = None) -> Placed:
+    """Link (else copy) ``source`` to ``dest`` through a verified temp file; see the module docstring.
+
+    ``progress`` reports the copy (when a copy is needed) and the sha256 pass.
+    Raises VerificationError when the sha256 differs from ``sha256`` or
+    ``validate`` raises (its exception is chained); ``dest`` is then untouched.
+    """
+    source = Path(os.path.realpath(source))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        how = _link_or_copy(source, tmp, progress)
+        digest = sha256_of(tmp, progress)
+        if sha256 is not None and digest != sha256:
+            raise VerificationError(f"checksum mismatch for {dest.name}: expected sha256 {sha256}, got {digest}")
+        if validate is not None:
+            validate(tmp)
+        os.replace(tmp, dest)
+        fsync_folder(dest.parent)
+        return Placed(dest, dest.stat().st_size, digest, how)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_or_copy(source: Path, tmp: Path, progress: ProgressCallback | None) -> str:
+    try:
+        os.link(source, tmp)
+        return "hardlink"
+    except OSError as exc:
+        if exc.errno not in NO_LINK_ERRNOS:
+            raise
+    total, done = source.stat().st_size, 0
+    with open(source, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(COPY_CHUNK):
+            fout.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return "copy"

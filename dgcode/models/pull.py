@@ -1,28 +1,35 @@
 """Pulling a registry model into the store, and verifying a model file; the work behind `models pull/verify`.
 
-``pull`` asks the hub for the file's size and sha256, downloads it resumably
-into the store (download.py), checks the sha256 (the registry's if it has one,
-else the hub's), validates the GGUF header with ``read_model_info`` before the
-file gets its final name, and writes a download record. ``verify`` re-checks a
-local file: header, diffusion usability, agreement with its registry entry,
-and the sha256 against the registry or, failing that, the download record.
+``pull`` asks the hub (huggingface_hub, see hub.py) for the file's size,
+sha256 and commit, refuses at once when the registry's sha256 disagrees with
+the hub's, gets the file into the shared Hugging Face cache (download.fetch:
+nothing is downloaded when it is already there), then places it in the store
+(download.place: hardlinked, else copied, and verified before it gets its
+name: sha256 against the registry's if it has one, else the hub's, and the
+GGUF header with ``read_model_info``), and writes a download record. A file
+this pull downloaded that fails verification is evicted from the Hugging Face
+cache, so the next pull downloads it afresh; one that was already there
+(another tool's) is left alone, and ``--force`` downloads it again. When the
+hub cannot be reached (or ``HF_HUB_OFFLINE`` is set) a file already in the
+cache is still placed, checked against the registry's sha256, or the sha256
+its cache blob is named by. ``verify`` re-checks a local file: header,
+diffusion usability, agreement with its registry entry, and the sha256
+against the registry or, failing that, the download record.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
 from dgcode.models import hub, store
-from dgcode.models.download import DownloadError, ProgressCallback, download
+from dgcode.models.download import DownloadError, ProgressCallback, VerificationError, evict, fetch, place, sha256_of
 from dgcode.models.registry import ModelEntry
-
-HASH_CHUNK = 8 << 20
 
 
 @dataclass
@@ -36,23 +43,46 @@ class PullResult:
     """'registry', 'hub', or None when no checksum was known."""
     info: ModelInfo
     already_present: bool = False
-    resumed_from: int = 0
+    from_hf_cache: bool = False
+    """The file was already in the Hugging Face cache: nothing was downloaded."""
+    placed_as: str | None = None
+    """'hardlink' (shares the Hugging Face cache's copy) or 'copy'; None when already present."""
+    hf_cache_path: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def _header_check() -> Callable[[Path], None]:
-    def check(path: Path) -> None:
-        try:
-            read_model_info(path)
-        except ModelFileError as exc:
-            raise DownloadError(f"the downloaded file is not a usable GGUF ({exc}); it was deleted") from None
-    return check
+def _header_check(path: Path) -> None:
+    try:
+        read_model_info(path)
+    except ModelFileError as exc:
+        raise VerificationError(f"the downloaded file is not a usable GGUF ({exc})") from exc
+
+
+def _metadata(entry: ModelEntry, filename: str) -> tuple[hub.RemoteFile, hub.HubError | None]:
+    """The hub's metadata, or (when the hub cannot be reached) what the cache knows, with the error kept."""
+    try:
+        return hub.file_metadata(entry.repo, filename, entry.revision), None
+    except hub.HubError as exc:
+        if not exc.unreachable:
+            hint = "" if entry.verified else f" (this registry entry is unverified: {entry.note})"
+            raise DownloadError(f"{exc}{hint}") from None
+        cached = hub.cached_file(entry.repo, filename, entry.revision)
+        if cached is None:
+            raise DownloadError(str(exc), resumable=True) from None
+        blob = Path(os.path.realpath(cached)).name
+        sha = blob if hub.SHA256_RE.match(blob) else None
+        return hub.RemoteFile(url=hub.resolve_url(entry.repo, filename, entry.revision),
+                              size=cached.stat().st_size, sha256=sha, etag=blob, commit=None, cached=True), exc
 
 
 def pull(entry: ModelEntry, quant: str | None = None, *, force: bool = False,
          progress: ProgressCallback | None = None, on_start: Callable[[hub.RemoteFile], None] | None = None,
-         retries: int = 3, backoff_s: float = 1.0) -> PullResult:
-    """Download ``entry``'s ``quant`` file into the store (a no-op when it is already there, unless ``force``)."""
+         verify_progress: ProgressCallback | None = None) -> PullResult:
+    """Get ``entry``'s ``quant`` file into the store (a no-op when it is already there, unless ``force``).
+
+    ``progress`` reports the download, ``verify_progress`` the copy (if any) and
+    the sha256 pass over the placed file.
+    """
     qfile = entry.file_for(quant)
     dest = store.local_path(entry, qfile.quant)
     if dest.is_file() and not force:
@@ -65,31 +95,54 @@ def pull(entry: ModelEntry, quant: str | None = None, *, force: bool = False,
         return PullResult(entry, qfile.quant, dest, info.size_bytes, record.get("sha256"),
                           record.get("checked_against"), info, already_present=True,
                           notes=_notes(entry, info))
-    try:
-        remote = hub.file_metadata(entry.repo, qfile.file, entry.revision)
-    except hub.HubError as exc:
-        hint = "" if entry.verified else f" (this registry entry is unverified: {entry.note})"
-        raise DownloadError(f"{exc}{hint}") from None
+    remote, unreachable = _metadata(entry, qfile.file)
+    if unreachable is not None and force:
+        raise DownloadError(f"{unreachable}; --force needs the hub", resumable=True)
     if qfile.sha256 and remote.sha256 and qfile.sha256 != remote.sha256:
-        raise DownloadError(f"the hub serves {qfile.file} with sha256 {remote.sha256}, but the registry expects "
+        where = "the Hugging Face cache holds" if unreachable else "the hub serves"
+        raise DownloadError(f"{where} {qfile.file} with sha256 {remote.sha256}, but the registry expects "
                             f"{qfile.sha256}: the file changed upstream; nothing was downloaded")
     expected = qfile.sha256 or remote.sha256
     checked_against = "registry" if qfile.sha256 else ("hub" if remote.sha256 else None)
+    if force:
+        remote = replace(remote, cached=False)
     if on_start is not None:
         on_start(remote)
-    result = download(remote.url, dest, sha256=expected, size=remote.size, progress=progress,
-                      validate=_header_check(), retries=retries, backoff_s=backoff_s)
+    try:
+        fetched = fetch(entry.repo, qfile.file, entry.revision, force=force, progress=progress,
+                        local_only=unreachable is not None)
+    except hub.HubError as exc:
+        raise DownloadError(str(exc), resumable=exc.unreachable) from None
+    try:
+        placed = place(fetched.path, dest, sha256=expected, validate=_header_check, progress=verify_progress)
+    except VerificationError as exc:
+        if fetched.downloaded:
+            evict(fetched.path)
+            what = "it was removed from the Hugging Face cache; run the command again to download it afresh"
+        else:
+            what = (f"the copy in the Hugging Face cache ({fetched.path}) was left as it is; "
+                    f"`dgcode models pull {entry.name} --quant {qfile.quant} --force` downloads it again")
+        raise VerificationError(f"{exc}; {what}") from None
+    for legacy in (store.part_path(dest), store.part_path(dest).with_name(store.part_path(dest).name + ".json")):
+        legacy.unlink(missing_ok=True)  # an interrupted download of dgcode before huggingface_hub: obsolete now
     info = read_model_info(dest)
     store.write_record(dest, {
         "repo": entry.repo, "revision": entry.revision, "commit": remote.commit, "file": qfile.file,
-        "quant": qfile.quant, "url": remote.url, "size_bytes": result.size, "sha256": result.sha256,
+        "quant": qfile.quant, "url": remote.url, "size_bytes": placed.size, "sha256": placed.sha256,
         "checked_against": checked_against, "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hf_cache_path": str(fetched.path), "placed_as": placed.how,
     })
     notes = _notes(entry, info)
     if expected is None:
         notes.insert(0, "the hub reported no sha256 for this file: only its size and GGUF header were checked")
-    return PullResult(entry, qfile.quant, dest, result.size, result.sha256, checked_against, info,
-                      resumed_from=result.resumed_from, notes=notes)
+    if unreachable is not None:
+        notes.insert(0, f"the hub was not reached ({unreachable}); the file came from the Hugging Face cache")
+    if placed.how == "copy":
+        notes.append(f"the Hugging Face cache ({hub.cache_dir()}) and the models folder are on different "
+                     "filesystems (or links are not supported), so the file was copied: it is on disk twice")
+    return PullResult(entry, qfile.quant, dest, placed.size, placed.sha256, checked_against, info,
+                      from_hf_cache=not fetched.downloaded, placed_as=placed.how, hf_cache_path=fetched.path,
+                      notes=notes)
 
 
 def _notes(entry: ModelEntry, info: ModelInfo) -> list[str]:
@@ -133,17 +186,6 @@ class VerifyReport:
             "expected_sha256": self.expected_sha256, "expected_from": self.expected_from,
             "problems": self.problems, "warnings": self.warnings,
         }
-
-
-def sha256_of(path: Path, progress: ProgressCallback | None = None) -> str:
-    hasher, done, total = hashlib.sha256(), 0, path.stat().st_size
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            hasher.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-    return hasher.hexdigest()
 
 
 def verify(path: Path, entry: ModelEntry | None = None, quant: str | None = None, *, hash_file: bool = True,

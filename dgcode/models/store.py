@@ -3,9 +3,12 @@
 Layout, under ``models_dir()`` (``$DGCODE_DATA_DIR/models``, else
 ``platformdirs.user_data_dir("dgcode")/models``)::
 
-    <entry name>/<file>.gguf        a complete, verified download
+    <entry name>/<file>.gguf        a complete, verified download: usually a hardlink to the blob in the
+                                    Hugging Face cache (same inode, no second copy), else a copy of it
     <entry name>/<file>.gguf.json   its download record (repo, commit, sha256 and what it was checked against)
-    <entry name>/<file>.gguf.part   an interrupted download, resumed by the next pull (plus .part.json)
+    <entry name>/<file>.gguf.part   an interrupted download of dgcode before it used huggingface_hub (listed
+                                    and removed, never resumed: partial downloads now live, and die, in the
+                                    Hugging Face cache)
 
 A model setting (``--model``, ``DGCODE_MODEL``, config ``model``) may be a path
 or a registry name, optionally ``NAME:QUANT``; ``resolve_model`` turns either
@@ -158,7 +161,8 @@ def remove(entry: ModelEntry, quant: str | None = None, cache_dir: Path | None =
     deleted, freed = [], 0
     for path in removal_plan(entry, quant, cache_dir):
         try:
-            size = path.stat().st_size
+            st = path.stat()
+            size = st.st_size if st.st_nlink <= 1 else 0  # a hardlink the Hugging Face cache shares frees nothing
             path.unlink()
         except FileNotFoundError:
             continue
