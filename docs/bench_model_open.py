@@ -41,7 +41,7 @@ def main() -> None:
 
     import gguf
 
-    from dgcode.engine.alias import _header_patches
+    from dgcode.engine.alias import header_patches
     from dgcode.engine.model_file import read_model_info
     from dgcode.engine.synthetic import write_synthetic_gguf
 
@@ -59,7 +59,7 @@ def main() -> None:
         "file": str(path), "size_bytes": path.stat().st_size, "n_vocab": info.n_vocab,
         "gguf_reader_s": best_of(args.repeat, gguf_reader),
         "read_model_info_s": best_of(args.repeat, lambda: read_model_info(path)),
-        "alias_patches_s": best_of(args.repeat, lambda: _header_patches(info, "qwen2")),
+        "alias_patches_s": best_of(args.repeat, lambda: header_patches(info, "qwen2")),
     }
     results["old_open_s_estimate"] = 2 * results["gguf_reader_s"]  # facts + patches, each a full read
     results["speedup"] = results["old_open_s_estimate"] / (results["read_model_info_s"] + results["alias_patches_s"])

@@ -203,11 +203,20 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def gguf_bytes(tmp_path_factory) -> bytes:
-    path = write_synthetic_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", "test", arch="dream")
+    """An AR-stored block-diffusion file (qwen2 with a mask token): placed exactly as published."""
+    path = write_synthetic_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", "test", arch="qwen2")
     return path.read_bytes()
 
 
-def registry_text(sha: str | None = None, filename: str = "tiny.Q8_0.gguf", repo: str = REPO) -> str:
+@pytest.fixture(scope="module")
+def dream_bytes(tmp_path_factory) -> bytes:
+    """A dream file: relabelled in place when this pull downloaded it (engine/relabel.py)."""
+    path = write_synthetic_gguf(tmp_path_factory.mktemp("gguf") / "tiny-dream.gguf", "test", arch="dream")
+    return path.read_bytes()
+
+
+def registry_text(sha: str | None = None, filename: str = "tiny.Q8_0.gguf", repo: str = REPO,
+                  architecture: str = "qwen2") -> str:
     sha_line = f', sha256 = "{sha}"' if sha else ""
     return f"""
 [models.tiny-dream]
@@ -215,7 +224,7 @@ aliases = ["tiny"]
 upstream = "test-org/tiny"
 repo = "{repo}"
 note = "a synthetic test model"
-architecture = "dream"
+architecture = "{architecture}"
 mask_token_id = 383
 shift_logits = true
 default_quant = "Q8_0"
@@ -248,7 +257,7 @@ def test_pull_downloads_verifies_and_hardlinks_the_cached_file(hub, data_dir, gg
     dest = data_dir / "models" / "tiny-dream" / "tiny.Q8_0.gguf"
     assert result.path == dest and dest.read_bytes() == gguf_bytes
     assert (result.sha256, result.checked_against, result.quant) == (sha, "hub", "Q8_0")
-    assert result.info.architecture == "dream" and not result.from_hf_cache and result.placed_as == "hardlink"
+    assert result.info.architecture == "qwen2" and not result.from_hf_cache and result.placed_as == "hardlink"
     assert seen[-1] == (len(gguf_bytes), len(gguf_bytes))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert sorted(p.name for p in dest.parent.iterdir()) == ["tiny.Q8_0.gguf", "tiny.Q8_0.gguf.json"]
@@ -261,7 +270,6 @@ def test_pull_downloads_verifies_and_hardlinks_the_cached_file(hub, data_dir, gg
     record = store.read_record(dest)
     assert (record["sha256"], record["commit"], record["checked_against"]) == (sha, COMMIT, "hub")
     assert record["placed_as"] == "hardlink" and Path(record["hf_cache_path"]).samefile(blob)
-    assert any("cached copy relabelled as 'qwen2'" in note for note in result.notes)
     # dgcode's metadata HEAD, then hf_hub_download's own; one GET of the bytes, from the CDN.
     assert hub.heads() == ["/test-org/tiny-GGUF/resolve/main/tiny.Q8_0.gguf"] * 2
     assert [(r[0], r[3]) for r in hub.blob_gets()] == [("cdn", None)]

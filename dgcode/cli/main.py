@@ -270,7 +270,8 @@ def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
         _fail(str(exc), EXIT_USAGE)
     facts = {
         "path": str(info.path), "name": info.name, "architecture": info.architecture,
-        "size_bytes": info.size_bytes, "file_type": info.file_type, "context_length": info.context_length,
+        "relabelled_as": info.relabelled_as, "size_bytes": info.size_bytes, "file_type": info.file_type,
+        "context_length": info.context_length,
         "n_vocab": info.n_vocab, "n_layer": info.n_layer, "n_embd": info.n_embd,
         "mask_token_id": info.mask_token_id, "eos_token_id": info.eos_token_id,
         "shift_logits": info.shift_logits, "diffusion": info.is_native_diffusion,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dgcode.engine import relabel
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_header
 from dgcode.fsio import fsync_folder
@@ -76,32 +77,9 @@ def _clone_or_copy(src: Path, dst: Path, progress: ProgressCallback | None) -> b
     return False
 
 
-def _header_patches(info: ModelInfo, alias: str) -> list[tuple[int, bytes]]:
+def header_patches(info: ModelInfo, alias: str) -> list[tuple[int, bytes]]:
     """(offset, new bytes) pairs that relabel the architecture; lengths never change."""
-    header = read_header(info.path)
-    arch = info.architecture
-    prefix, new_prefix = f"{arch}.".encode(), f"{alias}.".encode()
-    patches: list[tuple[int, bytes]] = []
-    for name, key_offset in header.key_offsets.items():
-        key = name.encode()
-        if key.startswith(prefix):
-            patches.append((key_offset, new_prefix + key[len(prefix):]))
-    patches.append((header.value_offsets["general.architecture"], alias.encode()))
-    return patches
-
-
-def _apply_patches(path: Path, info: ModelInfo, patches: list[tuple[int, bytes]]) -> None:
-    with open(path, "r+b") as fh:
-        for offset, data in patches:
-            fh.seek(offset)
-            old = fh.read(len(data))
-            expected = info.architecture.encode()
-            if not (old.startswith(expected) and len(old) == len(data)):
-                raise ModelFileError(f"unexpected header layout while aliasing {info.path.name} at byte {offset}")
-            fh.seek(offset)
-            fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    return relabel.header_patches(read_header(info.path), info.architecture, alias)
 
 
 @dataclass(frozen=True)
@@ -126,6 +104,8 @@ def make_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
                       progress: ProgressCallback | None = None) -> AliasedCopy:
     """The cached aliased copy of a dream/llada model, created if needed, with its size and how it was made."""
     alias = DIFFUSION_ARCH_ALIASES.get(info.architecture)
+    if info.relabelled_as is not None:
+        raise ModelFileError(f"internal: {info.path.name} is already relabelled as '{info.relabelled_as}'")
     if alias is None:
         raise ModelFileError(f"architecture '{info.architecture}' has no cached twin to alias to")
     if len(alias) != len(info.architecture):
@@ -137,9 +117,9 @@ def make_aliased_copy(info: ModelInfo, cache_dir: Path | None = None,
     _remove_stale_copies(target, info.path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        patches = _header_patches(info, alias)
+        patches = header_patches(info, alias)
         cloned = _clone_or_copy(info.path, tmp, progress)
-        _apply_patches(tmp, info, patches)
+        relabel.apply_patches(tmp, info.architecture, patches)
         os.replace(tmp, target)
         fsync_folder(target.parent)
         (target.with_suffix(".json")).write_text(json.dumps({"source": str(info.path), "alias": alias,

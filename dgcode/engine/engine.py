@@ -70,8 +70,11 @@ class Engine:
         self.cached = self.backend.needs_cache
         if not self.cached and not info.is_native_diffusion:
             raise InvalidSettingsError(f"'{info.architecture}' models run on the cached path only")
+        if not self.cached and info.relabelled_as is not None:
+            raise InvalidSettingsError(f"{info.path.name} is stored relabelled as '{info.relabelled_as}' (see "
+                                       "`dgcode models pull`): it runs on the cached path only")
         self.aliased_copy: alias.AliasedCopy | None = None
-        if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES:
+        if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES and info.relabelled_as is None:
             self.aliased_copy = alias.make_aliased_copy(info, options.cache_dir, progress)
             load_path = self.aliased_copy.path
         else:
@@ -170,7 +173,8 @@ class Engine:
         info = self.info
         return {
             "model": str(info.path), "name": info.name, "architecture": info.architecture,
-            "cached_path": self.cached, "forward_backend": self.backend.name, "reuse_prefix": self.reuse_prefix,
+            "relabelled_as": info.relabelled_as, "cached_path": self.cached, "forward_backend": self.backend.name,
+            "reuse_prefix": self.reuse_prefix,
             "shift_logits": self.shift_logits,
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads, "flash_attn": self.flash_attn,

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgcode.engine import relabel
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.gguf_header import (
     BOOL,
@@ -57,6 +58,9 @@ class ModelInfo:
     chat_template: str | None
     file_type: str
     bos_token_id: int | None = None
+    relabelled_as: str | None = None
+    """The label the file's header carries when dgcode relabelled it in place (engine/relabel.py): then
+    ``architecture`` is the model's real one and the file already is its cached twin, loaded as it is."""
 
     @property
     def is_native_diffusion(self) -> bool:
@@ -153,6 +157,11 @@ def read_model_info(path: str | os.PathLike[str], header: GGUFHeader | None = No
     arch = fields.text("general.architecture")
     if not arch:
         raise ModelFileError(f"GGUF file has no general.architecture: {path}")
+    key_arch, relabelled_as = arch, None
+    if arch in DIFFUSION_ARCH_ALIASES.values():
+        original = relabel.relabelled_from(header)
+        if original is not None and DIFFUSION_ARCH_ALIASES.get(original) == arch:
+            arch, relabelled_as = original, key_arch
     n_vocab = fields.string_array_length("tokenizer.ggml.tokens")
     if n_vocab is None:
         raise ModelFileError(f"GGUF file has no tokenizer (tokenizer.ggml.tokens): {path}")
@@ -174,11 +183,11 @@ def read_model_info(path: str | os.PathLike[str], header: GGUFHeader | None = No
         size_bytes=size,
         architecture=arch,
         name=name or path.stem,
-        context_length=fields.integer(f"{arch}.context_length", 0) or 0,
+        context_length=fields.integer(f"{key_arch}.context_length", 0) or 0,
         n_vocab=n_vocab,
-        n_embd=fields.integer(f"{arch}.embedding_length", 0) or 0,
-        n_layer=fields.integer(f"{arch}.block_count", 0) or 0,
-        n_head=fields.integer_or_list(f"{arch}.attention.head_count"),
+        n_embd=fields.integer(f"{key_arch}.embedding_length", 0) or 0,
+        n_layer=fields.integer(f"{key_arch}.block_count", 0) or 0,
+        n_head=fields.integer_or_list(f"{key_arch}.attention.head_count"),
         mask_token_id=token_id("tokenizer.ggml.mask_token_id"),
         eos_token_id=token_id("tokenizer.ggml.eos_token_id"),
         pad_token_id=token_id("tokenizer.ggml.padding_token_id"),
@@ -187,10 +196,11 @@ def read_model_info(path: str | os.PathLike[str], header: GGUFHeader | None = No
         chat_template=fields.text("tokenizer.chat_template"),
         file_type=_file_type_name(file_type),
         bos_token_id=token_id("tokenizer.ggml.bos_token_id"),
+        relabelled_as=relabelled_as,
     )
     if info.context_length <= 0 or info.n_layer <= 0:
-        raise ModelFileError(f"GGUF header of {path} lacks {escaped(arch)}.context_length or "
-                             f"{escaped(arch)}.block_count")
+        raise ModelFileError(f"GGUF header of {path} lacks {escaped(key_arch)}.context_length or "
+                             f"{escaped(key_arch)}.block_count")
     return info
 
 

@@ -26,15 +26,16 @@ and dgcode's engine never writes model files (its aliased copies are copies).
 Where a hardlink is impossible (the two folders on different filesystems, or a
 filesystem without links) the file is copied, with progress, and fsynced.
 
-Not aliased at pull time: relabelling a ``dream``/``llada`` header as
-``qwen2``/``llama`` (dgcode.engine.alias) needs a writable copy, which rules
-out sharing the inode with the Hugging Face cache, and a relabelled file under
-the model's name would no longer match the registry's or the hub's sha256, nor
-be recognised as a diffusion model by the engine, ``verify`` or the store. So
-the store keeps the upstream bytes (linked, free), and the engine makes its
-aliased copy on first load (a copy-on-write clone where the filesystem can).
-Either way a dream/llada model takes one extra copy on disk; this way it is in
-the engine's cache, and the downloaded file stays byte-identical to upstream.
+Relabelled at pull time, when the file is dgcode's alone: ``place`` takes a
+``finish`` step, run on the verified temp file just before its rename. pull
+uses it for a ``dream``/``llada`` file it downloaded itself: the Hugging Face
+cache entry is removed, so the temp file is the only link, and its header is
+relabelled in place as ``qwen2``/``llama`` (engine/relabel.py; the record
+beside it keeps the real architecture and lets ``verify`` check the published
+sha256). The engine then loads it directly, with no copy in its cache: the
+model is on disk once. A file that was already in the Hugging Face cache
+(another tool's) is linked as published and never changed; the engine makes
+its relabelled copy on first load and says so.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Placed:
     size: int
     sha256: str
     how: str
-    """'hardlink' or 'copy'."""
+    """'hardlink', 'copy' or what ``place``'s ``finish`` said ('relabelled')."""
 
 
 def _progress_class(callback: ProgressCallback | None):
@@ -180,12 +181,14 @@ def sha256_of(path: Path, progress: ProgressCallback | None = None) -> str:
 
 
 def place(source: Path, dest: Path, *, sha256: str | None = None, validate: Callable[[Path], None] | None = None,
-          progress: ProgressCallback | None = None) -> Placed:
+          progress: ProgressCallback | None = None, finish: Callable[[Path], str] | None = None) -> Placed:
     """Link (else copy) ``source`` to ``dest`` through a verified temp file; see the module docstring.
 
     ``progress`` reports the copy (when a copy is needed) and the sha256 pass.
     Raises VerificationError when the sha256 differs from ``sha256`` or
     ``validate`` raises (its exception is chained); ``dest`` is then untouched.
+    ``finish``, when given, gets the verified temp file just before the rename
+    (pull relabels a dream/llada file there) and returns what ``Placed.how`` says.
     """
     source = Path(os.path.realpath(source))
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +200,8 @@ def place(source: Path, dest: Path, *, sha256: str | None = None, validate: Call
             raise VerificationError(f"checksum mismatch for {dest.name}: expected sha256 {sha256}, got {digest}")
         if validate is not None:
             validate(tmp)
+        if finish is not None:
+            how = finish(tmp)
         os.replace(tmp, dest)
         fsync_folder(dest.parent)
         return Placed(dest, dest.stat().st_size, digest, how)

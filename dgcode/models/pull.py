@@ -6,7 +6,10 @@ the hub's, gets the file into the shared Hugging Face cache (download.fetch:
 nothing is downloaded when it is already there), then places it in the store
 (download.place: hardlinked, else copied, and verified before it gets its
 name: sha256 against the registry's if it has one, else the hub's, and the
-GGUF header with ``read_model_info``), and writes a download record. A file
+GGUF header with ``read_model_info``), and writes a download record. A
+``dream``/``llada`` file this pull downloaded is then taken out of the Hugging
+Face cache and relabelled in place as its cached twin (engine/relabel.py), so
+the engine loads it directly and the model is on disk once. A file
 this pull downloaded that fails verification is evicted from the Hugging Face
 cache, so the next pull downloads it afresh; one that was already there
 (another tool's) is left alone, and ``--force`` downloads it again. When the
@@ -25,11 +28,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dgcode.engine import relabel
 from dgcode.engine.errors import ModelFileError
-from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
+from dgcode.engine.model_file import (
+    DIFFUSION_ARCH_ALIASES,
+    ModelInfo,
+    read_header,
+    read_model_info,
+    require_diffusion,
+)
 from dgcode.models import hub, store
-from dgcode.models.download import DownloadError, ProgressCallback, VerificationError, evict, fetch, place, sha256_of
+from dgcode.models.download import (
+    DownloadError,
+    Fetched,
+    ProgressCallback,
+    VerificationError,
+    evict,
+    fetch,
+    place,
+    sha256_of,
+)
 from dgcode.models.registry import ModelEntry
+
+RELABELLED = "relabelled"
 
 
 @dataclass
@@ -113,8 +134,10 @@ def pull(entry: ModelEntry, quant: str | None = None, *, force: bool = False,
                         local_only=unreachable is not None)
     except hub.HubError as exc:
         raise DownloadError(str(exc), resumable=exc.unreachable) from None
+    finish = _relabeller(fetched, dest) if fetched.downloaded else None
     try:
-        placed = place(fetched.path, dest, sha256=expected, validate=_header_check, progress=verify_progress)
+        placed = place(fetched.path, dest, sha256=expected, validate=_header_check, progress=verify_progress,
+                       finish=finish)
     except VerificationError as exc:
         if fetched.downloaded:
             evict(fetched.path)
@@ -125,12 +148,15 @@ def pull(entry: ModelEntry, quant: str | None = None, *, force: bool = False,
         raise VerificationError(f"{exc}; {what}") from None
     for legacy in (store.part_path(dest), store.part_path(dest).with_name(store.part_path(dest).name + ".json")):
         legacy.unlink(missing_ok=True)  # an interrupted download of dgcode before huggingface_hub: obsolete now
+    if placed.how != RELABELLED:
+        relabel.record_path(dest).unlink(missing_ok=True)  # a record of a file this one replaced
     info = read_model_info(dest)
     store.write_record(dest, {
         "repo": entry.repo, "revision": entry.revision, "commit": remote.commit, "file": qfile.file,
         "quant": qfile.quant, "url": remote.url, "size_bytes": placed.size, "sha256": placed.sha256,
         "checked_against": checked_against, "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "hf_cache_path": str(fetched.path), "placed_as": placed.how,
+        "hf_cache_path": None if placed.how == RELABELLED else str(fetched.path), "placed_as": placed.how,
+        "relabelled_as": info.relabelled_as,
     })
     notes = _notes(entry, info)
     if expected is None:
@@ -141,8 +167,37 @@ def pull(entry: ModelEntry, quant: str | None = None, *, force: bool = False,
         notes.append(f"the Hugging Face cache ({hub.cache_dir()}) and the models folder are on different "
                      "filesystems (or links are not supported), so the file was copied: it is on disk twice")
     return PullResult(entry, qfile.quant, dest, placed.size, placed.sha256, checked_against, info,
-                      from_hf_cache=not fetched.downloaded, placed_as=placed.how, hf_cache_path=fetched.path,
-                      notes=notes)
+                      from_hf_cache=not fetched.downloaded, placed_as=placed.how,
+                      hf_cache_path=None if placed.how == RELABELLED else fetched.path, notes=notes)
+
+
+def _relabeller(fetched: Fetched, dest: Path) -> Callable[[Path], str] | None:
+    """For a dream/llada file this pull downloaded: relabel the verified temp file in place (one copy on disk).
+
+    The download is dgcode's alone, so its Hugging Face cache entry is removed
+    first (the temp file, a hardlink to it, then has no other link) and the
+    file is relabelled as its cached twin, recorded beside ``dest``
+    (engine/relabel.py). A file that was in the cache before (another tool's)
+    is never taken away: it is linked as published and the engine makes its
+    relabelled copy on first load.
+    """
+    try:
+        info = read_model_info(fetched.path)
+    except ModelFileError:
+        return None  # place() reports it
+    label = DIFFUSION_ARCH_ALIASES.get(info.architecture)
+    if label is None or info.relabelled_as is not None:
+        return None
+
+    def finish(tmp: Path) -> str:
+        how = "hardlink" if os.path.samefile(tmp, fetched.path) else "copy"
+        evict(fetched.path)
+        if os.stat(tmp).st_nlink != 1:  # the blob is linked elsewhere too: relabelling would change that file
+            return how
+        relabel.relabel_in_place(tmp, read_header(tmp), info.architecture, label, record_for=dest)
+        return RELABELLED
+
+    return finish
 
 
 def _notes(entry: ModelEntry, info: ModelInfo) -> list[str]:
@@ -150,7 +205,10 @@ def _notes(entry: ModelEntry, info: ModelInfo) -> list[str]:
     if info.architecture != entry.architecture:
         notes.append(f"the file's architecture is '{info.architecture}', the registry says '{entry.architecture}'")
     alias = DIFFUSION_ARCH_ALIASES.get(info.architecture)
-    if alias:
+    if info.relabelled_as is not None:
+        notes.append(f"stored relabelled as '{info.relabelled_as}' so the engine loads it directly with a KV "
+                     "cache: one copy on disk (it was taken out of the Hugging Face cache)")
+    elif alias:
         from dgcode.engine.alias import default_cache_dir
 
         notes.append(f"the first run makes a cached copy relabelled as '{alias}' (about the same size) in "
@@ -218,7 +276,10 @@ def verify(path: Path, entry: ModelEntry | None = None, quant: str | None = None
         if recorded:
             report.expected_sha256, report.expected_from = recorded, "download record"
     if hash_file and report.path.is_file():
-        report.sha256 = sha256_of(report.path, progress)
+        if info is not None and info.relabelled_as is not None:  # the published bytes, as the checksum knows them
+            report.sha256 = relabel.upstream_sha256(report.path, info.architecture, progress)
+        else:
+            report.sha256 = sha256_of(report.path, progress)
         if report.expected_sha256 and report.sha256 != report.expected_sha256:
             report.problems.append(f"sha256 {report.sha256} does not match the {report.expected_from}'s "
                                    f"{report.expected_sha256}")

@@ -6,6 +6,7 @@ Layout, under ``models_dir()`` (``$DGCODE_DATA_DIR/models``, else
     <entry name>/<file>.gguf        a complete, verified download: usually a hardlink to the blob in the
                                     Hugging Face cache (same inode, no second copy), else a copy of it
     <entry name>/<file>.gguf.json   its download record (repo, commit, sha256 and what it was checked against)
+    <entry name>/<file>.gguf.relabel.json   a dream/llada file relabelled in place at pull time (engine/relabel.py)
     <entry name>/<file>.gguf.part   an interrupted download of dgcode before it used huggingface_hub (listed
                                     and removed, never resumed: partial downloads now live, and die, in the
                                     Hugging Face cache)
@@ -25,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgcode.engine import relabel
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.model_file import AR_ARCHS_FOR_BLOCK_DIFFUSION
 from dgcode.models.registry import ModelEntry, Registry, load_registry
@@ -147,7 +149,7 @@ def removal_plan(entry: ModelEntry, quant: str | None = None, cache_dir: Path | 
         dest = local_path(entry, local.quant)
         if local.complete:
             paths.extend(aliased_copies(dest, cache_dir))
-        for path in (local.path, record_path(local.path)):
+        for path in (local.path, record_path(local.path), relabel.record_path(local.path)):
             if path.exists() and path not in paths:
                 paths.append(path)
     if quant is None or paths:
