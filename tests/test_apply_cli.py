@@ -24,7 +24,7 @@ GOOD = (
     "unstaged.py\n<<<<<<< SEARCH\n    return 2   \n=======\n    return 5\n>>>>>>> REPLACE\n"
 )
 BAD = GOOD + "clean.py\n<<<<<<< SEARCH\nnot in the file\n=======\nx\n>>>>>>> REPLACE\n"
-EDIT_KEYS = {"index", "file", "status", "reason", "level"}
+EDIT_KEYS = {"index", "file", "status", "reason", "level", "note"}
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dgcode.edits.errors import EditError, ErrorCode
-from dgcode.edits.matching import MatchLevel, apply_search_replace, nearest_region
+from dgcode.edits.matching import MatchLevel, nearest_region
+from dgcode.edits.search_replace import apply_search_replace
 from dgcode.edits.textfile import CRLF, LF, TextFile
 
 
@@ -64,9 +65,7 @@ def test_no_tab_space_conversion() -> None:
     "data, search, lines",
     [
         (b"x = 1\ny\nx = 1\n", "x = 1\n", "line 1 (exact), line 3 (exact)"),
-        (b"x = 1\ny\nx = 1  \n", "x = 1\n", "line 1 (exact), line 3 (trailing_whitespace)"),
         (b"x = 1  \ny\nx = 1\t\n", "x = 1\n", "line 1 (trailing_whitespace), line 3 (trailing_whitespace)"),
-        (b"x = 1\n    x = 1\n", "x = 1\n", "line 1 (exact), line 2 (indentation)"),
         (b"\ta\n\tb\nc\n\t\ta\n\t\tb\n", "a\nb\n", "lines 1-2 (indentation), lines 4-5 (indentation)"),
         (b"a\na\na\n", "a\na\n", "lines 1-2 (exact), lines 2-3 (exact)"),
     ],
@@ -76,6 +75,18 @@ def test_ambiguity_refused_at_every_level(data: bytes, search: str, lines: str) 
     assert error.code is ErrorCode.AMBIGUOUS
     assert lines in str(error)
     assert "Refusing to guess" in str(error)
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"x = 1\ny\nx = 1  \n", b"z\ny\nx = 1  \n"),
+        (b"x = 1\n    x = 1\n", b"z\n    x = 1\n"),
+        (b"def f():\n    x = 1\nx = 1\n", b"def f():\n    x = 1\nz\n"),
+    ],
+)
+def test_one_exact_match_is_taken_beside_looser_ones_elsewhere(data: bytes, expected: bytes) -> None:
+    assert apply(data, "x = 1\n", "z\n") == (expected, MatchLevel.EXACT)
 
 
 def test_no_match_names_nearest_region() -> None:

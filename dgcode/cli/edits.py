@@ -49,6 +49,8 @@ def _print_apply(report: ApplyReport) -> None:
         line.append(f" {result['status']}", style=STATUS_STYLE.get(str(result["status"]), ""))
         if result["level"] not in (None, "exact"):
             line.append(f" (matched with tolerance: {result['level']})", style="yellow")
+        if result.get("note"):
+            line.append(f" ({result['note']})", style="yellow")
         if result["reason"]:
             line.append(f": {result['reason']}")
         out.print(line)

@@ -83,7 +83,7 @@ class ApplyReport:
                 reason = self.error or "not applied: the response has problems (" + "; ".join(self.parse_problems) + ")"
             level = outcome.level.value if outcome.level is not None else None
             results.append({"index": outcome.edit.index, "file": outcome.path, "status": status,
-                            "reason": reason, "level": level})
+                            "reason": reason, "level": level, "note": outcome.note})
         return results
 
     def to_json(self) -> dict[str, object]:

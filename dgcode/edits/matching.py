@@ -13,7 +13,11 @@ Matching is line by line, at three levels tried in order (RELIABILITY #6):
 
 There is no similarity-ratio guessing.  Each level accepts everything the one
 before it does, so a SEARCH is refused as ambiguous when it matches more than
-one place at the widest level (RELIABILITY #5).  When nothing matches, the
+one place at the widest level (RELIABILITY #5), unless exactly one of those
+places is an exact match: then the SEARCH is the file's text, verbatim, in one
+place, and that place is taken.  A SEARCH that matches nothing as written may
+still apply, exactly as uniquely, in edits/search_replace.py: a spurious blank
+first line dropped, or ``...`` elision.  When nothing matches, the
 error names and shows the nearest region of the file so the model can retry.
 
 SEARCH and REPLACE are whole lines.  Lines the edit leaves alone (equal in
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from dgcode.edits.errors import EditError, ErrorCode
-from dgcode.edits.textfile import TextFile, carry_over_unchanged
+from dgcode.edits.textfile import TextFile
 
 HINT_MAX_LINES = 12
 """Most lines of the nearest region shown in a no-match message."""
@@ -75,19 +79,6 @@ class Match:
     stop: int
     level: MatchLevel
     shift: IndentShift
-
-
-@dataclass(frozen=True)
-class Replacement:
-    """The file after one SEARCH/REPLACE; ``match`` is None when the file was created."""
-
-    text_file: TextFile
-    match: Match | None
-
-    @property
-    def level(self) -> MatchLevel | None:
-        """The match level used, or None for a new file."""
-        return self.match.level if self.match else None
 
 
 def text_to_lines(text: str) -> list[str]:
@@ -271,42 +262,20 @@ def ambiguous_message(matches: list[Match], path: str) -> str:
 
 
 def find_unique_match(text_file: TextFile, search: str, *, path: str) -> Match:
-    """The single place ``search`` matches, or EditError (not found / ambiguous)."""
+    """The single place ``search`` matches, or EditError (not found / ambiguous).
+
+    One exact match is taken even where looser levels match elsewhere too
+    (the SEARCH is the file's text, verbatim, in exactly one place);
+    otherwise several matches are ambiguous.
+    """
     file_lines = text_file.texts
     search_lines = text_to_lines(search)
     matches = find_matches(file_lines, search_lines)
+    exact = [m for m in matches if m.level is MatchLevel.EXACT]
+    if len(exact) == 1:
+        return exact[0]
     if len(matches) > 1:
         raise EditError(ambiguous_message(matches, path), code=ErrorCode.AMBIGUOUS, path=path)
     if not matches:
         raise EditError(no_match_message(file_lines, search_lines, path), code=ErrorCode.NO_MATCH, path=path)
     return matches[0]
-
-
-def apply_search_replace(text_file: TextFile | None, search: str, replace: str, *, path: str) -> Replacement:
-    """Apply one SEARCH/REPLACE to ``text_file`` (None: the file does not exist).
-
-    An empty SEARCH creates a file that is missing (or empty); on a file with
-    content it is refused.  Raises EditError when the edit cannot apply.
-    """
-    replace_lines = text_to_lines(replace)
-    if not text_to_lines(search):
-        if text_file is not None and text_file.lines:
-            raise EditError(
-                f"{path} already exists and is not empty; an empty SEARCH only creates new files. "
-                "Quote the lines to change in SEARCH instead.",
-                code=ErrorCode.NOT_EMPTY,
-                path=path,
-            )
-        bom = text_file.bom if text_file is not None else False
-        return Replacement(TextFile.from_text(replace, bom=bom), None)
-    if text_file is None:
-        raise EditError(
-            f"{path} does not exist; to create it, use an empty SEARCH section.",
-            code=ErrorCode.MISSING_FILE,
-            path=path,
-        )
-    match = find_unique_match(text_file, search, path=path)
-    new_lines = carry_over_unchanged(
-        text_file.lines[match.start : match.stop], text_to_lines(search), replace_lines, match.shift.apply
-    )
-    return Replacement(text_file.splice(match.start, match.stop, new_lines), match)

@@ -13,10 +13,12 @@ SEARCH/REPLACE blocks (``mode="search_replace"``)::
     >>>>>>> REPLACE
     ```
 
-The fence is optional.  The file name is the nearest non-blank line above the
-block (or above its opening fence), stripped of ``#``, ``*``, backticks and a
-trailing colon; a fence info string that looks like a path (```` ```a/b.py ````)
-also names it.  A block with no name line above it belongs to the previous
+The fence is optional, and may be aider's ``<source>`` ... ``</source>``.  The
+file name is the nearest non-blank line above the block (or above its opening
+fence), stripped of ``#``, ``*``, backticks and a trailing colon; a fence info
+string that looks like a path (```` ```a/b.py ````) also names it, and so does a
+one-line fenced block of its own just above the block's fence (DeepSeek-Coder
+writes the name that way).  A block with no name line above it belongs to the previous
 block's file, unless the prose since the previous block names another one:
 when exactly one plausible file name (a path-like word whose last part has a
 known extension such as ``.py``/``.txt``, or is a name like ``Makefile``)
@@ -44,7 +46,9 @@ ParseMode = Literal["search_replace", "whole_file"]
 SEARCH_MARKER = re.compile(r"<{5,9} SEARCH>?")
 DIVIDER_MARKER = re.compile(r"={5,9}")
 REPLACE_MARKER = re.compile(r">{5,9} REPLACE")
-FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)")
+FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,}|<source>)(?P<info>[^`<>]*)")
+TAG_FENCE = "<source>"
+"""aider's fence for content that itself holds triple backticks: ``<source>`` ... ``</source>``."""
 NAME_LOOKBACK_BLANKS = 2
 """Blank lines allowed between a file name line and its block or fence."""
 PROSE_FILE_EXTENSIONS = frozenset("""
@@ -163,7 +167,15 @@ def fence_of(line: str) -> tuple[str, str] | None:
 def closes_fence(line: str, fence: str) -> bool:
     """Whether ``line`` closes a block opened with ``fence``."""
     stripped = line.strip()
+    if fence == TAG_FENCE:
+        return stripped == "</source>"
     return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+def is_fence_line(line: str) -> bool:
+    """An opening or closing fence of any kind."""
+    return bool(fence_of(line)) or closes_fence(line, "```") or closes_fence(line, "~~~") \
+        or closes_fence(line, TAG_FENCE)
 
 
 def path_from_line(line: str) -> str | None:
@@ -175,7 +187,7 @@ def path_from_line(line: str) -> str | None:
     colon (``Changes:``, ``**Changes:**``).
     """
     stripped = line.strip()
-    if not stripped or is_marker(stripped) or fence_of(stripped) or closes_fence(stripped, "```"):
+    if not stripped or is_marker(stripped) or is_fence_line(stripped):
         return None
     core = stripped.lstrip("#").strip()
     had_colon = False
@@ -223,9 +235,30 @@ def name_above_fence(lines: list[str], fence_index: int) -> str | None:
     if named:
         return named
     above = _previous_non_blank(lines, fence_index)
-    if above is None or fence_of(lines[above]):
+    if above is None:
         return None
+    if is_fence_line(lines[above]):
+        return name_in_own_fence(lines, above)
     return path_from_line(lines[above])
+
+
+def name_in_own_fence(lines: list[str], close_index: int) -> str | None:
+    """The name a one-line fenced block ending at ``close_index`` holds (DeepSeek-Coder's habit), if any::
+
+        ```python
+        foo.py
+        ```
+        ```python
+        <<<<<<< SEARCH
+    """
+    name_index = close_index - 1
+    open_index = name_index - 1
+    if open_index < 0 or not lines[name_index].strip():
+        return None
+    opened = fence_of(lines[open_index])
+    if opened is None or not closes_fence(lines[close_index], opened[0]):
+        return None
+    return path_from_line(lines[name_index])
 
 
 def name_above_block(lines: list[str], index: int, open_fence: int | None) -> str | None:
@@ -274,7 +307,7 @@ def names_in_prose(lines: list[str], index: int) -> list[str]:
         start -= 1
     found: list[str] = []
     for line in lines[start:index]:
-        if fence_of(line) or closes_fence(line, "```") or closes_fence(line, "~~~"):
+        if is_fence_line(line):
             continue
         for word in line.split():
             name = file_name_in_prose(word)
@@ -383,6 +416,14 @@ def parse_whole_files(lines: list[str]) -> tuple[list[Edit], list[str]]:
             problems.append(f"{label} is incomplete: missing closing {fence[0]}")
             break
         body = lines[index + 1 : close]
+        following = close + 1
+        while following < len(lines) and not lines[following].strip():
+            following += 1
+        if path is None and following < len(lines) and fence_of(lines[following]) \
+                and name_in_own_fence(lines, close) is not None:
+            number -= 1  # the next block's name, in a fence of its own
+            index = close + 1
+            continue
         if path is None:
             problems.append(f"{label} has no file name line before it; ignored")
         elif any(is_search_marker(line) or is_replace_marker(line) for line in body):

@@ -29,9 +29,10 @@ from pathlib import Path
 from dgcode.edits.atomic import FileSnapshot, check_still_absent, check_writable, read_with_snapshot, write_atomic
 from dgcode.edits.errors import EditError, ErrorCode
 from dgcode.edits.infill import InfillEdit, apply_infill
-from dgcode.edits.matching import MatchLevel, apply_search_replace
+from dgcode.edits.matching import MatchLevel
 from dgcode.edits.parser import Edit, SearchReplaceEdit, WholeFileEdit
 from dgcode.edits.paths import RepoPath, normalize_edit_path, resolve_edit_path
+from dgcode.edits.search_replace import apply_search_replace
 from dgcode.edits.textfile import DEFAULT_MAX_BYTES, TextFile
 from dgcode.edits.wholefile import replace_whole_file
 
@@ -60,6 +61,8 @@ class EditOutcome:
     reason: str = ""
     level: MatchLevel | None = None
     """The tolerance used; None for new files, whole-file edits, and failures."""
+    note: str = ""
+    """What was forgiven to apply it (edits/search_replace.py), or ""."""
 
     @property
     def ok(self) -> bool:
@@ -160,12 +163,13 @@ def _load_file(where: RepoPath, read_snapshot: FileSnapshot | None, max_bytes: i
     return state
 
 
-def _apply_one(state: _FileState, edit: Edit, max_bytes: int) -> MatchLevel | None:
-    """Apply ``edit`` to the in-memory text; raises EditError, leaving the text as it was."""
-    level = None
+def _apply_one(state: _FileState, edit: Edit, max_bytes: int) -> tuple[MatchLevel | None, str]:
+    """Apply ``edit`` to the in-memory text: (match level, what was forgiven); raises EditError, text unchanged."""
+    level, note = None, ""
     if isinstance(edit, SearchReplaceEdit):
-        replacement = apply_search_replace(state.text, edit.search, edit.replace, path=state.where.relative)
-        new_text, level = replacement.text_file, replacement.level
+        replacement = apply_search_replace(state.text, edit.search, edit.replace, path=state.where.relative,
+                                           new_in_this_answer=state.old_bytes is None)
+        new_text, level, note = replacement.text_file, replacement.level, replacement.note
     elif isinstance(edit, InfillEdit):
         new_text = apply_infill(state.text, edit)
     else:
@@ -179,7 +183,7 @@ def _apply_one(state: _FileState, edit: Edit, max_bytes: int) -> MatchLevel | No
             path=state.where.relative,
         )
     state.text = new_text
-    return level
+    return level, note
 
 
 def _duplicate_whole_files(edits: list[Edit]) -> dict[int, str]:
@@ -248,12 +252,12 @@ def plan_edits(
             outcomes.append(_outcome_for_error(edit, where.relative, state.error))
             continue
         try:
-            level = _apply_one(state, edit, max_bytes)
+            level, note = _apply_one(state, edit, max_bytes)
         except EditError as error:
             outcomes.append(_outcome_for_error(edit, where.relative, error))
             continue
         state.touched = True
-        outcomes.append(EditOutcome(edit, where.relative, EditStatus.APPLIED, "", level))
+        outcomes.append(EditOutcome(edit, where.relative, EditStatus.APPLIED, "", level, note))
     files = tuple(
         PlannedFile(state.where.relative, state.where.absolute, state.old_bytes, state.text.to_bytes(), state.snapshot)
         for state in states.values()
