@@ -20,7 +20,7 @@ from dgcode.serve.clients import client_snippets
 from dgcode.workflows.exit_codes import ExitCode
 
 HELP = ("Serve the local diffusion model over an OpenAI-compatible HTTP API (/v1/chat/completions, "
-        "/v1/completions, /v1/models; /health) for coding tools. Loopback only unless an API key is set; "
+        "/v1/completions, /v1/responses, /v1/models; /health) for coding tools. Loopback only unless an API key is set; "
         "one generation at a time, the others wait in order.\n\n"
         + "\n\n".join("\b\n" + escape(block) for block in client_snippets().split("\n\n")))
 

@@ -5,6 +5,8 @@
 - ``GET /v1/models``: the served model (its registry name, else its file name).
 - ``POST /v1/chat/completions``, ``POST /v1/completions``: whole answers or
   server-sent events in OpenAI's chunk format ending with ``data: [DONE]``.
+- ``POST /v1/responses``: the Responses API (responses_api.py), whole or as its
+  typed events.
 
 Status codes: 400 for a malformed body (the error's ``param`` names the
 field), settings that do not fit together, or a prompt the context cannot
@@ -34,6 +36,7 @@ from starlette.routing import Route
 from dgcode.engine.errors import EngineCrashedError, EngineError, InvalidSettingsError, PromptTooLongError
 from dgcode.serve.protocol import BodyError, Sampling, chat_request, completion_request
 from dgcode.serve.responses import Shapes, error, model_list
+from dgcode.serve.responses_api import ResponseShapes, responses_request
 from dgcode.serve.service import STARTED, Cancelled, ModelService, Outcome, Run
 
 DISCONNECT_POLL_S = 0.1
@@ -111,7 +114,7 @@ def _result(item: concurrent.futures.Future) -> Outcome:
     return item.result()
 
 
-async def _answer(request: Request, run: Run, shapes: Shapes, asked: Sampling) -> Response:
+async def _answer(request: Request, run: Run, shapes: Shapes | ResponseShapes, asked: Sampling) -> Response:
     watcher = asyncio.create_task(_watch(request, run))
     try:
         first = await run.items.get()
@@ -126,7 +129,9 @@ async def _answer(request: Request, run: Run, shapes: Shapes, asked: Sampling) -
         raise
     finally:
         watcher.cancel()
-    return EventSourceResponse(_events(run, shapes, asked, first), ping=15)
+    events = _response_events(run, shapes, first) if isinstance(shapes, ResponseShapes) else \
+        _events(run, shapes, asked, first)
+    return EventSourceResponse(events, ping=15)
 
 
 async def _events(run: Run, shapes: Shapes, asked: Sampling, item: object):
@@ -156,6 +161,32 @@ async def _events(run: Run, shapes: Shapes, asked: Sampling, item: object):
         run.cancel()  # the client went away mid-answer: the engine stops at its next step
 
 
+async def _response_events(run: Run, shapes: ResponseShapes, item: object):
+    """The Responses API stream: opening events, text deltas, closing events (no [DONE])."""
+    try:
+        for event in shapes.opening():
+            yield {"event": event["type"], "data": json.dumps(event)}
+        while True:
+            if isinstance(item, concurrent.futures.Future):
+                try:
+                    outcome = _result(item)
+                except (EngineError, Cancelled) as exc:
+                    code = "server_error" if isinstance(exc, EngineError) else "cancelled"
+                    event = shapes.failed(str(exc) or "cancelled", code)
+                    yield {"event": event["type"], "data": json.dumps(event)}
+                    return
+                events = ([shapes.delta(outcome.rest)] if outcome.rest else []) + shapes.closing(outcome)
+                for event in events:
+                    yield {"event": event["type"], "data": json.dumps(event)}
+                return
+            if item is not STARTED and item:
+                event = shapes.delta(item)
+                yield {"event": event["type"], "data": json.dumps(event)}
+            item = await run.items.get()
+    finally:
+        run.cancel()
+
+
 @_handled
 async def chat_completions(request: Request) -> Response:
     service: ModelService = request.app.state.service
@@ -172,6 +203,16 @@ async def completions(request: Request) -> Response:
     settings = service.settings(parsed.sampling)
     run = service.complete(parsed.prompt, parsed.suffix, settings, parsed.sampling.stop)
     return await _answer(request, run, Shapes(service.model_id, chat=False), parsed.sampling)
+
+
+@_handled
+async def responses(request: Request) -> Response:
+    service: ModelService = request.app.state.service
+    body = await _body(request)
+    parsed = responses_request(body)
+    settings = service.settings(parsed.sampling)
+    run = service.chat(parsed.messages, settings, ())
+    return await _answer(request, run, ResponseShapes(service.model_id, body), parsed.sampling)
 
 
 async def models(request: Request) -> Response:
@@ -194,7 +235,8 @@ def create_app(service: ModelService, api_key: str | None = None) -> Starlette:
 
     routes = [Route("/health", health, methods=["GET"]), Route("/v1/models", models, methods=["GET"]),
               Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-              Route("/v1/completions", completions, methods=["POST"])]
+              Route("/v1/completions", completions, methods=["POST"]),
+              Route("/v1/responses", responses, methods=["POST"])]
     middleware = [Middleware(RequireKey, key=api_key)] if api_key else []
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_error})
     app.state.service = service

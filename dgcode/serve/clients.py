@@ -34,7 +34,7 @@ the one given with --api-key, or any text when none is set):
     name = "dgcode"
     base_url = "{base_url}"
     env_key = "DGCODE_SERVE_API_KEY"
-    wire_api = "chat"
+    wire_api = "responses"
 
 MODEL is the id GET {base_url}/models lists (the registry name of a pulled
 model, else the file name).

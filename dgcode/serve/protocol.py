@@ -2,7 +2,10 @@
 
 Every mistake raises ``BodyError`` naming the field (``messages[1].content``,
 ``max_tokens``) so the client's 400 says what to fix.  Unknown fields are
-ignored (coding tools send many: ``frequency_penalty``, ``user``, ``tools``).
+ignored (coding tools send many: ``frequency_penalty``, ``user``), except
+``tools``: a request that offers tools (and does not say ``tool_choice:
+"none"``) is refused, since dgcode serve cannot return tool calls yet and a
+plain-text answer would be read as the model declining them.
 
 The settings layer the request over the one model API: dgcode's defaults <
 the registry's recommendation for a known model < the user's configuration
@@ -135,7 +138,7 @@ def sampling(body: Mapping) -> Sampling:
     return Sampling({k: v for k, v in given.items() if v is not None}, _stop(body), stream, include_usage)
 
 
-def _content(value: object, where: str) -> str:
+def message_content(value: object, where: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -152,7 +155,18 @@ def _content(value: object, where: str) -> str:
     raise BodyError(where, f"{where} must be a string or a list of text parts")
 
 
+TOOLS_UNSUPPORTED = ("tools are not supported by dgcode serve yet: it cannot return tool calls, and a plain-text "
+                     "answer would be read as the model declining them (send tool_choice: \"none\" to get text)")
+
+
+def refuse_tools(body: Mapping) -> None:
+    """BodyError for a request that offers tools and may expect tool calls back."""
+    if body.get("tools") and body.get("tool_choice") != "none":
+        raise BodyError("tools", TOOLS_UNSUPPORTED)
+
+
 def chat_request(body: Mapping) -> ChatRequest:
+    refuse_tools(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BodyError("messages", "messages must be a non-empty list of {\"role\", \"content\"} objects")
@@ -164,7 +178,7 @@ def chat_request(body: Mapping) -> ChatRequest:
         if role not in ROLES:
             raise BodyError(f"messages[{i}].role", f"messages[{i}].role must be one of {', '.join(ROLES)}, "
                             f"got {role!r}")
-        converted.append({"role": ROLES[role], "content": _content(message.get("content"), f"messages[{i}].content")})
+        converted.append({"role": ROLES[role], "content": message_content(message.get("content"), f"messages[{i}].content")})
     return ChatRequest(converted, sampling(body))
 
 
