@@ -171,10 +171,10 @@ def test_embedded_model_says_in_one_line_what_it_cannot_do(tmp_path):
             before = len(notes(app, "error"))
             await submit(pilot, "add a docstring to a.py")
             errors = notes(app, "error")[before:]
-            assert len(errors) == 1 and "dgcode models pull NAME" in errors[0] and "/model" in errors[0]
+            assert len(errors) == 1 and "/pull NAME" in errors[0] and "/model" in errors[0]
             await submit(pilot, "fix a.py")  # compiles already
             errors = notes(app, "error")[before + 1:]
-            assert len(errors) == 1 and "compiles already" in errors[0] and "dgcode models list" in errors[0]
+            assert len(errors) == 1 and "compiles already" in errors[0] and "/models" in errors[0]
             assert not app.main.answering and app.main.turns == 0
 
     run(scenario)

@@ -28,7 +28,7 @@ def test_new_commands_complete_and_are_in_help(repo):
     assert [c.value for c in complete("/th", repo)] == ["/theme "]
     assert [c.value for c in complete("/theme l", repo)] == ["/theme light"]
     assert [c.value for c in complete("/theme ", repo)] == ["/theme light", "/theme dark"]
-    assert [c.value for c in complete("/mo", repo)] == ["/model "]
+    assert [c.value for c in complete("/mo", repo)] == ["/model ", "/models"]
     assert [c.value for c in complete("/model a", repo)] == ["/model a.py"], "/model completes paths"
     assert [c.value for c in complete("/re", repo)] == ["/remask "]
     text = help_text()

@@ -11,7 +11,7 @@ fresh engine. The step callback also records every token's committed
 confidence, which /remask (screens/remask.py) uses. An answer with edits
 opens the review screen (screens/edits.py); only the files accepted there
 are applied. Slash commands live in screens/commands.py, /model in
-screens/model.py; ``@`` in the prompt offers repository files
+screens/model.py, /models and /pull in screens/pull.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
 """
 
@@ -37,6 +37,7 @@ from dgcode.tui.engine import ChatEngine, EngineFactory
 from dgcode.tui.screens.commands import CommandsMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
+from dgcode.tui.screens.pull import PullMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
 from dgcode.tui.screens.repair import RepairMixin
 from dgcode.tui.widgets.canvas import DiffusionCanvas
@@ -56,7 +57,7 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, RepairMixin, EditsMixin, Screen):
+class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin, EditsMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -209,6 +210,7 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, RepairMixin, EditsMixin
 
     def on_unmount(self) -> None:
         self.stop_user_run()  # quitting must not wait on (or leave behind) the person's command
+        self.cancel_pull()  # a pull stops at its next progress report, leaving nothing under the model's name
         self.close_repairer()
 
     def on_resize(self) -> None:
@@ -389,8 +391,12 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, RepairMixin, EditsMixin
     # --- keys -------------------------------------------------------------------------------------
 
     def action_cancel(self) -> None:
-        if self.stop_user_run():
+        """Stop the answer and the /run command; with neither running, the pull (screens/pull.py)."""
+        stopped = self.stop_user_run()
+        if stopped:
             self.transcript.add_note("stopping the /run command …", "warning")
+        if not (stopped or self.answering) and self.cancel_pull():
+            self.transcript.add_note(f"cancelling the pull of {self.pulling.label} …", "warning")
         if self.answering and not self._cancel_requested:
             self._cancel_requested = True
             if self.engine is not None:

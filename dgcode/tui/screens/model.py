@@ -13,6 +13,7 @@ usable; messages wait while a model loads.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,13 @@ from dgcode.engine.errors import EngineError
 from dgcode.tui.engine import ChatEngine, model_summary_text
 from dgcode.workflows.chat.repair_turn import CAN_DO
 from dgcode.workflows.chat.session import CHARS_PER_TOKEN
+
+CLI_PULL = re.compile(r"run `dgcode models pull (\S+?)(?: --quant (\S+?))?`")
+
+
+def tui_pull_hint(text: str) -> str:
+    """An error that says to run `dgcode models pull NAME [--quant Q]`, saying /pull NAME[:Q] instead."""
+    return CLI_PULL.sub(lambda m: f"/pull {m[1]}{':' + m[2] if m[2] else ''} downloads it here", text)
 
 
 class ModelMixin:
@@ -62,10 +70,11 @@ class ModelMixin:
             if self.embedded_active:
                 self.transcript.add_note(f"model: dgcode's embedded model ({self.repair_model}); it {CAN_DO}. "
                                          "/model PATH.gguf loads one for anything else (a full model: "
-                                         "`dgcode models list`, `dgcode models pull NAME`, then /model NAME)",
+                                         "/models lists them, /pull NAME downloads one, then /model NAME)",
                                          "warning")
             elif self.engine is None:
-                self.transcript.add_note("no model is loaded: /model PATH.gguf loads one", "warning")
+                self.transcript.add_note("no model is loaded: /model PATH.gguf loads one (/models lists the "
+                                         "models /pull NAME downloads)", "warning")
             else:
                 self.describe_model(self.engine)
             return
@@ -105,7 +114,7 @@ class ModelMixin:
             new.summary()  # a file that is not a usable diffusion GGUF fails here, before the old model goes
         except Exception as error:  # noqa: BLE001 - any failure leaves the old model in place
             detail = str(error) if isinstance(error, EngineError) else f"{type(error).__name__}: {error}"
-            self.post_message(self.ModelSwitchFailed(f"cannot use {location}: {detail}"))
+            self.post_message(self.ModelSwitchFailed(f"cannot use {location}: {tui_pull_hint(detail)}"))
             return
         if old is not None:
             old.close()

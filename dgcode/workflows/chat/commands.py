@@ -24,7 +24,8 @@ class CommandSpec:
     args: str
     help: str
     completes: str = ""
-    """What its argument completes to: "path", "context" (files in context), "choices" or "" (nothing)."""
+    """What its argument completes to: "path", "context" (files in context), "models" (the registry's names),
+    "choices" or "" (nothing)."""
     choices: tuple[str, ...] = ()
     """The words its argument may be, when it completes to "choices"."""
 
@@ -45,7 +46,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
     CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "
                 "below THRESHOLD, default 0.9)"),
-    CommandSpec("model", "[PATH.gguf]", "show the model; with a path, switch to that GGUF", "path"),
+    CommandSpec("model", "[PATH.gguf]", "show the model; with a path (or a pulled model's NAME), switch to it",
+                "path"),
+    CommandSpec("models", "", "list the models dgcode can download (/pull) and which are downloaded"),
+    CommandSpec("pull", "NAME[:QUANT]", "download a model from the registry (esc cancels); then /model NAME",
+                "models"),
     CommandSpec("theme", "[light | dark]", "switch between the light and the dark theme", "choices",
                 ("light", "dark")),
     CommandSpec("clear", "", "clear the transcript and the conversation history"),
@@ -114,8 +119,21 @@ def complete(text: str, root: Path, context_labels: Iterable[str] = ()) -> list[
     prefix = f"{head} {before} " if before else f"{head} "
     if spec.completes == "path":
         return [Completion(prefix + path, path) for path in complete_path(root, word)]
-    choices = [*context_labels, "run"] if spec.completes == "context" else list(spec.choices)
+    if spec.completes == "models":
+        choices = model_names()
+    else:
+        choices = [*context_labels, "run"] if spec.completes == "context" else list(spec.choices)
     return [Completion(prefix + choice, choice) for choice in choices if choice.startswith(word)][:MAX_COMPLETIONS]
+
+
+def model_names() -> list[str]:
+    """The registry's model names (none when the registry cannot be read)."""
+    from dgcode.models.registry import RegistryError, load_registry
+
+    try:
+        return [entry.name for entry in load_registry()]
+    except RegistryError:
+        return []
 
 
 def complete_path(root: Path, partial: str) -> list[str]:

@@ -26,8 +26,8 @@ from dgcode.repair.file_repair import FileRepair, RepairAsk, repair_source
 from dgcode.repair.repair_model import syntax_error
 
 CAN_DO = "repairs Python syntax errors only"
-GET_A_FULL_MODEL = ("for anything else use a full model: `dgcode models list`, `dgcode models pull NAME`, "
-                    "then /model NAME or /model PATH.gguf")
+GET_A_FULL_MODEL = ("for anything else use a full model: /models lists them, /pull NAME downloads one here, "
+                    "then /model NAME (or /model PATH.gguf)")
 USING_EMBEDDED = ("no model is configured: using dgcode's embedded model, which " + CAN_DO + " (say \"fix the "
                   "syntax errors\" with the files in the context or named); " + GET_A_FULL_MODEL + ".")
 REPAIR_WORDS = re.compile(r"\b(fix|fixes|fixing|repair|repairs|repairing)\b", re.IGNORECASE)
