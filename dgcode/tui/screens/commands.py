@@ -30,7 +30,7 @@ from dgcode.workflows.chat.user_run import StoppableCommand
 from dgcode.workflows.user_command import CommandResult
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
-             "@ offers files to mention (tab adds one to the context) · esc cancels an answer or stops a /run · "
+             "@ offers files to mention (tab adds one to the context) · esc cancels an answer, stops a /run or a /pull · "
              "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+q quits")
 RUN_LINES_SHOWN = 30
 """Lines of /run output shown in the transcript (the model gets head and tail of all of it)."""
