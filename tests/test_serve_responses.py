@@ -109,3 +109,38 @@ def test_chat_with_tools_is_a_400_unless_tool_choice_is_none(served) -> None:
     answer = served.client().chat.completions.create(model="m", messages=messages, tools=tools, tool_choice="none",
                                                      max_tokens=4)
     assert answer.choices[0].message.tool_calls is None
+
+
+def _canvas_positions(states: list[dict]) -> list[tuple[int, int]]:
+    return [(state["canvas"], position) for state in states for position in state["committed"]]
+
+
+def test_the_canvas_extension_streams_every_step_on_opt_in_only(served) -> None:
+    client = served.client()
+    asked = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 32, "stream": True}
+    plain = list(client.chat.completions.create(**asked, extra_body={"ignore_eos": True, "sub_block": 16}))
+    assert not any(getattr(c, "dgcode_canvas", None) for c in plain)
+    chunks = list(client.chat.completions.create(**asked, extra_body={"ignore_eos": True, "sub_block": 16,
+                                                                      "dgcode_canvas": True}))
+    states = [c.dgcode_canvas for c in chunks if getattr(c, "dgcode_canvas", None)]
+    assert states and all(c.choices == [] for c in chunks if getattr(c, "dgcode_canvas", None))
+    assert [s["step"] for s in states] == list(range(1, len(states) + 1))  # every step, in order
+    committed = _canvas_positions(states)
+    assert sorted(committed) == [(0, p) for p in range(32)]  # each answer position committed exactly once
+    assert all(0.0 <= c <= 1.0 for s in states for c in s["confidences"])
+    assert all(len(s["tokens"]) == len(s["texts"]) == len(s["confidences"]) == len(s["committed"]) for s in states)
+    assert states[0]["length"] == 32 and states[0]["masked"] == 32 - len(states[0]["committed"])
+    assert states[-1]["masked"] == 0 and states[-1]["answer_final"] == 32
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "".join(c.choices[0].delta.content or "" for c in plain if c.choices)  # same answer
+
+
+def test_the_canvas_extension_on_the_responses_stream(served) -> None:
+    body = {"model": "m", "input": "hi", "max_output_tokens": 16, "stream": True, "ignore_eos": True,
+            "sub_block": 8, "dgcode_canvas": True}
+    with httpx.stream("POST", served.base + "/v1/responses", json=body, timeout=TIMEOUT) as response:
+        data = [json.loads(line[len("data: "):]) for line in response.iter_lines() if line.startswith("data: ")]
+    states = [d["canvas"] for d in data if d["type"] == "dgcode.canvas"]
+    assert sorted(_canvas_positions(states)) == [(0, p) for p in range(16)]
+    assert [d["sequence_number"] for d in data] == list(range(len(data)))
+    assert data[-1]["type"] == "response.incomplete"

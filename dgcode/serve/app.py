@@ -37,7 +37,7 @@ from dgcode.engine.errors import EngineCrashedError, EngineError, InvalidSetting
 from dgcode.serve.protocol import BodyError, Sampling, chat_request, completion_request
 from dgcode.serve.responses import Shapes, error, model_list
 from dgcode.serve.responses_api import ResponseShapes, responses_request
-from dgcode.serve.service import STARTED, Cancelled, ModelService, Outcome, Run
+from dgcode.serve.service import STARTED, Cancelled, CanvasState, ModelService, Outcome, Run
 
 DISCONNECT_POLL_S = 0.1
 CLIENT_CLOSED = 499
@@ -154,11 +154,18 @@ async def _events(run: Run, shapes: Shapes, asked: Sampling, item: object):
                     yield json.dumps(shapes.chunk(usage_only=outcome))
                 yield "[DONE]"
                 return
-            if item is not STARTED:
+            if isinstance(item, CanvasState):
+                yield json.dumps(shapes.canvas_chunk(item))
+            elif item is not STARTED:
                 yield json.dumps(shapes.chunk(item))
             item = await run.items.get()
     finally:
         run.cancel()  # the client went away mid-answer: the engine stops at its next step
+
+
+def _wants_canvas(asked: Sampling) -> bool:
+    """The ``dgcode_canvas`` extension applies to streams only (a whole answer has no steps to show)."""
+    return asked.canvas and asked.stream
 
 
 async def _response_events(run: Run, shapes: ResponseShapes, item: object):
@@ -179,7 +186,10 @@ async def _response_events(run: Run, shapes: ResponseShapes, item: object):
                 for event in events:
                     yield {"event": event["type"], "data": json.dumps(event)}
                 return
-            if item is not STARTED and item:
+            if isinstance(item, CanvasState):
+                event = shapes.canvas(item)
+                yield {"event": event["type"], "data": json.dumps(event)}
+            elif item is not STARTED and item:
                 event = shapes.delta(item)
                 yield {"event": event["type"], "data": json.dumps(event)}
             item = await run.items.get()
@@ -192,7 +202,7 @@ async def chat_completions(request: Request) -> Response:
     service: ModelService = request.app.state.service
     parsed = chat_request(await _body(request))
     settings = service.settings(parsed.sampling)
-    run = service.chat(parsed.messages, settings, parsed.sampling.stop)
+    run = service.chat(parsed.messages, settings, parsed.sampling.stop, _wants_canvas(parsed.sampling))
     return await _answer(request, run, Shapes(service.model_id, chat=True), parsed.sampling)
 
 
@@ -201,7 +211,8 @@ async def completions(request: Request) -> Response:
     service: ModelService = request.app.state.service
     parsed = completion_request(await _body(request))
     settings = service.settings(parsed.sampling)
-    run = service.complete(parsed.prompt, parsed.suffix, settings, parsed.sampling.stop)
+    run = service.complete(parsed.prompt, parsed.suffix, settings, parsed.sampling.stop,
+                           _wants_canvas(parsed.sampling))
     return await _answer(request, run, Shapes(service.model_id, chat=False), parsed.sampling)
 
 
@@ -211,7 +222,7 @@ async def responses(request: Request) -> Response:
     body = await _body(request)
     parsed = responses_request(body)
     settings = service.settings(parsed.sampling)
-    run = service.chat(parsed.messages, settings, ())
+    run = service.chat(parsed.messages, settings, (), _wants_canvas(parsed.sampling))
     return await _answer(request, run, ResponseShapes(service.model_id, body), parsed.sampling)
 
 

@@ -45,6 +45,8 @@ class Sampling:
     stop: tuple[str, ...] = ()
     stream: bool = False
     include_usage: bool = False
+    canvas: bool = False
+    """The opt-in ``dgcode_canvas`` extension: a stream also carries each step's canvas changes."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,9 @@ def sampling(body: Mapping) -> Sampling:
     if options is not None and not isinstance(options, Mapping):
         raise BodyError("stream_options", "stream_options must be an object")
     include_usage = bool(_boolean(options or {}, "include_usage"))
-    return Sampling({k: v for k, v in given.items() if v is not None}, _stop(body), stream, include_usage)
+    canvas = bool(_boolean(body, "dgcode_canvas"))
+    return Sampling({k: v for k, v in given.items() if v is not None}, _stop(body), stream, include_usage,
+                    canvas)
 
 
 def message_content(value: object, where: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from dgcode.serve.service import Outcome
+from dgcode.serve.service import CanvasState, Outcome
 
 
 def new_id(prefix: str) -> str:
@@ -47,6 +47,11 @@ class Shapes:
             choice = {"index": 0, "text": outcome.text, "logprobs": None, "finish_reason": outcome.finish_reason}
         return {**self._head(self.object), "choices": [choice], "usage": usage(outcome),
                 "dgcode": {"steps": outcome.steps, "wall_s": round(outcome.wall_s, 4)}}
+
+    def canvas_chunk(self, state: CanvasState) -> dict[str, object]:
+        """The ``dgcode_canvas`` extension's chunk: no choices (clients that ignore it see nothing), the step."""
+        head = self._head("chat.completion.chunk" if self.chat else "text_completion")
+        return {**head, "choices": [], "dgcode_canvas": state.to_json()}
 
     def chunk(self, text: str | None = None, *, role: bool = False, finish: Outcome | None = None,
               usage_only: Outcome | None = None) -> dict[str, object]:

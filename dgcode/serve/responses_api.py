@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Mapping
 
 from dgcode.serve.protocol import ROLES, BodyError, ChatRequest, message_content, refuse_tools, sampling
-from dgcode.serve.service import Outcome
+from dgcode.serve.service import CanvasState, Outcome
 
 PREVIOUS_UNSUPPORTED = ("previous_response_id is not supported: dgcode serve stores no responses; send the "
                         "whole conversation in input")
@@ -167,6 +167,10 @@ class ResponseShapes:
                        item=self._item("completed" if status == "completed" else "incomplete", text)),
             self.event(f"response.{status}", response=self.response(status, outcome)),
         ]
+
+    def canvas(self, state: CanvasState) -> dict[str, object]:
+        """The ``dgcode_canvas`` extension's event: one denoising step's changes."""
+        return self.event("dgcode.canvas", item_id=self.item_id, output_index=0, canvas=state.to_json())
 
     def failed(self, message: str, code: str) -> dict[str, object]:
         return self.event("response.failed",

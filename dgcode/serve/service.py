@@ -2,7 +2,8 @@
 
 ``ModelService.chat`` / ``complete`` enqueue a generation and return a
 ``Run`` at once; the run's ``items`` (an asyncio queue) get ``STARTED`` after the
-first denoising step, the answer's newly final text as it grows and, last, the finished ``concurrent.futures``
+first denoising step, the answer's newly final text as it grows (with the ``dgcode_canvas`` extension, a
+``CanvasState`` per step before it) and, last, the finished ``concurrent.futures``
 future (its result an ``Outcome``, or the engine's error).  ``Run.cancel``
 takes a waiting run out of the queue, or stops a running one at its next
 denoising step (the step callback answers False), so a client that goes
@@ -28,6 +29,38 @@ from dgcode.workflows.model_engine import ModelEngine, RenderChat
 
 STARTED = object()
 """The first item of a run that got past its prompt (the first step ran): a stream may begin."""
+
+
+@dataclass(frozen=True)
+class CanvasState:
+    """One denoising step as the ``dgcode_canvas`` extension streams it: what changed on which canvas."""
+
+    step: int
+    canvas_index: int
+    canvas_length: int
+    """Positions on this canvas (the canvas size, or fewer for the last canvas of a shorter answer)."""
+    active: tuple[int, int]
+    committed: tuple[int, ...]
+    tokens: tuple[int, ...]
+    texts: tuple[str, ...]
+    confidences: tuple[float, ...]
+    masked: int
+    """Positions of this canvas still masked after the step."""
+    answer_final: int
+
+    @classmethod
+    def of(cls, event) -> CanvasState:
+        committed = tuple(event.committed)
+        return cls(event.step, event.canvas_index, len(event.tokens), tuple(event.active), committed,
+                   tuple(int(event.tokens[i]) for i in committed), tuple(event.texts[i] for i in committed),
+                   tuple(round(float(event.confidence[i]), 4) for i in committed), sum(event.masked),
+                   event.answer_final)
+
+    def to_json(self) -> dict[str, object]:
+        return {"step": self.step, "canvas": self.canvas_index, "length": self.canvas_length,
+                "active": list(self.active), "committed": list(self.committed), "tokens": list(self.tokens),
+                "texts": list(self.texts), "confidences": list(self.confidences), "masked": self.masked,
+                "answer_final": self.answer_final}
 
 
 class Cancelled(Exception):
@@ -91,30 +124,32 @@ class ModelService:
             return {"status": "ok", "model": self.model_id, "loaded": self.engine.describe() is not None, "busy": self.busy, "queue": self.waiting,
                     "finished": dict(self.counts)}
 
-    def chat(self, messages: list[dict[str, str]], settings: SamplerSettings, stop: tuple[str, ...]) -> Run:
+    def chat(self, messages: list[dict[str, str]], settings: SamplerSettings, stop: tuple[str, ...],
+             canvas: bool = False) -> Run:
         def prompt() -> str:
             return self.engine.client.call(RenderChat(messages))  # the model's own template, in its process
 
-        return self._submit(prompt, "", settings, stop)
+        return self._submit(prompt, "", settings, stop, canvas)
 
-    def complete(self, prompt: str, suffix: str, settings: SamplerSettings, stop: tuple[str, ...]) -> Run:
-        return self._submit(lambda: prompt, suffix, settings, stop)
+    def complete(self, prompt: str, suffix: str, settings: SamplerSettings, stop: tuple[str, ...],
+                 canvas: bool = False) -> Run:
+        return self._submit(lambda: prompt, suffix, settings, stop, canvas)
 
     def _left_queue(self) -> None:
         with self._lock:
             self.waiting -= 1
 
     def _submit(self, prompt: Callable[[], str], suffix: str, settings: SamplerSettings,
-                stop: tuple[str, ...]) -> Run:
+                stop: tuple[str, ...], canvas: bool = False) -> Run:
         run = Run(self, asyncio.get_running_loop())
         with self._lock:
             self.waiting += 1
-        run.future = self._pool.submit(self._work, run, prompt, suffix, settings, stop)
+        run.future = self._pool.submit(self._work, run, prompt, suffix, settings, stop, canvas)
         run.future.add_done_callback(run.push)
         return run
 
     def _work(self, run: Run, prompt: Callable[[], str], suffix: str, settings: SamplerSettings,
-              stop: tuple[str, ...]) -> Outcome:
+              stop: tuple[str, ...], canvas: bool = False) -> Outcome:
         with self._lock:
             self.waiting -= 1
             self.busy = True
@@ -131,6 +166,8 @@ class ModelService:
                 if not started:
                     started = True
                     run.push(STARTED)
+                if canvas:
+                    run.push(CanvasState.of(event))
                 delta = final.step(event)
                 if delta:
                     run.push(delta)
