@@ -202,7 +202,8 @@ async def chat_completions(request: Request) -> Response:
     service: ModelService = request.app.state.service
     parsed = chat_request(await _body(request))
     settings = service.settings(parsed.sampling)
-    run = service.chat(parsed.messages, settings, parsed.sampling.stop, _wants_canvas(parsed.sampling))
+    run = service.chat(parsed.messages, settings, parsed.sampling.stop, _wants_canvas(parsed.sampling),
+                       parsed.prefix, parsed.suffix)
     return await _answer(request, run, Shapes(service.model_id, chat=True), parsed.sampling)
 
 

@@ -53,6 +53,10 @@ class Sampling:
 class ChatRequest:
     messages: list[dict[str, str]]
     sampling: Sampling
+    prefix: str = ""
+    """``dgcode_prefix``: the answer starts with this text (dgcode's own clients: infill inside an answer)."""
+    suffix: str = ""
+    """``dgcode_suffix``: the answer is denoised between the prefix and this text."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +186,15 @@ def chat_request(body: Mapping) -> ChatRequest:
         if role not in ROLES:
             raise BodyError(f"messages[{i}].role", f"messages[{i}].role must be one of {', '.join(ROLES)}, "
                             f"got {role!r}")
-        converted.append({"role": ROLES[role], "content": message_content(message.get("content"), f"messages[{i}].content")})
-    return ChatRequest(converted, sampling(body))
+        converted.append({"role": ROLES[role],
+                          "content": message_content(message.get("content"), f"messages[{i}].content")})
+    extension = {}
+    for key in ("dgcode_prefix", "dgcode_suffix"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BodyError(key, f"{key} must be a string")
+        extension[key] = value or ""
+    return ChatRequest(converted, sampling(body), extension["dgcode_prefix"], extension["dgcode_suffix"])
 
 
 def completion_request(body: Mapping) -> CompletionRequest:

@@ -121,15 +121,16 @@ class ModelService:
 
     def health(self) -> dict[str, object]:
         with self._lock:
-            return {"status": "ok", "model": self.model_id, "loaded": self.engine.describe() is not None, "busy": self.busy, "queue": self.waiting,
+            return {"status": "ok", "server": "dgcode", "model": self.model_id, "loaded": self.engine.describe() is not None, "busy": self.busy, "queue": self.waiting,
                     "finished": dict(self.counts)}
 
     def chat(self, messages: list[dict[str, str]], settings: SamplerSettings, stop: tuple[str, ...],
-             canvas: bool = False) -> Run:
+             canvas: bool = False, prefix: str = "", suffix: str = "") -> Run:
+        """The answer to ``messages``; with ``prefix``/``suffix``, only the slot between them (infill)."""
         def prompt() -> str:
-            return self.engine.client.call(RenderChat(messages))  # the model's own template, in its process
+            return self.engine.client.call(RenderChat(messages)) + prefix  # the model's own template
 
-        return self._submit(prompt, "", settings, stop, canvas)
+        return self._submit(prompt, suffix, settings, stop, canvas)
 
     def complete(self, prompt: str, suffix: str, settings: SamplerSettings, stop: tuple[str, ...],
                  canvas: bool = False) -> Run:
