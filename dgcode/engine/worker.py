@@ -7,10 +7,21 @@ cancels a generation after the current step (each step waits for the
 caller's verdict, so a callback that returns False stops the very next step); if the child dies (abort, kill,
 out of memory) the caller gets an EngineCrashedError naming the cause and the
 last lines llama.cpp printed, and the next request starts a fresh child.
+
+Tracing start-up: with ``DGCODE_TRACE_FILE=PATH`` set, the client and the
+child append one JSON line per milestone to PATH, ``{"event": ..., "t":
+time.time(), "pid": ...}``: ``engine_spawn`` (the client starts the child),
+``engine_child_start`` (the child runs ``_child_main``), ``engine_loaded`` (the
+model and context are ready), ``generate`` (a generation request arrived) and
+``first_step`` (a generation's first denoising step is done; ``elapsed_s``:
+since its prefill began). docs/bench_first_step.py reads them; unset, nothing
+is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -18,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 
 from dgcode.engine import errors
@@ -26,6 +38,15 @@ from dgcode.engine.sampler import Generation, StepCallback
 from dgcode.engine.unmasking import SamplerSettings
 
 _CTX = mp.get_context("spawn")
+TRACE_ENV = "DGCODE_TRACE_FILE"
+
+
+def trace(event: str, **fields) -> None:
+    """Append a start-up milestone to $DGCODE_TRACE_FILE when it is set (see the module docstring)."""
+    path = os.environ.get(TRACE_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"event": event, "t": time.time(), "pid": os.getpid(), **fields}) + "\n")
 
 
 def _ensure_resource_tracker() -> None:
@@ -50,10 +71,36 @@ def _ensure_resource_tracker() -> None:
     finally:
         sys.stderr = captured
 POLL_S = 0.05
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_not_rerun():
+    """While a child is spawned: keep it from re-running a main script that defines nothing it could need.
+
+    A spawned child runs the parent's ``__main__`` file again (as ``__mp_main__``) so that functions and
+    classes defined there can be unpickled. The installed ``dgcode`` command is such a file, and all it
+    does is import the whole command line (about a second, in every engine child). A script that defines
+    no function or class of its own has nothing to unpickle, so it is left out; any other is re-run as usual.
+    """
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        path = getattr(main, "__file__", None)
+        own = [value for value in vars(main).values() if getattr(value, "__module__", None) == "__main__"
+               and isinstance(value, type | types.FunctionType)] if path else []
+        if path is None or getattr(main, "__spec__", None) is not None or own:
+            yield
+            return
+        del main.__file__
+        try:
+            yield
+        finally:
+            main.__file__ = path
 
 
 def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> None:
     """Entry point of the engine process."""
+    trace("engine_child_start")
     os.environ["GGML_NO_BACKTRACE"] = "1"  # an abort should not spend seconds in gdb
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log_fd, 2)  # llama.cpp's abort message lands in the log the parent reads
@@ -73,6 +120,7 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
     except EngineError as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
         return
+    trace("engine_loaded")
     conn.send(("ready", engine.describe()))
     closing = False
     while not closing:
@@ -86,9 +134,12 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
         try:
             if kind == "generate":
                 _, prompt, settings, suffix = request  # the parent cleared cancel_flag before sending
+                trace("generate")
 
                 def on_step(event) -> bool:
                     nonlocal closing
+                    if event.step == 1:
+                        trace("first_step", elapsed_s=event.elapsed_s)
                     conn.send(("step", event))
                     verdict = conn.recv()  # lockstep: the caller's verdict on this step
                     if verdict == ("close",):  # the caller is shutting down mid-generation
@@ -138,9 +189,11 @@ class EngineClient:
         fd, self._log_path = tempfile.mkstemp(prefix="dgcode-engine-", suffix=".log")
         os.close(fd)
         parent_conn, child_conn = _CTX.Pipe()
+        trace("engine_spawn")
         self._process = _CTX.Process(target=_child_main, daemon=True, name="dgcode-engine",
                                      args=(child_conn, self._cancel, self.model_path, self.options, self._log_path))
-        self._process.start()
+        with _main_script_not_rerun():
+            self._process.start()
         child_conn.close()
         self._conn = parent_conn
         message = self._receive(timeout, "while loading the model")

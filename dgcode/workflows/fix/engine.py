@@ -13,9 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from dgcode.engine.errors import ModelFileError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.workflows.fix.report import Answer
 from dgcode.workflows.model_engine import ModelEngine, RenderChat, StepObserver  # noqa: F401  (RenderChat: re-export)
+
+LAYOUT_PREFIX = "dgcode.repair."
+"""The metadata keys of a repair model (repair/repair_model.py's LAYOUT_KEY, which imports numpy and more)."""
 
 
 class FixEngine(Protocol):
@@ -55,7 +59,19 @@ class RepairClientEngine(ModelEngine):
 
 
 def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None):
-    """A (not yet started) repair engine when `model_path` is a dgcode repair model, else None."""
+    """A (not yet started) repair engine when `model_path` is a dgcode repair model, else None.
+
+    dgcode's bounded header reader answers "is it one?" first (a few ms): ``read_layout`` builds every
+    field with gguf's reader, which took 6 s on a 152k-token vocabulary before a full model even loaded.
+    """
+    from dgcode.engine.gguf_header import read_gguf_header
+
+    try:
+        header = read_gguf_header(model_path)
+    except ModelFileError:  # not a readable GGUF: certainly no repair model; loading it reports why
+        return None
+    if not any(key.startswith(LAYOUT_PREFIX) for key in header.values):
+        return None
     from dgcode.engine.engine import EngineOptions
     from dgcode.engine.worker import EngineClient
     from dgcode.repair.repair_model import NotARepairModel, read_layout
