@@ -131,6 +131,18 @@ def _text(value: object, text: bool) -> str:
     return value
 
 
+def _url(value: object, text: bool) -> str:
+    if not isinstance(value, str) or not value.strip().lower().startswith(("http://", "https://")):
+        raise _Invalid("an http:// or https:// URL, e.g. http://gpu-box:8000/v1")
+    return value.strip()
+
+
+def _env_name(value: object, text: bool) -> str:
+    if not isinstance(value, str) or not value.strip().replace("_", "a").isalnum() or value.strip()[0].isdigit():
+        raise _Invalid("the name of an environment variable, e.g. DGCODE_ENDPOINT_KEY")
+    return value.strip()
+
+
 def _path(value: object, text: bool) -> Path:
     if isinstance(value, Path):
         return value.expanduser()
@@ -176,6 +188,11 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
     KeySpec("hook.budget_s", _number("a positive number of seconds", lambda x: x > 0), 20.0,
             "time the commit hook may spend"),
     KeySpec("hook.strict", _boolean, False, "the hook fails the commit on infrastructure errors"),
+    KeySpec("endpoint", _url, None, "an OpenAI-compatible endpoint (vLLM, SGLang, dgcode serve; ends in /v1) "
+            "used instead of a local model", needs_trust=True),
+    KeySpec("endpoint_api_key_env", _env_name, None, "the environment variable holding the endpoint's API key",
+            needs_trust=True),
+    KeySpec("remote_model", _text, None, "the endpoint's model name (default: the first it lists)"),
 )}
 TABLES = sorted({name.split(".")[0] for name in KEYS if "." in name})
 
@@ -194,7 +211,8 @@ class UntrustedSettings:
         """One line naming what was ignored, why, and how to use it."""
         shown = ", ".join(f"{key} = {printable(repr(str(value)))}" for key, value in self.values.items())
         return (f"ignored {shown} from {shown_path(self.file)}: this repository's config is not trusted, and "
-                f"these settings run commands. Read the file, then run `dgcode trust` to use it.")
+                f"these settings run commands or send your code to a server. Read the file, then run `dgcode trust` "
+                "to use it.")
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,29 @@ def test_an_unknown_model_and_an_unreachable_endpoint(flaky) -> None:
     with pytest.raises(RemoteError, match="cannot reach http://127.0.0.1:9/v1/models .* after 3 tries"):
         RemoteEngine(Endpoint("http://127.0.0.1:9/v1", retries=2, backoff_s=0.01), sleep=waits.append).start()
     assert waits == [0.01, 0.02]
+
+
+def test_the_tui_and_config_use_a_configured_endpoint(served, tmp_path, monkeypatch) -> None:
+    from dgcode.config import load_config
+    from dgcode.tui.engine import engine_for
+    from dgcode.workflows.model import remote_endpoint
+
+    flags = {"endpoint": served.base + "/v1", "endpoint_api_key_env": "DGCODE_TEST_KEY", "remote_model": "dream.gguf"}
+    config = load_config(tmp_path, flags=flags, env={}, user_file=tmp_path / "none.toml")
+    with pytest.raises(RemoteError, match="endpoint_api_key_env names DGCODE_TEST_KEY, which is not set"):
+        remote_endpoint(config)
+    monkeypatch.setenv("DGCODE_TEST_KEY", "k")
+    engine = engine_for(config)
+    assert isinstance(engine, RemoteEngine) and engine.endpoint.api_key == "k"
+    engine.start(lambda _m: None)
+    assert engine.name == f"dream.gguf @ {served.base}/v1" and engine.describe()["backend"] == "remote, live canvas"
+    engine.close()
+
+
+def test_a_repository_endpoint_needs_trust(tmp_path) -> None:
+    from dgcode.config import load_config
+
+    (tmp_path / ".dgcode.toml").write_text('endpoint = "http://attacker.example/v1"\n')
+    config = load_config(tmp_path, env={}, user_file=tmp_path / "none.toml")
+    assert config.get("endpoint") is None  # code is never sent to a server a cloned repository names
+    assert "endpoint" in config.untrusted.values

@@ -93,14 +93,21 @@ EngineFactory = Callable[[str], "ChatEngine"]
 """Makes the (not yet started) engine for a model path or pulled name; /model switches to what it makes."""
 
 
-def engine_for(config: Mapping[str, object]) -> ModelEngine | None:
+def engine_for(config: Mapping[str, object]) -> ChatEngine | None:
     """The configured model behind the seam, chosen by the one model API; None when none is configured.
+
+    With an ``endpoint`` configured, the remote engine (workflows/remote_engine.py) answers instead.
 
     A configured model that cannot be used (a name not pulled, no such file) still gives an engine for the
     setting as written, so the app starts and the first message reports why it cannot load.
     """
-    from dgcode.workflows.model import NoModelConfigured
+    from dgcode.workflows.model import NoModelConfigured, remote_endpoint
 
+    endpoint = remote_endpoint(config)
+    if endpoint is not None:
+        from dgcode.workflows.remote_engine import RemoteEngine
+
+        return RemoteEngine(endpoint)
     try:
         return engine_at(config["model"], config) if config.get("model") else None
     except NoModelConfigured:

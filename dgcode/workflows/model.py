@@ -25,6 +25,7 @@ The engines themselves are built by each front end's adapter
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,27 @@ def choose_model(config: Mapping[str, object], *, embedded: bool = True) -> Mode
     mask = config.get("mask_token_id")
     return ModelChoice(resolved.path, str(value), where, resolved.entry,
                        mask if mask is not None else resolved.mask_token_id)
+
+
+def remote_endpoint(config: Mapping[str, object]):
+    """The configured ``endpoint`` (workflows/remote_engine.py's Endpoint), or None for a local model.
+
+    The API key is read from the variable ``endpoint_api_key_env`` names; a
+    named variable that is not set is a RemoteError, not a silent request
+    without a key.
+    """
+    url = config.get("endpoint")
+    if not url:
+        return None
+    from dgcode.workflows.remote_engine import Endpoint, RemoteError
+
+    variable, key = config.get("endpoint_api_key_env"), None
+    if variable:
+        key = os.environ.get(str(variable), "").strip() or None
+        if key is None:
+            raise RemoteError(f"endpoint_api_key_env names {variable}, which is not set: export {variable}=KEY "
+                              f"for {url}")
+    return Endpoint(str(url), key, config.get("remote_model"))
 
 
 def engine_options(config: Mapping[str, object], choice: ModelChoice) -> EngineOptions:

@@ -107,6 +107,11 @@ class RemoteEngine:
         self._cancel = threading.Event()
 
     @property
+    def name(self) -> str:
+        """Shown in the TUI's panel: the remote model and where it runs."""
+        return f"{self.model or 'remote model'} @ {self.endpoint.base}"
+
+    @property
     def per_step_states(self) -> bool:
         """Whether ``generate`` reports denoising steps (only a dgcode server sends them)."""
         return self.dgcode_server
@@ -258,7 +263,8 @@ class RemoteEngine:
         if not self.started:
             return None
         return {"model": self.model, "endpoint": self.endpoint.base, "dgcode_server": self.dgcode_server,
-                "per_step_states": self.per_step_states, "backend": f"remote: {self.endpoint.base}"}
+                "per_step_states": self.per_step_states,
+                "backend": "remote, live canvas" if self.per_step_states else "remote, text only (no canvas)"}
 
     def summary(self) -> dict:
         described = self.describe()

@@ -53,6 +53,7 @@ from dgcode.workflows.fix.report import Answer
 
 NARROW_WIDTH = 72
 """Below this many columns the context panel hides itself (f2 shows it)."""
+TEXT_ONLY = "waiting for the remote answer: this backend sends text only, no per-step canvas states"
 NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dgcode/config.toml, or "
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
@@ -301,7 +302,8 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin,
             if self._cancel_requested:
                 self.post_message(self.TurnCancelled())
                 return
-            say(f"prefilling {turn.prompt_tokens} prompt tokens")
+            say(f"prefilling {turn.prompt_tokens} prompt tokens" if getattr(engine, "per_step_states", True)
+                else TEXT_ONLY)
             answer = engine.generate(turn.messages, self.settings, self._on_step, say)
         except ContextError as error:
             self.post_message(self.PromptFailed(str(error)))
