@@ -190,3 +190,24 @@ def test_a_repository_endpoint_needs_trust(tmp_path) -> None:
     config = load_config(tmp_path, env={}, user_file=tmp_path / "none.toml")
     assert config.get("endpoint") is None  # code is never sent to a server a cloned repository names
     assert "endpoint" in config.untrusted.values
+
+
+def test_fix_runs_on_a_configured_endpoint(served, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from repo_helpers import git
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "init")
+    before = sum(shared._finished(served).values())
+    env = {**os.environ, "DGCODE_ENDPOINT": served.base + "/v1", "DGCODE_MAX_TOKENS": "16"}
+    done = subprocess.run([sys.executable, "-m", "dgcode", "fix", "m.py", "-m", "return 2", "--yes", "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert report["rounds"] and report["rounds"][0]["generation"]["tokens"] >= 1, report
+    assert sum(shared._finished(served).values()) == before + len(report["rounds"])  # every answer: the server's
+    assert (tmp_path / "m.py").read_text() == "def f():\n    return 1\n" or report["status"] == "fixed"

@@ -184,13 +184,15 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
                              flags=flags)
         from dgcode.engine.errors import ModelFileError
         from dgcode.workflows.fix.pipeline import named_paths
-        from dgcode.workflows.model import choose_model, sampler_settings
+        from dgcode.workflows.model import choose_model, remote_endpoint, sampler_settings
+        from dgcode.workflows.remote_engine import RemoteError
 
         try:
-            choice = choose_model(config)
-        except ModelFileError as error:  # none configured and none embedded, a name not pulled, no such file
-            _usage_error(str(error))
-        model_file = choice.path
+            remote = remote_endpoint(config) is not None  # an endpoint answers instead of a local model
+            choice = None if remote else choose_model(config)
+        except (ModelFileError, RemoteError) as error:  # none configured and none embedded, a name not pulled,
+            _usage_error(str(error))                      # no such file, an endpoint's key variable not set
+        model_file = choice.path if choice is not None else None
         try:
             root = repo_root(cwd)
             settings = sampler_settings(config, choice)
@@ -226,7 +228,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.workflows.fix.engine import repairer_for
         from dgcode.workflows.fix.syntax import run_syntax_fix
 
-        repairer = repairer_for(model_file, config, progress.say)
+        repairer = repairer_for(model_file, config, progress.say) if model_file is not None else None
         if repairer is not None and message:
             _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and takes "
                          "no instructions; drop --message, or use a full model (--model PATH.gguf)")

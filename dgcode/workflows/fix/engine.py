@@ -34,10 +34,19 @@ class FixEngine(Protocol):
 
 
 def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
-                       on_copy_progress: Callable[[int, int], None] | None = None) -> ModelEngine:
-    """A (not yet started) engine for the configured model, chosen by the one model API (workflows/model.py)."""
+                       on_copy_progress: Callable[[int, int], None] | None = None) -> FixEngine:
+    """A (not yet started) engine for the configured model, chosen by the one model API (workflows/model.py).
+
+    With an ``endpoint`` configured, the remote engine (workflows/remote_engine.py) instead.
+    """
     from dgcode.engine.worker import EngineClient
-    from dgcode.workflows.model import choose_model, engine_options
+    from dgcode.workflows.model import choose_model, engine_options, remote_endpoint
+
+    endpoint = remote_endpoint(config)
+    if endpoint is not None:
+        from dgcode.workflows.remote_engine import RemoteEngine
+
+        return RemoteEngine(endpoint, say)
 
     choice = choose_model(config, embedded=False)
     return ModelEngine(EngineClient(choice.path, engine_options(config, choice)), say, on_copy_progress)
