@@ -193,6 +193,7 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
     KeySpec("endpoint_api_key_env", _env_name, None, "the environment variable holding the endpoint's API key",
             needs_trust=True),
     KeySpec("remote_model", _text, None, "the endpoint's model name (default: the first it lists)"),
+    KeySpec("warm_server", _boolean, True, "use a running `dgcode serve` of the same model instead of loading it"),
 )}
 TABLES = sorted({name.split(".")[0] for name in KEYS if "." in name})
 

@@ -20,6 +20,7 @@ def quiet_git(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("DGCODE_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # trust record, pulled models
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # warm-server records: under this test's data folder
 
 
 @pytest.fixture(scope="session")

@@ -115,6 +115,7 @@ def serve(service, host: str, port: int, api_key: str | None, say: Say = lambda 
     import uvicorn
 
     from dgcode.serve.app import create_app
+    from dgcode.workflows import warm_server
 
     check_bind(host, api_key)
     sock = sock or bind(host, port)
@@ -122,7 +123,11 @@ def serve(service, host: str, port: int, api_key: str | None, say: Say = lambda 
         config = uvicorn.Config(create_app(service, api_key), log_level=os.environ.get("DGCODE_SERVE_LOG", "warning"),
                                 timeout_graceful_shutdown=5, lifespan="off")
         say(f"serving {service.model_id} at {url_of(sock)} (OpenAI-compatible; Ctrl-C stops)")
-        uvicorn.Server(config).run(sockets=[sock])
+        record = warm_server.announce(url_of(sock), service.choice.path, keyed=api_key is not None)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            warm_server.withdraw(record)  # fix, the hook and the TUI stop using it
     finally:
         sock.close()
         service.close()

@@ -128,15 +128,18 @@ def embedded_repair_model(config: Mapping[str, object]) -> Path | None:
     return choice.path if choice.embedded else None
 
 
-def engine_at(model: str | Path, config: Mapping[str, object]) -> ModelEngine:
+def engine_at(model: str | Path, config: Mapping[str, object]) -> ChatEngine:
     """A (not yet started) engine for ``model`` (a path or a pulled registry name) with the configured context
     size and threads, and the configured mask token, else the registry's. ModelFileError when it cannot be used.
     """
-    from dgcode.workflows.model import choose_model
+    from dgcode.workflows.model import choose_model, warm_engine
 
     settings = dict(config)
     settings["model"] = model
     choice = choose_model(settings, embedded=False)
+    warm = warm_engine(config, choice)  # this user's running `dgcode serve` of the same file
+    if warm is not None:
+        return warm
     ensure_process_support()
     return ModelEngine(EngineClient(choice.path, _options(config, choice)))
 

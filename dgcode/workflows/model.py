@@ -135,6 +135,22 @@ def remote_endpoint(config: Mapping[str, object]):
     return Endpoint(str(url), key, config.get("remote_model"))
 
 
+def warm_engine(config: Mapping[str, object], choice: ModelChoice, say=None):
+    """A RemoteEngine on this user's running ``dgcode serve`` of ``choice``'s file, or None (see warm_server.py)."""
+    if choice.embedded or config.get("warm_server") is False:
+        return None
+    from dgcode.workflows.warm_server import find_warm_server
+
+    url = find_warm_server(choice.path)
+    if url is None:
+        return None
+    from dgcode.workflows.remote_engine import Endpoint, RemoteEngine
+
+    engine = RemoteEngine(Endpoint(url), say or (lambda _message: None))
+    engine.warm = True
+    return engine
+
+
 def engine_options(config: Mapping[str, object], choice: ModelChoice) -> EngineOptions:
     """Context size, threads and mask token for ``choice``."""
     from dgcode.engine.engine import EngineOptions

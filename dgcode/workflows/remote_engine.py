@@ -104,6 +104,8 @@ class RemoteEngine:
         self.model: str | None = endpoint.model
         self.dgcode_server = False
         self.started = False
+        self.warm = False
+        """A warm server of the configured model (workflows/warm_server.py), not a configured endpoint."""
         self._cancel = threading.Event()
 
     @property
@@ -263,6 +265,7 @@ class RemoteEngine:
         if not self.started:
             return None
         return {"model": self.model, "endpoint": self.endpoint.base, "dgcode_server": self.dgcode_server,
+                "warm_server": self.warm,
                 "per_step_states": self.per_step_states,
                 "backend": "remote, live canvas" if self.per_step_states else "remote, text only (no canvas)"}
 

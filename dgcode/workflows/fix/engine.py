@@ -40,7 +40,7 @@ def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] 
     With an ``endpoint`` configured, the remote engine (workflows/remote_engine.py) instead.
     """
     from dgcode.engine.worker import EngineClient
-    from dgcode.workflows.model import choose_model, engine_options, remote_endpoint
+    from dgcode.workflows.model import choose_model, engine_options, remote_endpoint, warm_engine
 
     endpoint = remote_endpoint(config)
     if endpoint is not None:
@@ -49,6 +49,10 @@ def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] 
         return RemoteEngine(endpoint, say)
 
     choice = choose_model(config, embedded=False)
+    warm = warm_engine(config, choice, say)
+    if warm is not None:
+        say(f"using the running `dgcode serve` of {choice.path.name} at {warm.endpoint.base}")
+        return warm
     return ModelEngine(EngineClient(choice.path, engine_options(config, choice)), say, on_copy_progress)
 
 
