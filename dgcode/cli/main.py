@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from dgcode.cli.edit import register as register_range_edit_command
 from dgcode.cli.edits import register as register_edit_commands
 from dgcode.cli.fix import register as register_fix_commands
 from dgcode.cli.hook import register as register_hook_commands
@@ -27,6 +28,7 @@ models_app = typer.Typer(no_args_is_help=True, help="Known diffusion models: lis
 app.add_typer(models_app, name="models")
 register_model_commands(models_app)
 register_edit_commands(app)
+register_range_edit_command(app)
 register_fix_commands(app)
 register_hook_commands(app)
 register_trust_command(app)
