@@ -5,12 +5,17 @@ REAL embedded repair model (it repairs a missing colon reliably).  What is
 checked is the staged content (the index), never the working copy; a repair
 lands in the working tree, is never staged, and stops the commit; unstaged
 work is kept byte for byte.  A broken configured model fails open, and
-blocks under ``--strict`` (RELIABILITY #15, #16, #23).
+blocks under ``--strict`` (RELIABILITY #15, #16, #23).  Which model repairs:
+a configured repair model is the one loaded, never the embedded one; a
+configured full model (a tiny synthetic GGUF) is checked, and one that cannot
+run fails open before any model loads, while a usable one leaves the repair
+to the embedded model.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +26,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from git_shim import GitShim, real_git, real_git_bytes
 from test_hook_support import HOOK_SUBCOMMANDS, base_repo, git_commit, head, install_hook
 
-from dgcode.repair.embedded import embedded_model
+from dgcode.repair.embedded import EMBEDDED_MODEL, embedded_model
 
 pytestmark = pytest.mark.skipif(embedded_model() is None, reason="this install has no embedded repair model")
 
@@ -188,4 +193,61 @@ def test_an_untrusted_repository_command_is_ignored_and_the_default_check_runs(t
     assert "not trusted" in done.stderr
     assert done.returncode == 1 and "dgcode modified 1 file: m.py" in done.stderr
     assert (repo / "m.py").read_bytes() == BASE
+    only_allowed_git(git_shim)
+
+
+def test_a_configured_repair_model_is_the_one_that_repairs_not_the_embedded_one(tmp_path: Path,
+                                                                                  git_shim: GitShim) -> None:
+    repo = repo_with_hook(tmp_path)
+    configured = tmp_path / "team-repair.gguf"  # a repair model of the person's own, by another name
+    shutil.copyfile(EMBEDDED_MODEL, configured)
+    (repo / "m.py").write_bytes(BROKEN)
+    real_git(repo, "add", "m.py")
+    before = head(repo)
+
+    done = git_commit(repo, "broken", {"DGCODE_MODEL": str(configured)})
+
+    assert done.returncode == 1 and head(repo) == before, done.stderr
+    assert "loading model team-repair.gguf" in done.stderr
+    assert EMBEDDED_MODEL.name not in done.stderr and "is a full model" not in done.stderr
+    assert "dgcode modified 1 file: m.py" in done.stderr and "dgcode repaired it" in done.stderr
+    assert staged(repo) == BROKEN and (repo / "m.py").read_bytes() == BASE
+    only_allowed_git(git_shim)
+
+
+def test_a_configured_full_model_is_checked_and_the_embedded_model_repairs(tmp_path: Path, git_shim: GitShim,
+                                                                            models: dict[str, Path]) -> None:
+    repo = repo_with_hook(tmp_path)
+    (repo / "m.py").write_bytes(BROKEN)
+    real_git(repo, "add", "m.py")
+
+    done = git_commit(repo, "broken", {"DGCODE_MODEL": str(models["dream"])})
+
+    assert done.returncode == 1, done.stderr
+    assert (f"the configured model {models['dream'].name} is a full model; the syntax check repairs with dgcode's "
+            "embedded repair model") in done.stderr
+    assert f"loading model {EMBEDDED_MODEL.name}" in done.stderr and "loading model dream.gguf" not in done.stderr
+    assert "dgcode modified 1 file: m.py" in done.stderr and (repo / "m.py").read_bytes() == BASE
+    only_allowed_git(git_shim)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["fail-open", "strict"])
+def test_a_configured_full_model_that_cannot_run_fails_open_before_any_model_loads(
+        tmp_path: Path, git_shim: GitShim, models: dict[str, Path], strict: bool) -> None:
+    repo = repo_with_hook(tmp_path, *(["--strict"] if strict else []))
+    (repo / "m.py").write_bytes(BROKEN)
+    real_git(repo, "add", "m.py")
+    before = head(repo)
+
+    done = git_commit(repo, "autoregressive model", {"DGCODE_MODEL": str(models["qwen2-no-mask"])})
+
+    assert ("the configured model cannot be used: qwen2-no-mask.gguf is an autoregressive 'qwen2' model with no "
+            "mask token") in done.stderr, done.stderr
+    assert "loading model" not in done.stderr  # neither it nor the embedded model was loaded
+    if strict:
+        assert done.returncode == 1 and "error:" in done.stderr and head(repo) == before
+    else:
+        assert done.returncode == 0 and "warning:" in done.stderr
+        assert real_git_bytes(repo, "show", "HEAD:m.py") == BROKEN  # fail open: committed as staged
+    assert (repo / "m.py").read_bytes() == BROKEN
     only_allowed_git(git_shim)

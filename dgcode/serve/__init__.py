@@ -22,8 +22,16 @@ Headless: no typer, textual or front end (``.importlinter``); the command is
 
 from __future__ import annotations
 
-from dgcode.serve.app import create_app
-from dgcode.serve.launch import ServeError, check_bind, open_service, serve
-from dgcode.serve.service import ModelService
+from importlib import import_module
 
-__all__ = ["ModelService", "ServeError", "check_bind", "create_app", "open_service", "serve"]
+_EXPORTS = {"create_app": "dgcode.serve.app", "ServeError": "dgcode.serve.launch", "check_bind": "dgcode.serve.launch",
+            "open_service": "dgcode.serve.launch", "serve": "dgcode.serve.launch",
+            "ModelService": "dgcode.serve.service"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Imported on first use: ``dgcode --help`` and the other commands never load Starlette and the engine API."""
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dgcode.serve' has no attribute {name!r}")

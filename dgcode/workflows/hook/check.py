@@ -5,7 +5,8 @@ group, no stdin, head and tail of the output kept).  The hook makes the first
 run itself and hands it to ``run_fix`` as ``first_run``.  ``BudgetedRunner`` and
 ``BudgetedEngine`` wrap the command runner and the FixEngine that ``run_fix``
 uses so that nothing starts after the deadline (``hook.budget_s``) and
-denoising stops when it passes; ``BudgetExceeded`` then ends the fix, and
+denoising stops when it passes (``BudgetedRepairer``: the same for the
+default check's repair model); ``BudgetExceeded`` then ends the fix, and
 the hook fails open (RELIABILITY #16).  Loading the model is not
 interruptible, so a slow load can overrun the budget.
 """
@@ -76,3 +77,18 @@ class BudgetedEngine:
 
     def close(self) -> None:
         self.engine.close()
+
+
+class BudgetedRepairer:
+    """A repairer that starts no repair step after the hook's deadline."""
+
+    def __init__(self, repairer: object, deadline: float):
+        self.repairer, self.deadline = repairer, deadline
+
+    def ask(self, *args, **kwargs):
+        if time.monotonic() >= self.deadline:
+            raise BudgetExceeded()
+        return self.repairer.ask(*args, **kwargs)
+
+    def close(self) -> None:
+        self.repairer.close()

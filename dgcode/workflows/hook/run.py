@@ -30,18 +30,17 @@ recovery command (RELIABILITY #20).
 
 The pieces live beside it in ``dgcode.workflows.hook``: ``commit_state`` (step 1),
 ``aside_store`` (the lock and the named folders), ``staged`` (set aside, restore),
-``check`` (the check command and the budget), ``run_changes`` (step 5).
-``main`` is the installed script's entry (``python -m dgcode.workflows.hook.run``;
-``python -m dgcode.hook_run`` in scripts installed by earlier versions).
-
-Test seam: with ``DGCODE_TESTING=1``, ``DGCODE_HOOK_ENGINE=module:factory``
-names a ``factory(config, say)`` that returns the FixEngine to use.
+``command_fix`` (step 4: the check command and the fix loop, the test seam),
+``syntax_default`` (step 4 without a check command), ``check`` (the budget),
+``run_changes`` (step 5), ``outcome`` (step 6, and the one ladder from model
+and budget trouble to a verdict).  ``main`` is the installed script's entry
+(``python -m dgcode.workflows.hook.run``; ``python -m dgcode.hook_run`` in
+scripts installed by earlier versions).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -50,23 +49,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dgcode.config import ConfigError, load_config
+from dgcode.config import Config, ConfigError, load_config
 from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.hook import aside_store
-from dgcode.workflows.hook.check import (
-    BudgetedEngine,
-    BudgetedRunner,
-    BudgetExceeded,
-    run_check,
-)
+from dgcode.workflows.hook.command_fix import CommandJob, OpenEngine, check_and_fix, open_hook_engine
 from dgcode.workflows.hook.commit_state import (
     has_unmerged_paths,
     operation_in_progress,
     skip_requested,
     staged_files,
 )
-from dgcode.workflows.hook.hookgit import HookGitError, absolutize_index_variable, locate, shown
-from dgcode.workflows.hook.run_changes import RunChanges, collect_changes, restore_locked
+from dgcode.workflows.hook.hookgit import HookGitError, absolutize_index_variable, locate
+from dgcode.workflows.hook.outcome import HookOutcome, Verdict, infra_outcome, modified_outcome, skipped
+from dgcode.workflows.hook.run_changes import collect_changes, restore_locked
 from dgcode.workflows.hook.staged import (
     AsideRun,
     RestoreResult,
@@ -77,24 +72,8 @@ from dgcode.workflows.hook.staged import (
     unstaged_changes,
 )
 from dgcode.workflows.hook.syntax_default import NO_CMD, StagedError, repair_staged, staged_syntax_errors
-from dgcode.workflows.user_command import CommandResult
-
-ENGINE_SEAM, TESTING = "DGCODE_HOOK_ENGINE", "DGCODE_TESTING"
-MAX_TASK_FILES = 12
-MODEL_HINT = "set `model = \"PATH.gguf\"` in .dgcode.toml or ~/.config/dgcode/config.toml, or DGCODE_MODEL"
-NO_MODEL = f"no model configured ({MODEL_HINT})"
 
 Say = Callable[[str], None]
-OpenEngine = Callable[[Mapping[str, object], Say], object]
-
-
-class HookInfraError(Exception):
-    """Something around the check failed (a model file missing, engine, budget, git); fails open unless strict."""
-
-
-class NoModelConfigured(HookInfraError):
-    """No model is configured at all: a failing check stops the commit, as any pre-commit hook's would
-    (RELIABILITY #23); only a configured model that is missing or broken is dgcode's own failure."""
 
 
 @dataclass(frozen=True)
@@ -107,98 +86,51 @@ class HookRequest:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
-@dataclass(frozen=True)
-class HookOutcome:
-    """The verdict: ``skipped``, ``passed``, ``fail_open``, ``strict_error``, ``modified``, ``failed``,
-    ``pending``, ``restore_failed`` or ``interrupted``; the exit code; what to tell the person."""
-
-    verdict: str
-    exit_code: ExitCode
-    message: str
-    modified: tuple[str, ...] = ()
-    conflicts: tuple[str, ...] = ()
-
-
-def _infra(reason: str, strict: bool) -> HookOutcome:
-    if strict:
-        return HookOutcome("strict_error", ExitCode.FAILED, f"dgcode: error: {reason}. The commit was stopped because "
-                           "the hook is strict; `SKIP=dgcode git commit ...` skips dgcode once.")
-    return HookOutcome("fail_open", ExitCode.OK, f"dgcode: warning: {reason}. The commit goes ahead without dgcode's "
-                       "check (a strict hook, `hook.strict = true`, would stop it instead).")
-
-
-def _skipped(reason: str) -> HookOutcome:
-    return HookOutcome("skipped", ExitCode.OK, f"dgcode: {reason}; nothing to check.")
-
-
-def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, str]) -> object:
-    """The model for the fix: the test seam when allowed, else the configured GGUF (NoModelConfigured without
-    one, HookInfraError when its file is missing)."""
-    spec = env.get(ENGINE_SEAM, "")
-    if spec and env.get(TESTING) == "1":
-        module, _, name = spec.partition(":")
-        return getattr(importlib.import_module(module), name)(config, say)
-    if spec:
-        say(f"{ENGINE_SEAM} is ignored unless {TESTING}=1")
-    from dgcode.engine.errors import ModelFileError
-    from dgcode.workflows import model as model_api
-    from dgcode.workflows.fix.engine import engine_from_config
-
-    try:
-        model_api.choose_model(config, embedded=False)  # a path or a pulled name, as everywhere
-    except model_api.NoModelConfigured:
-        raise NoModelConfigured(NO_MODEL) from None
-    except ModelFileError as error:  # not pulled, or no such file: dgcode's own failure, fails open
-        raise HookInfraError(str(error)) from None
-    return engine_from_config(config, say)
-
-
 def run_hook(request: HookRequest, *, say: Say = lambda _m: None,
              open_engine: OpenEngine | None = None) -> HookOutcome:
     """Run the hook once (see the module docstring); never raises for anything but programming errors."""
     began = time.monotonic()
     if skip_requested(request.env):
-        return _skipped("SKIP names dgcode")
+        return skipped("SKIP names dgcode")
     absolutize_index_variable(request.cwd)
     try:
         root, git_dir = locate(request.cwd)
         busy = operation_in_progress(git_dir)
         if busy:
-            return _skipped(f"{busy} is in progress")
+            return skipped(f"{busy} is in progress")
         if has_unmerged_paths(root):
-            return _skipped("there are unmerged paths")
+            return skipped("there are unmerged paths")
     except HookGitError as error:
-        return _infra(str(error), bool(request.strict))
+        return infra_outcome(str(error), bool(request.strict))
     try:
         config = load_config(request.cwd, flags={"hook.strict": True if request.strict else None}, env=request.env)
     except ConfigError as error:
-        return _infra(f"the settings cannot be read: {error}", bool(request.strict))
+        return infra_outcome(f"the settings cannot be read: {error}", bool(request.strict))
     if config.untrusted is not None:  # the hook never trusts a repository's config on its own
         say(config.untrusted.describe())
-    strict = bool(config["hook.strict"])
-    command = config["fix.cmd"]
+    strict, command = config.hook.strict, config.fix.cmd or ""
     try:
         changed, existing = staged_files(root)
     except HookGitError as error:
-        return _infra(str(error), strict)
+        return infra_outcome(str(error), strict)
     if not changed:
-        return _skipped("nothing is staged")
+        return skipped("nothing is staged")
     errors: list[StagedError] = []
     if not command:  # the default check: the staged Python files must compile (syntax_default)
         try:
             checked, errors = staged_syntax_errors(root, existing, _given(request, root), say)
         except HookGitError as error:
-            return _infra(str(error), strict)
+            return infra_outcome(str(error), strict)
         if not checked:
-            return _skipped(f"{NO_CMD} and no Python file is staged")
+            return skipped(f"{NO_CMD} and no Python file is staged")
         if not errors:
             return HookOutcome("passed", ExitCode.OK, f"dgcode: {NO_CMD}; the {checked} staged Python "
                                f"file{'s' if checked != 1 else ''} compile{'s' if checked == 1 else ''}.")
         say(f"{NO_CMD}; staged Python files that do not compile: "
             + "; ".join(error.describe() for error in errors))
     opener = open_engine or (lambda cfg, s: open_hook_engine(cfg, s, request.env))
-    context = _Context(request, root, git_dir, config, str(command or ""), began + float(config["hook.budget_s"]),
-                       strict, existing, opener, say, tuple(errors))
+    context = _Context(request, root, git_dir, config, command, began + config.hook.budget_s, strict, existing,
+                       opener, say, tuple(errors))
     try:
         with aside_store.hook_lock(git_dir):
             waiting = aside_store.pending(git_dir)
@@ -210,7 +142,7 @@ def run_hook(request: HookRequest, *, say: Say = lambda _m: None,
             aside_store.prune(git_dir)
             return outcome
     except aside_store.StoreError as error:
-        return _infra(str(error), strict)
+        return infra_outcome(str(error), strict)
 
 
 @dataclass
@@ -218,7 +150,7 @@ class _Context:
     request: HookRequest
     root: Path
     git_dir: Path
-    config: Mapping[str, object]
+    config: Config
     command: str
     deadline: float
     strict: bool
@@ -240,15 +172,6 @@ def _given(request: HookRequest, root: Path) -> set[str] | None:
     return given
 
 
-@dataclass
-class _Core:
-    """How the check (and fix) went, before the files were put back."""
-
-    verdict: str
-    message: str
-    infra: bool = False
-
-
 def _run_locked(ctx: _Context) -> HookOutcome:
     """The whole run under the repository's lock (the fix's own writes re-enter it)."""
     from dgcode.edits.journal import JournalError, exclusive_lock, locate_state
@@ -257,7 +180,7 @@ def _run_locked(ctx: _Context) -> HookOutcome:
     try:
         lock.__enter__()
     except (JournalError, OSError) as error:
-        return _infra(str(error), ctx.strict)
+        return infra_outcome(str(error), ctx.strict)
     try:
         return _run_holding_lock(ctx)
     finally:
@@ -272,9 +195,9 @@ def _run_holding_lock(ctx: _Context) -> HookOutcome:
         with SignalShield() as shield:
             run = set_aside(ctx.root, ctx.git_dir, changes, snapshot=lambda: _snapshot(ctx.root))
     except (HookGitError, SetAsideError, JournalError, OSError) as error:
-        return _infra(str(error), ctx.strict)
+        return infra_outcome(str(error), ctx.strict)
     interrupted, baseline = shield.hit, None
-    core = _Core("interrupted", "")
+    core = Verdict("interrupted", "")
     try:  # from here on, the files go back whatever happens (finally)
         if run is not None:
             ctx.say(f"set aside unstaged changes to {len(run.paths)} file(s); they are saved in {run.record.folder}")
@@ -284,7 +207,7 @@ def _run_holding_lock(ctx: _Context) -> HookOutcome:
     except KeyboardInterrupt:
         interrupted = True
     except Exception as error:  # noqa: BLE001 - fail open, but only after the files are back
-        core = _Core("error", f"dgcode failed unexpectedly: {type(error).__name__}: {error}", infra=True)
+        core = Verdict("error", f"dgcode failed unexpectedly: {type(error).__name__}: {error}", infra=True)
     finally:
         with SignalShield() as shield:
             outcome = _finish(ctx, run, baseline, core)
@@ -305,86 +228,14 @@ def _snapshot(root: Path) -> str | None:
         raise SetAsideError(f"no snapshot could be taken ({error}), so nothing was set aside") from None
 
 
-def _check_and_fix(ctx: _Context) -> _Core:
-    say = ctx.say
+def _check_and_fix(ctx: _Context) -> Verdict:
     if not ctx.command:  # the default check found files that do not compile
-        done = repair_staged(ctx.root, ctx.syntax_errors, ctx.config, say, ctx.deadline)
-        return _Core(done.verdict, done.message, done.infra)
-    say(f"running `{ctx.command}` on the staged files")
-    left = ctx.deadline - time.monotonic()
-    first = run_check(ctx.command, ctx.root, left)
-    if first.passed:
-        return _Core("passed", f"dgcode: `{ctx.command}` passes on the staged files.")
-    if first.timed_out:
-        return _Core("budget", f"`{ctx.command}` did not finish within the hook's budget "
-                     f"({ctx.config['hook.budget_s']:g} s, hook.budget_s)", infra=True)
-    if first.exit_code in (126, 127):
-        return _Core("error", f"`{ctx.command}` could not be run (exit status {first.exit_code})", infra=True)
-    try:
-        engine = ctx.open_engine(ctx.config, say)
-    except NoModelConfigured:
-        return _Core("failed", _check_failed(ctx.command, first,
-                                             f"no model is configured to try a fix ({MODEL_HINT})"))
-    except HookInfraError as error:
-        return _Core("error", f"`{ctx.command}` fails on the staged files, but {error}", infra=True)
-    say(f"`{ctx.command}` fails on the staged files (exit status {first.exit_code}); asking the model for a fix")
-    from dgcode.context.errors import ContextError
-    from dgcode.context.prompt import fill
-    from dgcode.engine.errors import EngineError, PromptTooLongError
-    from dgcode.workflows.fix.pipeline import FixRequest, files_named_in, is_protected, run_fix
-    from dgcode.workflows.model import choose_model, sampler_settings
-
-    runner, budgeted = BudgetedRunner(ctx.deadline), BudgetedEngine(engine, ctx.deadline)
-    try:
-        try:
-            choice = choose_model(ctx.config, embedded=False)
-        except EngineError:  # the test seam's engine needs no file
-            choice = None
-        settings = sampler_settings(ctx.config, choice)
-        settings.validate()
-        if ctx.request.files:
-            paths, cwd = tuple(ctx.request.files), ctx.request.cwd
-        else:
-            mentioned = [p for p in files_named_in(first.output, ctx.root) if p in ctx.staged]
-            ordered = list(dict.fromkeys(mentioned + ctx.staged))
-            paths, cwd = tuple(p for p in ordered if not is_protected(p))[:MAX_TASK_FILES], ctx.root
-        if not paths:
-            return _Core("failed", f"dgcode: `{ctx.command}` fails on the staged files, and none of them is one "
-                         "dgcode may change.")
-        request = FixRequest(ctx.root, paths, fill("hook/task"), ctx.command, int(ctx.config["fix.rounds"]),
-                             float(ctx.config["fix.timeout_s"]), False, settings, cwd)
-        report = run_fix(request, budgeted, say=say, run_command=runner, first_run=first)
-    except BudgetExceeded:
-        return _Core("budget", f"the hook's budget ({ctx.config['hook.budget_s']:g} s, hook.budget_s) ran out "
-                     "before dgcode's fix was done", infra=True)
-    except PromptTooLongError as error:  # the staged files are too big for the model: could not fix, a verdict
-        return _Core("failed", _check_failed(ctx.command, first, "dgcode could not fix it: the staged files do not "
-                                             f"fit in the model's context: {error}"))
-    except (ContextError, EngineError) as error:
-        return _Core("error", f"the fix could not run: {error}", infra=True)
-    finally:
-        budgeted.close()
-    if report.status == "fixed":
-        return _Core("fixed", f"dgcode: `{ctx.command}` failed on the staged files; it passes with dgcode's fix.")
-    if report.status == "nothing_to_do":
-        return _Core("passed", f"dgcode: `{ctx.command}` passes on the staged files.")
-    if runner.budget_hit or budgeted.expired:
-        return _Core("budget", f"the hook's budget ({ctx.config['hook.budget_s']:g} s) ran out: {report.message}",
-                     infra=True)
-    if report.status == "error":
-        return _Core("error", report.message, infra=True)
-    return _Core("failed", f"dgcode: `{ctx.command}` fails on the staged files and dgcode could not fix it: "
-                 f"{report.message}")
+        return repair_staged(ctx.root, ctx.syntax_errors, ctx.config, ctx.say, ctx.deadline)
+    return check_and_fix(CommandJob(ctx.root, ctx.command, ctx.config, ctx.deadline, ctx.staged, ctx.request.files,
+                                    ctx.request.cwd, ctx.open_engine, ctx.say))
 
 
-def _check_failed(command: str, run: CommandResult, why: str) -> str:
-    """The verdict for a failing check dgcode did not fix: what failed, why no fix, the check's own output."""
-    output = run.output.rstrip("\n")
-    return (f"dgcode: `{command}` fails on the staged files (exit status {run.exit_code}), and {why}. "
-            "The commit was stopped." + (f"\n{output}" if output else ""))
-
-
-def _finish(ctx: _Context, run: AsideRun | None, baseline: set[str] | None, core: _Core) -> HookOutcome:
+def _finish(ctx: _Context, run: AsideRun | None, baseline: set[str] | None, core: Verdict) -> HookOutcome:
     """Note what the run changed, put the unstaged changes back, and turn it all into the verdict."""
     changes = collect_changes(ctx.root, run, baseline)
     result = RestoreResult()
@@ -398,30 +249,10 @@ def _finish(ctx: _Context, run: AsideRun | None, baseline: set[str] | None, core
     conflicts = tuple(path for path, _staged, _fixed in result.conflicts)
     if not in_tree and not conflicts:
         if core.infra:
-            return _infra(core.message, ctx.strict)
+            return infra_outcome(core.message, ctx.strict)
         code = ExitCode.OK if core.verdict in ("passed", "interrupted") else ExitCode.FAILED
         return HookOutcome(core.verdict, code, "\n".join(filter(None, [core.message, changes.problem])))
-    return _modified_outcome(core, in_tree, conflicts, run, changes, result)
-
-
-def _modified_outcome(core: _Core, in_tree: Sequence[str], conflicts: Sequence[str], run: AsideRun | None,
-                      changes: RunChanges, result: RestoreResult) -> HookOutcome:
-    lines = [core.message if not core.infra else f"dgcode: {core.message}."]
-    if in_tree:
-        count = f"{len(in_tree)} file{'s' if len(in_tree) != 1 else ''}"
-        who = "the check command" if core.verdict == "passed" else "dgcode"  # a formatter as fix.cmd, say
-        lines.append(f"{who} modified {count}: {', '.join(shown(p) for p in in_tree)}")
-        lines.append(b"".join(changes.diffs).decode("utf-8", "replace").rstrip("\n"))
-        if result.merged:
-            lines.append(f"Your unstaged changes to {', '.join(shown(p) for p in result.merged)} are kept on top "
-                         "of the fix.")
-    if conflicts and run is not None:
-        lines.append(f"dgcode's fix to {', '.join(shown(p) for p in conflicts)} conflicts with your unstaged changes "
-                     "there: those files are exactly as you left them, and the fix is saved as "
-                     f"{run.record.fix_patch_path} (`git apply --cached {run.record.fix_patch_path}` stages it).")
-    lines.append("The commit was stopped: review the changes (`git diff`), stage what you want to keep "
-                 "(`git add -p`), and commit again. dgcode never stages anything itself.")
-    return HookOutcome("modified", ExitCode.FAILED, "\n".join(lines), tuple(in_tree), tuple(conflicts))
+    return modified_outcome(core, in_tree, conflicts, run, changes, result)
 
 
 def report(request: HookRequest) -> int:
@@ -458,7 +289,7 @@ def _after_crash(request: HookRequest, reason: str) -> HookOutcome:
     if hint:
         return HookOutcome("restore_failed", ExitCode.FAILED,
                            f"dgcode: error: {reason}; {hint}. The commit was stopped.")
-    return _infra(reason, bool(request.strict))
+    return infra_outcome(reason, bool(request.strict))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

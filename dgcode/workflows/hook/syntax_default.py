@@ -19,8 +19,10 @@ reported like any configured model, but the syntax repair itself uses the
 embedded repair model, whose whole job it is.  A configured model that is
 missing or broken, or a repair model that cannot be loaded, is dgcode's own
 failure (``ModelProblem``: fail open unless strict, RELIABILITY #16); no model
-at all (an install without the embedded one) is not: the files still do not
-compile, and the commit stops (RELIABILITY #23).
+at all (``NoModel``: an install without the embedded one) is not: the files
+still do not compile, and the commit stops (RELIABILITY #23).  What goes wrong
+around the model becomes a verdict in ``outcome.with_model``, as for the check
+command's fix.
 
 Light to import: compiling needs neither numpy nor the engine; they load only
 when a file does not compile.
@@ -29,14 +31,15 @@ when a file does not compile.
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgcode.workflows.hook.check import BudgetExceeded
+from dgcode.config import Config
+from dgcode.workflows.hook.check import BudgetedRepairer
 from dgcode.workflows.hook.hookgit import git, shown
+from dgcode.workflows.hook.outcome import ModelProblem, NoModel, Verdict, with_model
 
 MAX_BYTES = 1 << 20
 """Staged files larger than this are not checked (``dgcode.workflows.fix.syntax.MAX_FILE_BYTES``, which is not
@@ -45,14 +48,6 @@ CHUNK = 200
 NO_CMD = "no check command is configured (fix.cmd)"
 
 Say = Callable[[str], None]
-
-
-class ModelProblem(Exception):
-    """The configured model is missing or broken, or the repair model cannot be loaded: fails open unless strict."""
-
-
-class NoRepairModel(Exception):
-    """No model is configured and this install has no embedded one: the files still do not compile."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +126,7 @@ def staged_syntax_errors(root: Path, existing: Sequence[str], only: set[str] | N
 
 
 def open_repairer(config: Mapping[str, object], say: Say) -> object:
-    """The repair model, loaded (see the module docstring); ModelProblem or NoRepairModel."""
+    """The repair model, loaded (see the module docstring); ModelProblem or NoModel."""
     from dgcode.engine.errors import EngineError, ModelFileError
     from dgcode.repair.embedded import embedded_model
     from dgcode.workflows import model as model_api
@@ -140,7 +135,7 @@ def open_repairer(config: Mapping[str, object], say: Say) -> object:
     try:
         choice = model_api.choose_model(config)
     except model_api.NoModelConfigured as error:
-        raise NoRepairModel(str(error)) from None
+        raise NoModel(str(error)) from None
     except ModelFileError as error:  # not pulled, or no such file
         raise ModelProblem(str(error)) from None
     repairer = repairer_for(choice.path, config, say)
@@ -153,8 +148,8 @@ def open_repairer(config: Mapping[str, object], say: Say) -> object:
             raise ModelProblem(f"the configured model cannot be used: {error}") from None
         embedded = embedded_model()
         if embedded is None:
-            raise NoRepairModel(f"the configured model {choice.name} is a full model, and this install has no "
-                                "embedded repair model for the syntax check")
+            raise NoModel(f"the configured model {choice.name} is a full model, and this install has no "
+                          "embedded repair model for the syntax check")
         say(f"the configured model {choice.name} is a full model; the syntax check repairs with dgcode's "
             "embedded repair model")
         repairer = repairer_for(embedded, config, say)
@@ -168,67 +163,33 @@ def open_repairer(config: Mapping[str, object], say: Say) -> object:
     return repairer
 
 
-class BudgetedRepairer:
-    """A repairer that starts no repair step after the hook's deadline."""
-
-    def __init__(self, repairer: object, deadline: float):
-        self.repairer, self.deadline = repairer, deadline
-
-    def ask(self, *args, **kwargs):
-        if time.monotonic() >= self.deadline:
-            raise BudgetExceeded()
-        return self.repairer.ask(*args, **kwargs)
-
-    def close(self) -> None:
-        self.repairer.close()
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How the default check went: ``fixed``, ``failed``, ``error`` or ``budget``; the message; infra or not."""
-
-    verdict: str
-    message: str
-    infra: bool = False
-
-
 def _listed(errors: Sequence[StagedError]) -> str:
     return "\n".join(f"  {error.describe()}" for error in errors)
 
 
-def repair_staged(root: Path, errors: Sequence[StagedError], config: Mapping[str, object], say: Say,
-                  deadline: float, open_model: Callable[[Mapping[str, object], Say], object] = open_repairer
-                  ) -> Verdict:
+def repair_staged(root: Path, errors: Sequence[StagedError], config: Config, say: Say, deadline: float,
+                  open_model: Callable[[Mapping[str, object], Say], object] = open_repairer) -> Verdict:
     """Repair the files of ``errors`` in the working tree (which holds the staged content by now)."""
     count = f"{len(errors)} staged Python file{'s' if len(errors) != 1 else ''}"
     stopped = f"dgcode: {NO_CMD}; {count} did not compile"
-    them = "them" if len(errors) != 1 else "it"
-    try:
-        repairer = open_model(config, say)
-    except NoRepairModel as error:
-        return Verdict("failed", f"{stopped}, and {error}. The commit was stopped.\n{_listed(errors)}")
-    except ModelProblem as error:
-        return Verdict("error", f"{count} did not compile, but {error}", infra=True)
-    from dgcode.context.errors import ContextError
-    from dgcode.engine.errors import EngineError
-    from dgcode.workflows.fix.pipeline import FixRequest
-    from dgcode.workflows.fix.syntax import run_syntax_fix
 
-    budgeted = BudgetedRepairer(repairer, deadline)
-    try:
+    def repair(repairer: BudgetedRepairer) -> Verdict:
+        from dgcode.workflows.fix.pipeline import FixRequest
+        from dgcode.workflows.fix.syntax import run_syntax_fix
+
         request = FixRequest(root, tuple(dict.fromkeys(error.path for error in errors)), cwd=root)
-        report = run_syntax_fix(request, budgeted, say=say)
-    except BudgetExceeded:
-        return Verdict("budget", f"the hook's budget ({config['hook.budget_s']:g} s, hook.budget_s) ran out "
-                       "before dgcode's repair was done", infra=True)
-    except (ContextError, EngineError) as error:
-        return Verdict("error", f"the syntax repair could not run: {error}", infra=True)
-    finally:
-        budgeted.close()
-    if report.status == "applied":
-        return Verdict("fixed", f"{stopped}; dgcode repaired {them}.")
-    if report.status == "error":
-        return Verdict("error", report.message, infra=True)
-    why = ("; ".join(report.notes) or report.message) if report.status == "nothing_to_do" else report.message
-    return Verdict("failed", f"{stopped}, and dgcode could not repair {'all of them' if len(errors) != 1 else 'it'} "
-                   f"({why}); what is not repaired would not compile. The commit was stopped.\n{_listed(errors)}")
+        report = run_syntax_fix(request, repairer, say=say)
+        if report.status == "applied":
+            return Verdict("fixed", f"{stopped}; dgcode repaired {'them' if len(errors) != 1 else 'it'}.")
+        if report.status == "error":
+            return Verdict("error", report.message, infra=True)
+        why = ("; ".join(report.notes) or report.message) if report.status == "nothing_to_do" else report.message
+        return Verdict("failed", f"{stopped}, and dgcode could not repair "
+                       f"{'all of them' if len(errors) != 1 else 'it'} ({why}); what is not repaired would not "
+                       f"compile. The commit was stopped.\n{_listed(errors)}")
+
+    return with_model(lambda: BudgetedRepairer(open_model(config, say), deadline), repair,
+                      failing=f"{count} did not compile", budget_s=config.hook.budget_s, what="repair",
+                      task="the syntax repair",
+                      no_model=lambda why: Verdict("failed", f"{stopped}, and {why}. The commit was stopped.\n"
+                                                   f"{_listed(errors)}"))
