@@ -1,7 +1,9 @@
 """Benchmark: `dgcode serve` under load, many concurrent streaming clients, each checking its own answer.
 
-Writes a random-weight Dream GGUF (``--shape``, default ``small``: 8 layers,
-8k vocabulary), serves it on a free loopback port (uvicorn in a thread, the
+Writes a random-weight Dream GGUF (``--shape``, default ``test``: its
+random answers are distinct per seed, so each client can check its own; the
+``small`` shape's random answers are mostly tokens with no text, so they are
+not), serves it on a free loopback port (uvicorn in a thread, the
 real app and engine process), asks each client's reference answer one at a
 time, then streams all clients at once (tests/serve_load.py) and reports:
 answers wrong (lost, cut, or another client's: must be 0), wall time,
@@ -10,7 +12,7 @@ answer, and to the first text) as each client saw it. One engine serves the
 clients in FIFO order, so latency grows with the queue; the figures say what
 a queue of that length costs on this machine.
 
-Run: ``.venv/bin/python docs/bench_serve_load.py [--clients 50] [--max-tokens 32] [--shape small] [--json]``
+Run: ``.venv/bin/python docs/bench_serve_load.py [--clients 50] [--max-tokens 32] [--shape test] [--json]``
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--shape", default="small")
+    parser.add_argument("--shape", default="test")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -48,12 +48,14 @@ def open_hook_engine(config: Mapping[str, object], say: Say, env: Mapping[str, s
     from dgcode.engine.errors import ModelFileError
     from dgcode.workflows import model as model_api
     from dgcode.workflows.fix.engine import engine_from_config
+    from dgcode.workflows.remote_engine import RemoteError
 
     try:
-        model_api.choose_model(config, embedded=False)  # a path or a pulled name, as everywhere
+        if model_api.remote_endpoint(config) is None:  # an endpoint answers instead of a local model
+            model_api.choose_model(config, embedded=False)  # a path or a pulled name, as everywhere
     except model_api.NoModelConfigured:
         raise NoModel(NO_MODEL) from None
-    except ModelFileError as error:  # not pulled, or no such file: dgcode's own failure, fails open
+    except (ModelFileError, RemoteError) as error:  # not pulled, no such file, an unset key: fails open
         raise ModelProblem(str(error)) from None
     return engine_from_config(config, say)
 
