@@ -122,8 +122,8 @@ def serve(service, host: str, port: int, api_key: str | None, say: Say = lambda 
     try:
         config = uvicorn.Config(create_app(service, api_key), log_level=os.environ.get("DGCODE_SERVE_LOG", "warning"),
                                 timeout_graceful_shutdown=5, lifespan="off")
-        say(f"serving {service.model_id} at {url_of(sock)} (OpenAI-compatible; Ctrl-C stops)")
         record = warm_server.announce(url_of(sock), service.choice.path, keyed=api_key is not None)
+        say(f"serving {service.model_id} at {url_of(sock)} (OpenAI-compatible; Ctrl-C stops)")
         try:
             uvicorn.Server(config).run(sockets=[sock])
         finally:

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-HEALTH_TIMEOUT_S = 0.5
+HEALTH_TIMEOUT_S = 2.0
 RECORD_GLOB = "serve-*.json"
 
 
