@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.text import Text
@@ -24,7 +24,9 @@ from rich.text import Text
 from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_lines
 from dgcode.config import Config, ConfigError, load_config
 from dgcode.edits.diff import FileChange
-from dgcode.workflows.edit.report import EditReport
+
+if TYPE_CHECKING:  # the edit workflow loads tree-sitter and numpy: only when `dgcode edit` runs
+    from dgcode.workflows.edit.report import EditReport
 from dgcode.workflows.exit_codes import ExitCode
 
 NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply this rewrite"

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dgcode.engine.unmasking import SamplerSettings
+if TYPE_CHECKING:  # numpy comes with it: `dgcode --version` and `models info` need neither
+    from dgcode.engine.unmasking import SamplerSettings
 
 Say = Callable[[str], None]
 StepObserver = Callable[[object], object]
@@ -51,13 +53,26 @@ def _quiet(_message: str) -> None:
 
 
 class RenderChat:
-    """Picklable: the model's chat template applied inside the engine process."""
+    """Picklable: the model's chat template applied inside the engine process.
 
-    def __init__(self, messages: list[dict[str, str]]):
-        self.messages = messages
+    With ``tools`` (OpenAI function specs), the template gets them as ``tools``; one that ignores them is an
+    ``InvalidSettingsError`` (see ``dgcode.engine.chat.render_chat``).
+    """
+
+    def __init__(self, messages: list[dict[str, object]], tools: list[dict[str, object]] | None = None):
+        self.messages, self.tools = messages, tools
 
     def __call__(self, engine) -> str:
-        return engine.chat_prompt(self.messages)
+        if not self.tools:
+            return engine.chat_prompt(self.messages)
+        from dgcode.engine.chat import render_chat
+
+        def text(token: int | None) -> str:  # as Engine.chat_prompt does
+            return engine.model.token_text(token) if token is not None else ""
+
+        info = engine.info
+        return render_chat(self.messages, template=info.chat_template, architecture=info.architecture,
+                           bos_token=text(info.bos_token_id), eos_token=text(engine.special.eos), tools=self.tools)
 
 
 class CountTokens:
