@@ -80,12 +80,18 @@ def test_raw_stream_names_each_event_and_has_no_done(served) -> None:
     ({"model": "m"}, "input"),
     ({"model": "m", "input": ""}, "input"),
     ({"model": "m", "input": [{"role": "wizard", "content": "x"}]}, "input[0].role"),
-    ({"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input[0].type"),
+    ({"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]},
+     "input[0].type"),  # a tool output needs tools offered
+    ({"model": "m", "input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
     ({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]},
      "input[0].content[0]"),
     ({"model": "m", "input": "x", "max_output_tokens": 0}, "max_output_tokens"),
     ({"model": "m", "input": "x", "instructions": 3}, "instructions"),
+    # the tiny model's (fallback) chat template has no tools section: it cannot take tools
     ({"model": "m", "input": "x", "tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
+    ({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}],
+      "tool_choice": {"type": "function", "name": "g"}}, "tool_choice"),
     ({"model": "m", "input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
 ])
 def test_what_serve_cannot_do_is_a_400_naming_the_field(served, body, field) -> None:
@@ -100,12 +106,17 @@ def test_a_prompt_larger_than_the_context_is_a_400(served) -> None:
     assert caught.value.body["code"] == "context_length_exceeded"
 
 
-def test_chat_with_tools_is_a_400_unless_tool_choice_is_none(served) -> None:
+def test_chat_with_tools_is_a_400_for_a_template_without_tools_unless_tool_choice_is_none(served) -> None:
+    """The tiny model has no chat template of its own; the ChatML fallback ignores tools (test_serve_tools.py
+    has a model whose template renders them)."""
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
     messages = [{"role": "user", "content": "hi"}]
-    with pytest.raises(openai.BadRequestError) as caught:
-        served.client().chat.completions.create(model="m", messages=messages, tools=tools, max_tokens=4)
-    assert caught.value.body["param"] == "tools" and "cannot return tool calls" in caught.value.body["message"]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as caught:
+            served.client().chat.completions.create(model="m", messages=messages, tools=tools, max_tokens=4,
+                                                    stream=stream)
+        assert caught.value.body["param"] == "tools"
+        assert "chat template cannot take tools" in caught.value.body["message"]
     answer = served.client().chat.completions.create(model="m", messages=messages, tools=tools, tool_choice="none",
                                                      max_tokens=4)
     assert answer.choices[0].message.tool_calls is None

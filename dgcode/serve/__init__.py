@@ -10,7 +10,10 @@ one model API (workflows/model.py) and the one engine adapter
   stop sequences.
 - ``service``: one engine, many clients: a FIFO of generations run one at a
   time in a worker thread, each cancellable within one step.
+- ``tool_calls``: the tools a request offers and the ``<tool_call>`` blocks of
+  the answer as OpenAI tool calls (bad blocks kept as text, with the reason).
 - ``responses``: the OpenAI JSON shapes (completions, chunks, errors).
+- ``responses_api``: the Responses API (``/v1/responses``): request, object, events.
 - ``app``: the Starlette routes, the API key check, status codes.
 - ``launch``: the model choice (never the embedded repair model), the
   loopback rule, uvicorn.

@@ -8,6 +8,11 @@
 - ``POST /v1/responses``: the Responses API (responses_api.py), whole or as its
   typed events.
 
+With ``tools`` offered (tool_calls.py), the answer is parsed for tool calls:
+a whole answer carries them (``message.tool_calls``, ``function_call`` output
+items); a stream holds the text back and sends, at the end, the content, the
+calls and the finish (``finish_reason: "tool_calls"``).
+
 Status codes: 400 for a malformed body (the error's ``param`` names the
 field), settings that do not fit together, or a prompt the context cannot
 hold (``code: context_length_exceeded``, the engine's message); 401 without
@@ -147,8 +152,15 @@ async def _events(run: Run, shapes: Shapes, asked: Sampling, item: object):
                     kind = "server_error" if isinstance(exc, EngineError) else "cancelled"
                     yield json.dumps(error(str(exc) or "cancelled", kind))
                     return
-                if outcome.rest:
-                    yield json.dumps(shapes.chunk(outcome.rest))
+                answer = shapes.answer(outcome)
+                if answer is None:
+                    if outcome.rest:
+                        yield json.dumps(shapes.chunk(outcome.rest))
+                else:  # the text was held back: it may be calls
+                    if answer.content:
+                        yield json.dumps(shapes.chunk(answer.content))
+                    if answer.calls:
+                        yield json.dumps(shapes.tool_calls_chunk(answer.calls))
                 yield json.dumps(shapes.chunk(finish=outcome))
                 if asked.include_usage:
                     yield json.dumps(shapes.chunk(usage_only=outcome))
@@ -156,7 +168,7 @@ async def _events(run: Run, shapes: Shapes, asked: Sampling, item: object):
                 return
             if isinstance(item, CanvasState):
                 yield json.dumps(shapes.canvas_chunk(item))
-            elif item is not STARTED:
+            elif item is not STARTED and shapes.offer is None:
                 yield json.dumps(shapes.chunk(item))
             item = await run.items.get()
     finally:
@@ -182,14 +194,13 @@ async def _response_events(run: Run, shapes: ResponseShapes, item: object):
                     event = shapes.failed(str(exc) or "cancelled", code)
                     yield {"event": event["type"], "data": json.dumps(event)}
                     return
-                events = ([shapes.delta(outcome.rest)] if outcome.rest else []) + shapes.closing(outcome)
-                for event in events:
+                for event in shapes.closing(outcome, outcome.rest):
                     yield {"event": event["type"], "data": json.dumps(event)}
                 return
             if isinstance(item, CanvasState):
                 event = shapes.canvas(item)
                 yield {"event": event["type"], "data": json.dumps(event)}
-            elif item is not STARTED and item:
+            elif item is not STARTED and item and shapes.offer is None:  # with tools: held back
                 event = shapes.delta(item)
                 yield {"event": event["type"], "data": json.dumps(event)}
             item = await run.items.get()
@@ -202,9 +213,10 @@ async def chat_completions(request: Request) -> Response:
     service: ModelService = request.app.state.service
     parsed = chat_request(await _body(request))
     settings = service.settings(parsed.sampling)
+    offer = parsed.tools
     run = service.chat(parsed.messages, settings, parsed.sampling.stop, _wants_canvas(parsed.sampling),
-                       parsed.prefix, parsed.suffix)
-    return await _answer(request, run, Shapes(service.model_id, chat=True), parsed.sampling)
+                       parsed.prefix, parsed.suffix, offer.tools if offer is not None else None)
+    return await _answer(request, run, Shapes(service.model_id, chat=True, offer=offer), parsed.sampling)
 
 
 @_handled
@@ -223,8 +235,10 @@ async def responses(request: Request) -> Response:
     body = await _body(request)
     parsed = responses_request(body)
     settings = service.settings(parsed.sampling)
-    run = service.chat(parsed.messages, settings, (), _wants_canvas(parsed.sampling))
-    return await _answer(request, run, ResponseShapes(service.model_id, body), parsed.sampling)
+    offer = parsed.tools
+    run = service.chat(parsed.messages, settings, (), _wants_canvas(parsed.sampling),
+                       tools=offer.tools if offer is not None else None)
+    return await _answer(request, run, ResponseShapes(service.model_id, body, offer), parsed.sampling)
 
 
 async def models(request: Request) -> Response:

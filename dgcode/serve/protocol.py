@@ -2,10 +2,14 @@
 
 Every mistake raises ``BodyError`` naming the field (``messages[1].content``,
 ``max_tokens``) so the client's 400 says what to fix.  Unknown fields are
-ignored (coding tools send many: ``frequency_penalty``, ``user``), except
-``tools``: a request that offers tools (and does not say ``tool_choice:
-"none"``) is refused, since dgcode serve cannot return tool calls yet and a
-plain-text answer would be read as the model declining them.
+ignored (coding tools send many: ``frequency_penalty``, ``user``).
+
+``tools`` (function specs; ``tool_choice`` ``auto``, ``required``, a named
+function, or ``none``: then the tools are ignored and the answer is plain
+text) become a ``ToolOffer``; with one, assistant ``tool_calls`` and ``tool``
+messages reach the chat template as such (Qwen2.5 / Dream render them), and
+without, a ``tool`` message is shown to the model as the user's words.  A
+template that cannot render tools is refused in the engine (service.py).
 
 The settings layer the request over the one model API: dgcode's defaults <
 the registry's recommendation for a known model < the user's configuration
@@ -17,14 +21,16 @@ the registry's recommendation for a known model < the user's configuration
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from dgcode.engine.unmasking import ALGORITHMS, SCHEDULES, SamplerSettings
+from dgcode.serve.tool_calls import ToolOffer
 from dgcode.workflows.model import ModelChoice, sampler_settings
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
-"""OpenAI roles -> the chat template's; tool results are shown to the model as the user's words (tool calls: later)."""
+"""OpenAI roles -> the chat template's; without tools offered, tool results are shown as the user's words."""
 OVERLAID = ("max_tokens", "threshold", "sub_block")
 """Request fields passed through the model API's layering (the rest replace fields of its result)."""
 
@@ -51,12 +57,14 @@ class Sampling:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, object]]
     sampling: Sampling
     prefix: str = ""
     """``dgcode_prefix``: the answer starts with this text (dgcode's own clients: infill inside an answer)."""
     suffix: str = ""
     """``dgcode_suffix``: the answer is denoised between the prefix and this text."""
+    tools: ToolOffer | None = None
+    """The tools offered (None: none, or ``tool_choice: "none"``): the answer is parsed for tool calls."""
 
 
 @dataclass(frozen=True)
@@ -163,38 +171,124 @@ def message_content(value: object, where: str) -> str:
     raise BodyError(where, f"{where} must be a string or a list of text parts")
 
 
-TOOLS_UNSUPPORTED = ("tools are not supported by dgcode serve yet: it cannot return tool calls, and a plain-text "
-                     "answer would be read as the model declining them (send tool_choice: \"none\" to get text)")
+def _function(spec: object, where: str, flat: bool) -> dict[str, object]:
+    """One tool of ``tools`` in the chat shape the template gets (``flat``: the Responses API's shape)."""
+    if not isinstance(spec, Mapping) or spec.get("type") != "function":
+        raise BodyError(f"{where}.type", f"{where} must be a function tool ({{\"type\": \"function\", ...}}): "
+                        f"dgcode serve offers the model function tools only, got type {_type_of(spec)!r}")
+    function = spec if flat else spec.get("function")
+    inner = where if flat else f"{where}.function"
+    if not isinstance(function, Mapping):
+        raise BodyError(inner, f"{inner} must be an object with name and parameters")
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        raise BodyError(f"{inner}.name", f"{inner}.name must be a non-empty string")
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise BodyError(f"{inner}.parameters", f"{inner}.parameters must be a JSON schema object")
+    description = function.get("description")
+    if description is not None and not isinstance(description, str):
+        raise BodyError(f"{inner}.description", f"{inner}.description must be a string")
+    out: dict[str, object] = {"name": name}
+    if description:
+        out["description"] = description
+    out["parameters"] = dict(parameters) if parameters is not None else {"type": "object", "properties": {}}
+    return {"type": "function", "function": out}
 
 
-def refuse_tools(body: Mapping) -> None:
-    """BodyError for a request that offers tools and may expect tool calls back."""
-    if body.get("tools") and body.get("tool_choice") != "none":
-        raise BodyError("tools", TOOLS_UNSUPPORTED)
+def _type_of(value: object) -> object:
+    return value.get("type") if isinstance(value, Mapping) else value
+
+
+def tool_offer(body: Mapping, flat: bool = False) -> ToolOffer | None:
+    """The tools a body offers and its tool_choice (None: no tools, or ``tool_choice: "none"``)."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if tools is not None and not isinstance(tools, list):
+        raise BodyError("tools", "tools must be a list of function tools")
+    if choice == "none" or (not tools and choice in (None, "auto")):
+        return None
+    if not tools:
+        raise BodyError("tool_choice", f"tool_choice {choice!r} needs tools")
+    functions = [_function(spec, f"tools[{i}]", flat) for i, spec in enumerate(tools)]
+    names = [f["function"]["name"] for f in functions]  # type: ignore[index]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise BodyError(f"tools[{i}]", f"tools[{i}] repeats the function name {name!r}")
+    if choice in (None, "auto", "required"):
+        return ToolOffer(functions, choice or "auto")
+    named = (choice.get("name") if flat else (choice.get("function") or {}).get("name")) \
+        if isinstance(choice, Mapping) and choice.get("type") == "function" else None
+    if not isinstance(named, str):
+        shape = '{"type": "function", "name": ...}' if flat else '{"type": "function", "function": {"name": ...}}'
+        raise BodyError("tool_choice", f"tool_choice must be \"none\", \"auto\", \"required\" or {shape}, "
+                        f"got {choice!r}")
+    if named not in names:
+        raise BodyError("tool_choice", f"tool_choice names {named!r}, which is not among tools ({', '.join(names)})")
+    return ToolOffer(functions, "function", named)
+
+
+def template_arguments(value: object, where: str) -> object:
+    """A call's arguments as templates render them: an object (OpenAI sends JSON text), else the text itself."""
+    if value is None or isinstance(value, dict):
+        return value or {}
+    if not isinstance(value, str):
+        raise BodyError(where, f"{where} must be a string of JSON")
+    try:
+        parsed = json.loads(value) if value.strip() else {}
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, dict) else value
+
+
+def _tool_calls(value: object, where: str) -> list[dict[str, object]]:
+    if not isinstance(value, list):
+        raise BodyError(where, f"{where} must be a list of tool calls")
+    calls = []
+    for i, call in enumerate(value):
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise BodyError(f"{where}[{i}]", f"{where}[{i}] must be {{\"id\", \"type\": \"function\", "
+                            "\"function\": {\"name\", \"arguments\"}}")
+        calls.append({"id": str(call.get("id") or ""), "type": "function",
+                      "function": {"name": function["name"], "arguments": template_arguments(
+                          function.get("arguments", "{}"), f"{where}[{i}].function.arguments")}})
+    return calls
+
+
+def chat_message(message: object, where: str, tools: bool) -> dict[str, object]:
+    """One chat message as the template gets it (``tools``: tool calls and results kept as such)."""
+    if not isinstance(message, Mapping):
+        raise BodyError(where, f"{where} must be an object with role and content")
+    role = message.get("role")
+    if role not in ROLES:
+        raise BodyError(f"{where}.role", f"{where}.role must be one of {', '.join(ROLES)}, got {role!r}")
+    content = message_content(message.get("content"), f"{where}.content")
+    if not tools:
+        return {"role": ROLES[role], "content": content}
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        if call_id is not None and not isinstance(call_id, str):
+            raise BodyError(f"{where}.tool_call_id", f"{where}.tool_call_id must be a string")
+        return {"role": "tool", "tool_call_id": call_id or "", "content": content}
+    converted: dict[str, object] = {"role": ROLES[role], "content": content}
+    if role == "assistant" and message.get("tool_calls"):
+        converted["tool_calls"] = _tool_calls(message["tool_calls"], f"{where}.tool_calls")
+    return converted
 
 
 def chat_request(body: Mapping) -> ChatRequest:
-    refuse_tools(body)
+    offer = tool_offer(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BodyError("messages", "messages must be a non-empty list of {\"role\", \"content\"} objects")
-    converted = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise BodyError(f"messages[{i}]", f"messages[{i}] must be an object with role and content")
-        role = message.get("role")
-        if role not in ROLES:
-            raise BodyError(f"messages[{i}].role", f"messages[{i}].role must be one of {', '.join(ROLES)}, "
-                            f"got {role!r}")
-        converted.append({"role": ROLES[role],
-                          "content": message_content(message.get("content"), f"messages[{i}].content")})
+    converted = [chat_message(message, f"messages[{i}]", offer is not None) for i, message in enumerate(messages)]
     extension = {}
     for key in ("dgcode_prefix", "dgcode_suffix"):
         value = body.get(key)
         if value is not None and not isinstance(value, str):
             raise BodyError(key, f"{key} must be a string")
         extension[key] = value or ""
-    return ChatRequest(converted, sampling(body), extension["dgcode_prefix"], extension["dgcode_suffix"])
+    return ChatRequest(converted, sampling(body), extension["dgcode_prefix"], extension["dgcode_suffix"], offer)
 
 
 def completion_request(body: Mapping) -> CompletionRequest:

@@ -21,9 +21,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.serve.answer_text import FinalText
-from dgcode.serve.protocol import Sampling, request_settings
+from dgcode.serve.protocol import BodyError, Sampling, request_settings
 from dgcode.workflows.model import ModelChoice
 from dgcode.workflows.model_engine import ModelEngine, RenderChat
 
@@ -124,11 +125,21 @@ class ModelService:
             return {"status": "ok", "server": "dgcode", "model": self.model_id, "loaded": self.engine.describe() is not None, "busy": self.busy, "queue": self.waiting,
                     "finished": dict(self.counts)}
 
-    def chat(self, messages: list[dict[str, str]], settings: SamplerSettings, stop: tuple[str, ...],
-             canvas: bool = False, prefix: str = "", suffix: str = "") -> Run:
-        """The answer to ``messages``; with ``prefix``/``suffix``, only the slot between them (infill)."""
+    def chat(self, messages: list[dict[str, object]], settings: SamplerSettings, stop: tuple[str, ...],
+             canvas: bool = False, prefix: str = "", suffix: str = "",
+             tools: list[dict[str, object]] | None = None) -> Run:
+        """The answer to ``messages``; with ``prefix``/``suffix``, only the slot between them (infill).
+
+        With ``tools``, the model's template must render them: one that cannot fails the run with a
+        ``BodyError`` naming ``tools`` (a 400), before any step.
+        """
         def prompt() -> str:
-            return self.engine.client.call(RenderChat(messages)) + prefix  # the model's own template
+            try:  # the model's own template
+                return self.engine.client.call(RenderChat(messages, tools)) + prefix
+            except InvalidSettingsError as exc:
+                if tools:  # rendering raises it for tools only
+                    raise BodyError("tools", str(exc)) from None
+                raise
 
         return self._submit(prompt, suffix, settings, stop, canvas)
 
