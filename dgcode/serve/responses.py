@@ -13,9 +13,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-def usage(outcome: Outcome) -> dict[str, int]:
+def usage(outcome: Outcome) -> dict[str, object]:
     return {"prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens,
-            "total_tokens": outcome.prompt_tokens + outcome.completion_tokens}
+            "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens}}
 
 
 def error(message: str, kind: str = "invalid_request_error", param: str | None = None,

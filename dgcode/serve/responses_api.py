@@ -140,7 +140,7 @@ def _message(item: Mapping, where: str, kind: object) -> dict[str, object]:
 
 
 def _usage(outcome: Outcome) -> dict[str, object]:
-    return {"input_tokens": outcome.prompt_tokens, "input_tokens_details": {"cached_tokens": 0},
+    return {"input_tokens": outcome.prompt_tokens, "input_tokens_details": {"cached_tokens": outcome.cached_tokens},
             "output_tokens": outcome.completion_tokens, "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": outcome.prompt_tokens + outcome.completion_tokens}
 

@@ -80,6 +80,8 @@ class Outcome:
     completion_tokens: int
     steps: int
     wall_s: float
+    cached_tokens: int = 0
+    """Prompt tokens whose KV cells were kept from the previous request (the prefix cache's hit)."""
 
 
 class Run:
@@ -116,14 +118,20 @@ class ModelService:
         self.busy = False
         self.counts: Counter[str] = Counter()
         """Finished runs by finish reason, plus "error"."""
+        self.prompt_tokens = self.cached_tokens = 0
+        """Over all finished runs: prompt tokens, and those the prefix cache held already."""
 
     def settings(self, asked: Sampling) -> SamplerSettings:
         return request_settings(self.config, self.choice, asked)
 
     def health(self) -> dict[str, object]:
         with self._lock:
-            return {"status": "ok", "server": "dgcode", "model": self.model_id, "loaded": self.engine.describe() is not None, "busy": self.busy, "queue": self.waiting,
-                    "finished": dict(self.counts)}
+            described = self.engine.describe()
+            cache = {"prompt_tokens": self.prompt_tokens, "cached_tokens": self.cached_tokens,
+                     "hit_rate": round(self.cached_tokens / self.prompt_tokens, 4) if self.prompt_tokens else 0.0,
+                     "reuses_prefix": bool(described and described.get("reuse_prefix"))}
+            return {"status": "ok", "server": "dgcode", "model": self.model_id, "loaded": described is not None,
+                    "busy": self.busy, "queue": self.waiting, "finished": dict(self.counts), "prefix_cache": cache}
 
     def chat(self, messages: list[dict[str, object]], settings: SamplerSettings, stop: tuple[str, ...],
              canvas: bool = False, prefix: str = "", suffix: str = "",
@@ -194,7 +202,10 @@ class ModelService:
             else:
                 reason = {"eos": "stop", "length": "length"}.get(result.stop_reason, result.stop_reason)
             outcome = Outcome(text, rest, reason, result.prompt_tokens, len(result.tokens), result.steps,
-                              time.monotonic() - began)
+                              time.monotonic() - began, int(getattr(result, "reused_prompt_tokens", 0) or 0))
+            with self._lock:
+                self.prompt_tokens += outcome.prompt_tokens
+                self.cached_tokens += outcome.cached_tokens
             self._count(outcome.finish_reason)
             return outcome
         except Cancelled:
