@@ -8,8 +8,8 @@ work is kept byte for byte.  A broken configured model fails open, and
 blocks under ``--strict`` (RELIABILITY #15, #16, #23).  Which model repairs:
 a configured repair model is the one loaded, never the embedded one; a
 configured full model (a tiny synthetic GGUF) is checked, and one that cannot
-run fails open before any model loads, while a usable one leaves the repair
-to the embedded model.
+run fails open before any model loads; a usable one repairs itself, never the
+embedded model (tests/test_hook_full_model.py).
 """
 
 from __future__ import annotations
@@ -212,22 +212,6 @@ def test_a_configured_repair_model_is_the_one_that_repairs_not_the_embedded_one(
     assert EMBEDDED_MODEL.name not in done.stderr and "is a full model" not in done.stderr
     assert "dgcode modified 1 file: m.py" in done.stderr and "dgcode repaired it" in done.stderr
     assert staged(repo) == BROKEN and (repo / "m.py").read_bytes() == BASE
-    only_allowed_git(git_shim)
-
-
-def test_a_configured_full_model_is_checked_and_the_embedded_model_repairs(tmp_path: Path, git_shim: GitShim,
-                                                                            models: dict[str, Path]) -> None:
-    repo = repo_with_hook(tmp_path)
-    (repo / "m.py").write_bytes(BROKEN)
-    real_git(repo, "add", "m.py")
-
-    done = git_commit(repo, "broken", {"DGCODE_MODEL": str(models["dream"])})
-
-    assert done.returncode == 1, done.stderr
-    assert (f"the configured model {models['dream'].name} is a full model; the syntax check repairs with dgcode's "
-            "embedded repair model") in done.stderr
-    assert f"loading model {EMBEDDED_MODEL.name}" in done.stderr and "loading model dream.gguf" not in done.stderr
-    assert "dgcode modified 1 file: m.py" in done.stderr and (repo / "m.py").read_bytes() == BASE
     only_allowed_git(git_shim)
 
 

@@ -18,8 +18,9 @@ from dgcode.workflows.exit_codes import ExitCode
 
 RUN_HELP = """Check the staged files with the configured check command (fix.cmd) and fix what fails.
 
-With no fix.cmd, the staged Python files must compile: those that do not are repaired with dgcode's repair \
-model (the embedded one unless a repair model is configured), and the commit stops for you to review the fix.
+With no fix.cmd, the staged Python files must compile: those that do not are repaired by the configured \
+model (a full model is asked for edits, which must compile before they are written), or by dgcode's embedded \
+repair model when none is configured, and the commit stops for you to review the fix.
 
 Unstaged changes are set aside while the check runs on exactly what will be committed, and put back \
 afterwards. If dgcode changes files, the commit stops so you can review and stage them; dgcode never stages \

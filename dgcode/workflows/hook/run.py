@@ -6,7 +6,8 @@
    cherry-pick or revert, with unmerged paths or with nothing staged; with
    no check command (``fix.cmd``), the default check (``syntax_default``):
    the staged Python files are compiled, and only when some do not compile
-   does the run go on, with the repair model in place of the fix loop;
+   does the run go on, repairing them in place of the fix loop (the repair
+   model, or a configured full model through the fix pipeline);
 2. takes the hook's lock, refuses to start while an earlier run's
    set-aside changes were never put back (and says how to restore them);
 3. sets unstaged changes aside (``dgcode.workflows.hook.staged``), after a snapshot;
@@ -230,7 +231,7 @@ def _snapshot(root: Path) -> str | None:
 
 def _check_and_fix(ctx: _Context) -> Verdict:
     if not ctx.command:  # the default check found files that do not compile
-        return repair_staged(ctx.root, ctx.syntax_errors, ctx.config, ctx.say, ctx.deadline)
+        return repair_staged(ctx.root, ctx.syntax_errors, ctx.config, ctx.say, ctx.deadline, ctx.open_engine)
     return check_and_fix(CommandJob(ctx.root, ctx.command, ctx.config, ctx.deadline, ctx.staged, ctx.request.files,
                                     ctx.request.cwd, ctx.open_engine, ctx.say))
 
