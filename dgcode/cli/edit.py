@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.text import Text
 
-from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_lines
+from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_confirm, diff_lines
 from dgcode.config import Config, ConfigError, load_config
-from dgcode.edits.diff import FileChange
 
 if TYPE_CHECKING:  # the edit workflow loads tree-sitter and numpy: only when `dgcode edit` runs
     from dgcode.workflows.edit.report import EditReport
@@ -101,7 +100,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         yes: bool = typer.Option(False, "--yes", "-y", help="Apply the rewrite without asking."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
     ) -> None:
-        from dgcode.cli.trust import ask, offer_trust
+        from dgcode.cli.trust import offer_trust
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
@@ -130,21 +129,10 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             _usage_error(str(error))
         _refuse_repair_model(choice.path)
         refusal: list[str] = []
-
-        def confirm(changes: tuple[FileChange, ...]) -> bool:
-            if not as_json:
-                for change in changes:
-                    out.print(diff_lines(change), end="")
-            if yes:
-                return True
-            if not as_json and _stdin_is_terminal():
-                if ask(f"apply this rewrite of {resolved.describe()}?", err,
-                       interrupted="interrupted at the prompt; the rewrite was not applied"):
-                    return True
-                refusal.append("not applied: you declined")
-                return False
-            refusal.append(NOT_CONFIRMED)
-            return False
+        confirm = diff_confirm(out, err, yes=yes, as_json=as_json, terminal=lambda: _stdin_is_terminal(),
+                               question=lambda _changes: f"apply this rewrite of {resolved.describe()}?",
+                               interrupted="interrupted at the prompt; the rewrite was not applied",
+                               not_confirmed=NOT_CONFIRMED, refusal=refusal)
 
         progress = _Progress(err)
         engine = opener(config, progress.say)

@@ -50,6 +50,30 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def diff_confirm(out: Console, err: Console, *, yes: bool, as_json: bool, terminal: Callable[[], bool],
+                 question: Callable[[tuple[FileChange, ...]], str], interrupted: str, not_confirmed: str,
+                 refusal: list[str]) -> Callable[[tuple[FileChange, ...]], bool]:
+    """The confirm step `fix` and `edit` give their pipelines: show each diff, then apply on --yes, ask y/n in a
+    terminal, or refuse; why it was not applied goes into ``refusal``."""
+    from dgcode.cli.trust import ask
+
+    def confirm(changes: tuple[FileChange, ...]) -> bool:
+        if not as_json:
+            for change in changes:
+                out.print(diff_lines(change), end="")
+        if yes:
+            return True
+        if not as_json and terminal():
+            if ask(question(changes), err, interrupted=interrupted):
+                return True
+            refusal.append("not applied: you declined")
+            return False
+        refusal.append(not_confirmed)
+        return False
+
+    return confirm
+
+
 def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -178,7 +202,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             config = load_config(cwd, flags=flags)
         except ConfigError as error:
             _usage_error(str(error))
-        from dgcode.cli.trust import ask, offer_trust
+        from dgcode.cli.trust import offer_trust
 
         config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
                              flags=flags)
@@ -205,22 +229,11 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
             named_paths(request)  # the paths checked before anything about the model is said
         except ContextError as error:
             _usage_error(str(error))
-        refusal = []
-
-        def confirm(changes: tuple[FileChange, ...]) -> bool:
-            if not as_json:
-                for change in changes:
-                    out.print(diff_lines(change), end="")
-            if yes:
-                return True
-            if not as_json and _stdin_is_terminal():
-                if ask(f"apply these edits to {len(changes)} file(s)?", err,
-                       interrupted="interrupted at the prompt; these edits were not applied"):
-                    return True
-                refusal.append("not applied: you declined")
-                return False
-            refusal.append(NOT_CONFIRMED)
-            return False
+        refusal: list[str] = []
+        confirm = diff_confirm(out, err, yes=yes, as_json=as_json, terminal=lambda: _stdin_is_terminal(),
+                               question=lambda changes: f"apply these edits to {len(changes)} file(s)?",
+                               interrupted="interrupted at the prompt; these edits were not applied",
+                               not_confirmed=NOT_CONFIRMED, refusal=refusal)
 
         progress = _Progress(err)
         if request.command and config.setting("fix.cmd").source != "flag":
