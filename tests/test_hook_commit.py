@@ -30,6 +30,7 @@ from test_hook_support import (
     git_commit,
     head,
     install_hook,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
     prompts_asked,
     script_engine,
     tree_bytes,
@@ -38,14 +39,6 @@ from test_hook_support import (
 
 ODD_NAME = os.fsdecode(b"caf\xe9 \xff.txt")
 """A file name that is not UTF-8."""
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user config, model or SKIP from the person running the tests."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 def hook_calls_are_allowed(shim: GitShim) -> None:

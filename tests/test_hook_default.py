@@ -24,7 +24,14 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from git_shim import GitShim, real_git, real_git_bytes
-from test_hook_support import HOOK_SUBCOMMANDS, base_repo, git_commit, head, install_hook
+from test_hook_support import (
+    HOOK_SUBCOMMANDS,
+    base_repo,
+    git_commit,
+    head,
+    install_hook,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
+)
 
 from dgcode.repair.embedded import EMBEDDED_MODEL, embedded_model
 
@@ -35,14 +42,6 @@ BROKEN = BASE.replace(b"def f():", b"def f()")
 """The staged change: a missing colon on line 1."""
 UNSTAGED_TAIL = BASE.replace(b"return 3\n", b"return 3  # unstaged, kept byte for byte\n")
 """An unstaged change far from line 1 (so it merges cleanly over the repair)."""
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user config, model or SKIP from the person running the tests."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 def repo_with_hook(tmp_path: Path, *flags: str) -> Path:

@@ -32,6 +32,7 @@ from test_hook_support import (
     git_commit,
     head,
     install_hook,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
     prompts_asked,
     script_engine,
     write_settings,
@@ -45,14 +46,6 @@ REPAIR = edit("m.py", "def f()\n", "def f():\n")
 """A correct answer: puts the colon back."""
 NOT_A_REPAIR = edit("m.py", "def f()\n", "def f() # still no colon\n")
 """An answer that applies, but leaves the file not compiling."""
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user config, model or SKIP from the person running the tests."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 def repo_with_hook(tmp_path: Path, *flags: str) -> Path:

@@ -15,20 +15,18 @@ from typer.testing import CliRunner
 sys.path.insert(0, os.path.dirname(__file__))
 
 from git_shim import real_git
-from test_hook_support import base_repo, git_commit, write_settings
+from test_hook_support import (
+    base_repo,
+    git_commit,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
+    write_settings,
+)
 
 from dgcode.cli.hook import register
 from dgcode.workflows.hook.install import CHAINED_NAME, MARKER, HookInstallError, install, uninstall
 
 FOREIGN = b"#!/bin/sh\n# someone else's hook\necho foreign-ran >> \"$(git rev-parse --git-dir)/../foreign.log\"\nexit 0\n"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

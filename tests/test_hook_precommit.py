@@ -26,7 +26,11 @@ import yaml
 sys.path.insert(0, os.path.dirname(__file__))
 
 from git_shim import GitShim, real_git, real_git_bytes
-from test_hook_support import HOOK_SUBCOMMANDS, base_repo
+from test_hook_support import (
+    HOOK_SUBCOMMANDS,
+    base_repo,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
+)
 
 from dgcode.repair.embedded import embedded_model
 
@@ -37,14 +41,6 @@ BROKEN = b"def f()\n    return 1\n"
 MISSING_MODEL = "does-not-exist.gguf"
 """Configured so that a file that does not compile fails open (with a warning naming it) without loading a model."""
 needs_embedded = pytest.mark.skipif(embedded_model() is None, reason="this install has no embedded repair model")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No user config, model or SKIP from the person running the tests."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 def manifest_hook() -> dict:

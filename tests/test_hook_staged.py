@@ -17,6 +17,7 @@ from test_hook_support import (
     FIX_RETURN,
     HookScriptedEngine,
     base_repo,
+    isolated,  # noqa: F401  (autouse: no user config, model or SKIP from the person running the tests)
     tree_bytes,
     write_settings,
 )
@@ -36,13 +37,6 @@ from dgcode.workflows.hook.staged import (
 
 ODD = os.fsdecode(b"\xff\xfe odd name.py")
 QUERY_ONLY = {"diff", "ls-files", "cat-file", "merge-file", "rev-parse"}
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
-        monkeypatch.delenv(name, raising=False)
 
 
 def every_kind_repo(tmp_path: Path) -> Path:

@@ -18,6 +18,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from dgcode.engine.errors import EngineCrashedError
 from dgcode.trust import config_digest, trust_config_file
 from dgcode.workflows.fix.report import Answer
@@ -185,3 +187,11 @@ def tree_bytes(repo: Path, paths) -> dict[str, bytes | None]:
         else:
             found[path] = None
     return found
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user config, model or SKIP from the person running the tests (imported by each hook test module)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for name in [n for n in os.environ if n.startswith("DGCODE_") and n != "DGCODE_CACHE_DIR"] + ["SKIP"]:
+        monkeypatch.delenv(name, raising=False)
