@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import tomllib
 
 import pytest
+import tomllib
 
 from dgcode.serve.clients import client_snippets
 
