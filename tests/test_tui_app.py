@@ -171,7 +171,7 @@ def test_discarding_the_review_writes_nothing(repo):
         async with app.run_test(size=(80, 24)) as pilot:
             await submit(pilot, "bump both")
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="the review screen")
-            await pilot.press("escape")
+            await pilot.press("escape", "y")  # escape asks before discarding
             await until(pilot, lambda: any("nothing was written" in t for t in notes(app, "warning")))
             assert (repo / "a.py").read_text() == "x = 1\n" and (repo / "b.py").read_text() == "y = 2\n"
 

@@ -135,7 +135,7 @@ async def answer_and_discard_the_review(pilot, engine) -> None:
     """Ask once; the answer's edit opens the review, which is discarded."""
     await submit(pilot, "bump x")
     await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen), what="the review screen")
-    await pilot.press("escape")
+    await pilot.press("escape", "y")  # escape asks before discarding
     await until(pilot, lambda: any("nothing was written" in t for t in notes(pilot.app, "warning")),
                 what="the discard")
 
@@ -223,7 +223,7 @@ def test_remask_explains_when_there_is_nothing_to_do(repo):
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="the edits offered again")
             assert engine.raw_prompts[1].endswith("<assistant>Bump ") and engine.suffixes[1] == EDIT[len("Bump it"):]
             assert app.main.transcript.query_one(AnswerView).final_text == "Bump that" + EDIT[len("Bump it"):]
-            await pilot.press("escape")
+            await pilot.press("escape", "y")  # escape asks before discarding
             await until(pilot, lambda: not isinstance(app.screen, ReviewScreen), what="the review to close")
             await submit(pilot, "/clear")
             await submit(pilot, "/remask")

@@ -21,9 +21,48 @@ from dgcode.cli.trust import register as register_trust_command
 from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.model import NO_MODEL as MODEL_API_NO_MODEL
 
-app = typer.Typer(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]},
-                  help="dgcode: pair programming with a local diffusion language model. "
-                       "With no command, opens the terminal app in the current folder.")
+
+class RootGroup(Group):
+    """``dgcode [PATHS]... [--model X] [--continue]`` or ``dgcode COMMAND ...``: the first word that is not an
+    option names a command when one has that name (``dgcode fix`` is the command even beside a file called
+    fix; ``./fix`` is the file); otherwise every such word is a path for the app's context."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        split = self._split(ctx, args)
+        if split is None:  # a command: parsed as every group parses
+            return super().parse_args(ctx, args)
+        options, paths = split
+        ctx.meta[PATHS_KEY] = paths
+        return super().parse_args(ctx, options)
+
+    def _split(self, ctx, args: list[str]) -> tuple[list[str], list[str]] | None:
+        """The root's options and the words that are not options; None when the first such word is a command."""
+        takes_value = {name for param in self.get_params(ctx) if getattr(param, "is_flag", None) is False
+                       for name in param.opts}
+        options, paths, rest = [], [], list(args)
+        while rest:
+            word = rest.pop(0)
+            if word == "--":
+                return options, paths + rest
+            if word.startswith("-") and word != "-":
+                options.append(word)
+                if word in takes_value and rest:
+                    options.append(rest.pop(0))
+            elif not paths and word in self.commands:
+                return None
+            else:
+                paths.append(word)
+        return options, paths
+
+
+PATHS_KEY = "dgcode.paths"
+"""Where RootGroup leaves the PATHS given with no command (ctx.meta)."""
+app = typer.Typer(cls=RootGroup, invoke_without_command=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  subcommand_metavar="[PATHS]... | COMMAND [ARGS]...",
+                  help="dgcode: pair programming with a local diffusion language model. With no command, opens "
+                       "the terminal app in the current folder, with PATHS (PATH[:RANGE], globs, folders, as "
+                       "/add takes them) in its context.")
 models_app = typer.Typer(no_args_is_help=True, help="Known diffusion models: list, pull, inspect, verify, remove.")
 app.add_typer(models_app, name="models")
 register_model_commands(models_app)
@@ -57,20 +96,50 @@ def _show_version(wanted: bool) -> None:
 @app.callback()
 def open_app(ctx: typer.Context,
              _version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
-                                           help="Print dgcode's version and exit.")) -> None:
-    """With no command: the Textual app in the current folder."""
+                                           help="Print dgcode's version and exit."),
+             model: Optional[str] = typer.Option(None, "--model", metavar="MODEL",
+                                                 help="With no command: the model the app starts with (a GGUF "
+                                                      "file or a pulled model's name)."),
+             resume: bool = typer.Option(False, "--continue", help="With no command: resume this repository's "
+                                                                   "last session (transcript, history, context).")
+             ) -> None:
+    """With no command: the Textual app in the current folder, PATHS in its context."""
     if ctx.invoked_subcommand is not None:
         return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # before textual is imported: no escape codes, no wait
+    paths = list(ctx.meta.get(PATHS_KEY, []))
+    for raw in paths:
+        _check_path(raw, commands=getattr(ctx.command, "commands", {}))
+    if not _has_terminal():  # before textual is imported: no escape codes, no wait
         _fail(NEEDS_TERMINAL, EXIT_USAGE)
     from dgcode.config import ConfigError, load_config
     from dgcode.tui import run_tui
 
     try:
-        config = load_config(".")
+        config = load_config(".", flags={"model": model})
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
-    raise typer.Exit(run_tui(Path.cwd(), config))
+    raise typer.Exit(run_tui(Path.cwd(), config, paths=paths, resume=resume))
+
+
+def _has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _check_path(raw: str, commands=()) -> None:
+    """A PATH given to the app must exist (a glob is matched by the app, which says what it left out)."""
+    from dgcode.context.errors import ContextError
+    from dgcode.context.sources import parse_file_spec
+
+    if any(char in raw for char in "*?["):
+        return
+    try:
+        spec = parse_file_spec(raw)
+    except ContextError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if not Path(spec.path).exists():
+        hint = ("" if "/" in raw or raw in commands
+                else f" (and `{raw}` names no command either; `dgcode --help` lists them)")
+        _fail(f"{raw}: no such file or folder{hint}", EXIT_USAGE)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> None:

@@ -4,7 +4,8 @@ Parsing every file of a repository for every prompt would be wasteful: a
 file whose modification time (in nanoseconds) and size are unchanged gives
 the tags it gave last time.  The on-disk copy is stamped with a fingerprint of
 the query files and grammar versions, so a new query or grammar starts afresh.
-Binary files and files over the size cap have no tags (and are not read).
+Binary files and files over the size cap have no tags (and are not read), nor
+has a file whose grammar wheel is not installed.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class TagCache:
         if len(source) > self.max_bytes or b"\0" in source[:BINARY_SNIFF_BYTES]:
             return []
         self.parsed += 1
-        return extract_tags(rel, source)
+        try:
+            return extract_tags(rel, source)
+        except ImportError:  # the language's grammar wheel is not installed: the file has no tags
+            return []
 
     def save(self) -> None:
         """Write the cache to its file (a temp file renamed into place); no-op without a path."""

@@ -1,8 +1,11 @@
-"""Slash commands on the main screen: /add /drop /ls /run /trust /diff /undo /theme /clear /help.
+"""Slash commands on the main screen: /add /drop /ls /run /trust /diff /undo /theme /help /quit.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
 Names, help and completion are in dgcode/workflows/chat/commands.py; /remask and /model
-have their own mixins (screens/remask.py, screens/model.py). ``/run`` runs the
+have their own mixins (screens/remask.py, screens/model.py), and so do /clear and /history
+(screens/sessions.py). ``/add`` takes globs and folders too: the repository's listable files
+(git's list minus .dgcodeignore) that match, at most MAX_ADDED_FILES, each checked like one
+path (size cap, binary, ignore rules). ``/run`` runs the
 person's own command (never anything from a model answer) in a thread worker
 and offers its output as context for the next message; a bare ``/run`` runs
 the configured check command (``fix.cmd``), which a repository's own config
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import work
 from textual.message import Message
 
@@ -24,14 +28,27 @@ from dgcode.context.gitstate import read_git_state
 from dgcode.context.prompt import fence_for
 from dgcode.edits.apply import UndoReport, undo
 from dgcode.trust import TrustStoreError, trust_config_file
-from dgcode.workflows.chat.commands import COMMANDS, THEMES, CommandLine, help_text, parse_command, theme_label
+from dgcode.workflows.chat.commands import (
+    COMMANDS,
+    MAX_ADDED_FILES,
+    THEMES,
+    CommandLine,
+    expand_add,
+    help_text,
+    parse_command,
+    theme_label,
+)
 from dgcode.workflows.chat.session import Attachment, run_output_text
 from dgcode.workflows.chat.user_run import StoppableCommand
 from dgcode.workflows.user_command import CommandResult
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
              "@ offers files to mention (tab adds one to the context) · esc cancels an answer, stops a /run or a /pull · "
-             "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+q quits")
+             "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+p command palette · "
+             "ctrl+c twice (or ctrl+q, /quit) quits")
+DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("diff ", "bold"), ("@@", "cyan"), ("+", "green"),
+               ("-", "red"))
+"""How /diff colours a line, by how it starts (the first match wins)."""
 RUN_LINES_SHOWN = 30
 """Lines of /run output shown in the transcript (the model gets head and tail of all of it)."""
 
@@ -42,6 +59,16 @@ def resolve(line: CommandLine) -> CommandLine | None:
         return line
     matches = [spec for spec in COMMANDS if spec.name.startswith(line.name)] if line.name else []
     return CommandLine(matches[0].name, line.arg) if len(matches) == 1 else None
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff with its added lines green, removed lines red and hunk headers cyan."""
+    text = Text()
+    for line in diff.rstrip("\n").split("\n"):
+        style = next((style for start, style in DIFF_STYLES if line.startswith(start)), "")
+        text.append(line + "\n", style=style)
+    text.rstrip()
+    return text
 
 
 class CommandsMixin:
@@ -71,23 +98,83 @@ class CommandsMixin:
             return
         getattr(self, f"command_{line.name}")(line.arg)
         self.refresh_panel()
+        self.save_session()
 
     # --- context ----------------------------------------------------------------------------------
 
     def command_add(self, arg: str) -> None:
         if not arg:
-            self.transcript.add_note("usage: /add PATH[:RANGE] ...  e.g. /add src/app.py:10-40", "error")
+            self.transcript.add_note("usage: /add PATH[:RANGE] | GLOB | FOLDER ...  e.g. /add src/app.py:10-40, "
+                                     "/add 'src/*.py', /add src", "error")
             return
-        for spec in arg.split():
-            try:
-                entry, notes = self.session.add(spec)
-            except ContextError as error:
-                self.transcript.add_note(f"/add {spec}: {error}", "error")
-                continue
-            if entry is not None:
-                self.transcript.add_note(f"added {entry.label} ({entry.lines} lines)", "ok")
+        self.add_paths(arg.split())
+
+    def add_paths(self, specs: list[str]) -> None:
+        """Add each ``PATH[:RANGE]``, glob or folder to the context, saying what was added and left out."""
+        for spec in specs:
+            files = expand_add(spec, self.session.root, self.session.repo, self.repo_files.files()) \
+                if self.session.repo is not None else None
+            if files is None:
+                self._add_one(spec, spec)
+            elif not files:
+                self.transcript.add_note(f"/add {spec}: no file the model may see matches it (ignored files, "
+                                         ".git and files outside the repository are never added)", "warning")
+            else:
+                self._add_matches(spec, files)
+
+    def _add_one(self, spec: str, shown: str, quiet: bool = False):
+        try:
+            entry, notes = self.session.add(spec)
+        except ContextError as error:
+            self.transcript.add_note(f"/add {shown}: {error}", "error")
+            return None
+        if entry is not None and not quiet:
+            self.transcript.add_note(f"added {entry.label} ({entry.lines} lines)", "ok")
+        if not quiet:
             for note in notes:
                 self.transcript.add_note(note, "warning")
+        return entry, notes
+
+    def _add_matches(self, pattern: str, files: list[str]) -> None:
+        repo = self.session.repo
+        added, left_out = [], []
+        budget = self.context_budget()
+        used = self.session.estimate_tokens(self._chars_per_token) if budget is not None else 0
+        for number, path in enumerate(files):
+            if number >= MAX_ADDED_FILES:
+                left_out.append(f"{len(files) - number} more (at most {MAX_ADDED_FILES} files from one /add)")
+                break
+            if path in self.session.labels:
+                continue
+            result = self._add_one((repo / path).as_posix(), path, quiet=True)
+            if result is None:
+                continue
+            entry, notes = result
+            tokens = round(entry.chars / self._chars_per_token) if entry is not None else 0
+            if entry is not None and budget is not None and used + tokens > budget:
+                self.session.drop(entry.label)
+                left_out.append(f"{path} and {len(files) - number - 1} more: the prompt would not fit the "
+                                f"model's context ({budget} tokens with room for the answer)")
+                break
+            if entry is not None:
+                added.append(entry)
+                used += tokens
+            else:
+                left_out.extend(notes)
+        if added:
+            lines = sum(e.lines for e in added)
+            self.transcript.add_note(f"/add {pattern}: added {len(added)} file(s), {lines} lines: "
+                                     + ", ".join(e.label for e in added), "ok")
+        if left_out:
+            self.transcript.add_note(f"/add {pattern}: left out " + "; ".join(left_out), "warning")
+        if not added and not left_out:
+            self.transcript.add_note(f"/add {pattern}: every matching file is in the context already")
+
+    def context_budget(self) -> int | None:
+        """Prompt tokens files may fill before the answer's budget no longer fits (None: the size is unknown)."""
+        described = self.engine.describe() if self.engine else None
+        size = (described or {}).get("n_ctx") or self.n_ctx
+        return max(int(size) - self.settings.max_tokens, 0) if size else None
 
     def command_drop(self, arg: str) -> None:
         removed = self.session.drop(arg)
@@ -187,16 +274,12 @@ class CommandsMixin:
             self.transcript.add_note(f"/diff: {error}", "error")
             return
         diff = state.staged + state.unstaged
-        parts = []
-        if diff:
-            fence = fence_for(diff)
-            parts.append(f"{fence}diff\n{diff.rstrip()}\n{fence}")
-        if state.untracked:
-            parts.append("untracked: " + ", ".join(f"`{name}`" for name in state.untracked))
-        if parts:
-            self.transcript.add_markdown("\n\n".join(parts))
-        else:
+        if not (diff or state.untracked):
             self.transcript.add_note("no uncommitted changes")
+            return
+        untracked = "untracked: " + ", ".join(state.untracked) if state.untracked else ""
+        self.transcript.add_note(diff_text("\n".join(part for part in (diff.rstrip("\n"), untracked) if part))
+                                 ).add_class("-diff")
 
     def command_undo(self, _arg: str) -> None:
         self.transcript.add_note("undoing dgcode's last apply …")
@@ -218,15 +301,6 @@ class CommandsMixin:
 
     # --- the conversation -------------------------------------------------------------------------
 
-    def command_clear(self, _arg: str) -> None:
-        if self.answering:
-            self.transcript.add_note("the model is answering: wait, or esc to cancel, then /clear", "warning")
-            return
-        self.transcript.clear()
-        self.session.clear_history()
-        self.last_answer = None
-        self.transcript.add_note("cleared the transcript and the conversation history (files stay in context)")
-
     def command_theme(self, arg: str) -> None:
         choice = arg.lower()
         if choice and choice not in THEMES:
@@ -239,3 +313,9 @@ class CommandsMixin:
 
     def command_help(self, _arg: str) -> None:
         self.transcript.add_note(f"{help_text()}\n\n{KEYS_HELP}")
+
+    def command_quit(self, _arg: str) -> None:
+        self.app.exit()  # DgcodeApp.exit saves the session first
+
+    def command_exit(self, arg: str) -> None:
+        self.command_quit(arg)

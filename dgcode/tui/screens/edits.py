@@ -1,10 +1,13 @@
-"""Offering an answer's edits on the main screen: the review screen, then applying only the accepted files.
+"""Offering an answer's edits on the main screen: the review screen, then applying exactly what was accepted.
 
 A mixin of MainScreen (it uses the screen's session, transcript and panel).
 ``review`` plans the answer's edits in a dry run (dgcode.workflows.chat.proposal); the
-files whose edits apply are offered on the ReviewScreen, and the accepted
-ones go through ``apply_response`` in a thread worker (snapshot, journal,
-undo), checked against the read snapshots taken when the prompt was built.
+files whose edits apply are offered on the ReviewScreen, hunk by hunk.  When
+only whole files were accepted, their blocks go through ``apply_response``;
+when some hunks were rejected, the accepted bytes go through
+``apply_accepted`` (dgcode/edits/hunks.py).  Either runs in a thread worker
+(snapshot, journal, undo), checked against the read snapshots taken when the
+prompt was built.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from textual.message import Message
 
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
+from dgcode.edits.diff import FileChange
+from dgcode.edits.hunks import apply_accepted
 from dgcode.tui.screens.review import ReviewScreen
 from dgcode.workflows.chat.proposal import Proposal, propose, response_for
 
@@ -25,11 +30,12 @@ class EditsMixin:
 
     @dataclass
     class EditsApplied(Message):
-        """The accepted files went through apply_response; ``rejected`` were left alone."""
+        """The accepted files were applied; ``rejected`` were left alone, ``partial`` got only some hunks."""
 
         report: ApplyReport
         accepted: tuple[str, ...]
         rejected: tuple[str, ...]
+        partial: tuple[str, ...] = ()
 
     @property
     def edit_root(self):
@@ -49,22 +55,28 @@ class EditsMixin:
             self.app.push_screen(ReviewScreen(proposal), lambda accepted: self._reviewed(proposal, accepted,
                                                                                           snapshots))
 
-    def _reviewed(self, proposal: Proposal, accepted: set[str] | None, snapshots: dict[str, FileSnapshot]) -> None:
-        offered = [f.path for f in proposal.applicable]
+    def _reviewed(self, proposal: Proposal, accepted: tuple[FileChange, ...] | None,
+                  snapshots: dict[str, FileSnapshot]) -> None:
         if not accepted:
             self.transcript.add_note("edits discarded; nothing was written", "warning")
             return
-        rejected = tuple(p for p in offered if p not in accepted)
-        self.apply_edits(proposal, tuple(p for p in offered if p in accepted), rejected, snapshots)
+        self.apply_edits(proposal, accepted, snapshots)
 
     @work(thread=True, group="edits", exit_on_error=False)
-    def apply_edits(self, proposal: Proposal, accepted: tuple[str, ...], rejected: tuple[str, ...],
+    def apply_edits(self, proposal: Proposal, accepted: tuple[FileChange, ...],
                     snapshots: dict[str, FileSnapshot]) -> None:
+        offered = {f.path: f.change for f in proposal.applicable}
+        paths = tuple(change.path for change in accepted)
+        rejected = tuple(path for path in offered if path not in paths)
         try:
-            report = apply_response(self.edit_root, response_for(proposal, accepted), read_snapshots=snapshots)
+            if all(offered.get(c.path) == c for c in accepted):  # whole files: their blocks, as the model wrote them
+                report = apply_response(self.edit_root, response_for(proposal, paths), read_snapshots=snapshots)
+            else:  # some hunks rejected: exactly the accepted bytes
+                report = apply_accepted(self.edit_root, accepted, read_snapshots=snapshots)
         except Exception as error:  # noqa: BLE001 - reported, never lost in the worker
             report = ApplyReport(self.edit_root, error=f"nothing was written: {type(error).__name__}: {error}")
-        self.post_message(self.EditsApplied(report, accepted, rejected))
+        partial = tuple(c.path for c in accepted if offered.get(c.path) != c and c.path in report.written)
+        self.post_message(self.EditsApplied(report, paths, rejected, partial))
 
     def on_edits_mixin_edits_applied(self, message: EditsApplied) -> None:
         report = message.report
@@ -72,6 +84,8 @@ class EditsMixin:
             self.transcript.add_note(f"applied: {path}", "ok")
         for path in message.rejected:
             self.transcript.add_note(f"rejected: {path} (left as it was)", "warning")
+        for path in message.partial:
+            self.transcript.add_note(f"{path}: only the accepted hunks were applied", "warning")
         for result in report.edit_results():
             if result["status"] != "applied":
                 self.transcript.add_note(f"refused: {result['file']}: {result['reason']}", "error")

@@ -11,7 +11,8 @@ fresh engine. The step callback also records every token's committed
 confidence, which /remask (screens/remask.py) uses. An answer with edits
 opens the review screen (screens/edits.py); only the files accepted there
 are applied. Slash commands live in screens/commands.py, /model in
-screens/model.py, /models and /pull in screens/pull.py; ``@`` in the prompt offers repository files
+screens/model.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
+in screens/sessions.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
 """
 
@@ -40,6 +41,7 @@ from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.pull import PullMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
 from dgcode.tui.screens.repair import RepairMixin
+from dgcode.tui.screens.sessions import SessionsMixin
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar
@@ -58,7 +60,8 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin, EditsMixin, Screen):
+class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin, EditsMixin,
+                 Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -207,6 +210,7 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin,
             self.transcript.add_note(USING_EMBEDDED, "warning")
         elif self.engine is None:
             self.transcript.add_note(NO_MODEL, "warning")
+        self.start_session()
         self.prompt.focus_input()
 
     def on_unmount(self) -> None:
@@ -384,10 +388,12 @@ class MainScreen(CommandsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin,
                                      "not offered", "warning")
         self._end_turn()  # only now: the answer and its notes are all in the transcript
         if cancelled:
+            self.save_session()
             return
         self.session.remember(turn.instruction, answer.text)
         self.last_answer = LastAnswer(view, turn, answer.text, self._recorder.tokens(answer.tokens))
         self.refresh_panel()
+        self.save_session()
         self.review(answer.text, turn.snapshots)
 
     # --- keys -------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class ContextPanel(Widget):
     attachments: reactive[tuple[str, ...]] = reactive(())
     """Other text that goes with the next message (/run output)."""
     prompt_tokens: reactive[int] = reactive(0)
-    """Size of the prompt the next message will send."""
+    """Size of the prompt the next message will send: the rendered chat, as the engine prefills it."""
     exact: reactive[bool] = reactive(False)
     """True when prompt_tokens was counted by the model's tokenizer; False for an estimate."""
     context_size: reactive[int | None] = reactive(None)
@@ -53,6 +53,11 @@ class ContextPanel(Widget):
     """The repository's folder name."""
     theme: reactive[str] = reactive("")
     """The colour theme ("dark", "light", or another Textual theme's name)."""
+
+    @property
+    def prompt_limit(self) -> int | None:
+        """The most prompt tokens the context holds beside the answer's reserve; None until the size is known."""
+        return max(self.context_size - self.answer_budget, 0) if self.context_size else None
 
     def render(self) -> Text:
         text = Text()
@@ -72,11 +77,14 @@ class ContextPanel(Widget):
         text.append("\nPrompt\n", "bold")
         used = self.prompt_tokens + self.answer_budget
         count = ("" if self.exact else "≈") + short_count(self.prompt_tokens)
-        if self.context_size:
-            text.append(f" {count} + {short_count(self.answer_budget)} of {short_count(self.context_size)}\n")
+        limit = self.prompt_limit
+        if limit is not None:
+            over = self.prompt_tokens > limit
+            text.append(f" {count}/{short_count(limit)} tokens\n", "bold red" if over else "")
             text.append(" ")
             text.append_text(usage_bar(used, self.context_size))
-            text.append("\n")
+            text.append(f"\n +{short_count(self.answer_budget)} answer, {short_count(self.context_size)} ctx\n",
+                        "dim")
         else:
             text.append(f" {count} tokens\n")
         text.append("\nModel\n", "bold")

@@ -123,6 +123,13 @@ class Transcript(VerticalScroll):
         self.anchor()
         return view
 
+    def add_answer(self, text: str, cancelled: bool = False) -> AnswerView:
+        """A finished answer, shown at once (a saved session shown again)."""
+        view = AnswerView(text if text.strip() else "*(empty answer)*")
+        view.final_text = text
+        view.set_class(cancelled, "-cancelled")
+        return self._add(view)
+
     def _add(self, widget):
         self.mount(widget)
         self.anchor()

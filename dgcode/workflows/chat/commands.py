@@ -7,11 +7,15 @@ knows what they are called and what the person may be about to type.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_COMPLETIONS = 8
+MAX_ADDED_FILES = 40
+"""The most files one glob or folder given to /add puts in the context (the rest are named as left out)."""
+GLOB_CHARS = frozenset("*?[")
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 """/theme's choices and the Textual theme each one is."""
 
@@ -35,7 +39,8 @@ class CommandSpec:
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("add", "PATH[:RANGE] ...", "put files or line ranges (src/a.py:10-40) in the context", "path"),
+    CommandSpec("add", "PATH[:RANGE] | GLOB | FOLDER ...", "put files, line ranges (src/a.py:10-40), globs "
+                "(src/*.py, **/*.py) or folders in the context", "path"),
     CommandSpec("drop", "[PATH | run]", "take a file or /run output out of the context (no PATH: all files)",
                 "context"),
     CommandSpec("ls", "", "list what is in the context"),
@@ -53,8 +58,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "models"),
     CommandSpec("theme", "[light | dark]", "switch between the light and the dark theme", "choices",
                 ("light", "dark")),
-    CommandSpec("clear", "", "clear the transcript and the conversation history"),
+    CommandSpec("clear", "", "start a new session: clear the transcript and the conversation history (files "
+                "stay in context; the old session stays saved)"),
+    CommandSpec("history", "[N | ID]", "list this repository's saved sessions; with N or an id, switch to one"),
     CommandSpec("help", "", "list commands and keys"),
+    CommandSpec("quit", "", "leave dgcode (the session is saved; `dgcode --continue` resumes it)"),
+    CommandSpec("exit", "", "leave dgcode, like /quit"),
 )
 BY_NAME = {spec.name: spec for spec in COMMANDS}
 
@@ -155,3 +164,56 @@ def complete_path(root: Path, partial: str) -> list[str]:
         if len(found) >= MAX_COMPLETIONS:
             break
     return found
+
+
+def is_pattern(word: str) -> bool:
+    """Whether an /add argument is a glob (``*``, ``?``, ``[``) rather than one path."""
+    return any(char in GLOB_CHARS for char in word)
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over ``/``-separated paths: ``*`` ``?`` ``[...]`` stay inside a folder, ``**`` spans folders."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) > 0:
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body[0] in "!^" else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def expand_add(word: str, root: Path, repo: Path, files: Iterable[str]) -> list[str] | None:
+    """The repository files (repo-relative) a glob or folder names, from ``files`` (the listable ones);
+    None when ``word`` is neither (one PATH[:RANGE], which /add checks itself)."""
+    folder = not is_pattern(word) and (root / word).is_dir()
+    if not (folder or is_pattern(word)):
+        return None
+    real_root, real_repo = Path(os.path.realpath(root)), Path(os.path.realpath(repo))
+    if folder:
+        base = Path(os.path.realpath(root / word))
+        if base != real_repo and real_repo not in base.parents:
+            return []
+        inside = base.relative_to(real_repo).as_posix()
+        prefix = "" if inside == "." else inside + "/"
+        return [path for path in files if path.startswith(prefix)]
+    if real_root != real_repo and real_repo not in real_root.parents:
+        return []
+    here = real_root.relative_to(real_repo).as_posix()
+    here = "" if here == "." else here + "/"
+    wanted = glob_regex(word.removeprefix("./").rstrip("/"))
+    return [path for path in files if path.startswith(here) and wanted.match(path[len(here):])]

@@ -13,8 +13,9 @@
    in a slot twice as large; one that ends early shrinks the span;
 4. turn the answer into an ``InfillEdit`` and plan it (dry run, with the
    file's read snapshot, so a file changed meanwhile is refused), check that
-   every byte outside the range is unchanged, show it (``confirm``), and
-   apply it with ``apply_edits``: snapshot, journal, `dgcode undo` reverts.
+   every byte outside the range is unchanged, show it (``confirm``: all,
+   nothing, or some of its hunks), and apply exactly what was accepted with
+   ``apply_edits``: snapshot, journal, `dgcode undo` reverts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from dgcode.context.prompt import fence_for, fence_language, fill
 from dgcode.edits.apply import apply_edits
 from dgcode.edits.diff import FileChange
+from dgcode.edits.hunks import Accepted, accepted_changes, apply_accepted, is_everything
 from dgcode.edits.infill import InfillRequest, infill_edit, request_infill
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
 from dgcode.engine.unmasking import SamplerSettings
@@ -36,7 +38,8 @@ from dgcode.workflows.edit.range_target import RangeTarget
 from dgcode.workflows.edit.report import Attempt, EditReport
 from dgcode.workflows.model_engine import StepObserver
 
-Confirm = Callable[[tuple[FileChange, ...]], bool]
+Confirm = Callable[[tuple[FileChange, ...]], Accepted]
+"""True (apply all), False (none), or the accepted change (fewer hunks; exactly those bytes are written)."""
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,16 @@ def run_edit(request: EditRequest, engine: RangeEngine, *, confirm: Confirm = la
     if request.dry_run:
         return report("proposed", f"dry run: {target.describe()} would become {shown}; nothing was written",
                       change=change, new_end=new_end)
-    if not confirm((change,)):
+    accepted = accepted_changes((change,), confirm((change,)))
+    if not accepted:
         return report("not_applied", "the rewrite was not applied", change=change, new_end=new_end)
-    applied = apply_edits(request.root, [edit], read_snapshots=snapshots)
+    if is_everything((change,), accepted):
+        applied = apply_edits(request.root, [edit], read_snapshots=snapshots)
+    else:  # some hunks only: exactly the accepted bytes, still inside the range
+        change = accepted[0]
+        new_end = _new_end(change, target)
+        shown = f"lines {target.start}-{new_end}" if new_end >= target.start else "no lines (the range was deleted)"
+        applied = apply_accepted(request.root, accepted, read_snapshots=snapshots)
     if not applied.written:
         reasons = [str(r["reason"]) for r in applied.edit_results() if r["status"] != "applied"]
         why = applied.error or "; ".join(reasons) or "the rewrite could not be written"

@@ -6,14 +6,17 @@
 2. pick the task's files: the paths given, else the changed files (``git diff
    --name-only HEAD`` and untracked ones), plus files the command's output names;
 3. gather their context and build the prompt (wording in ``prompts/fix/``),
-   with the command's output (head and tail) and what went wrong last round;
+   with the repo map (context/prompt_map.py), the command's output (head and
+   tail) and what went wrong last round, sized as the engine prefills it;
 4. ask the engine; parse and plan the answer with ``apply_response`` in a dry
    run, refusing edits outside the task's files, outside the line range of a
    file named as ``PATH:START-END`` (RELIABILITY #7), and to CI, hook or
    dgcode config files nobody named (RELIABILITY #19);
 5. unless this is a dry run, ask ``confirm``, then apply for real (snapshot,
    journal, all or nothing) with the files' read snapshots, so a file changed
-   meanwhile is refused as stale;
+   meanwhile is refused as stale; ``confirm`` answers True (all), False
+   (nothing) or the accepted changes (some hunks only, dgcode/edits/hunks.py),
+   and exactly what it accepted is written;
 6. re-run the command; stop when it passes or after ``rounds`` attempts.
 
 dgcode runs exactly one command: the one the person gave.  Nothing in the
@@ -35,12 +38,15 @@ from pathlib import Path
 
 from dgcode.context.errors import ContextError
 from dgcode.context.gitcli import run_git, split_z
+from dgcode.context.prefill import context_size_of, count_prefill, renderer_for
 from dgcode.context.prompt import build_prompt, fence_for, fill
+from dgcode.context.prompt_map import build_prompt_map
 from dgcode.context.sources import LineRange, gather_context, parse_file_spec, resolve_path
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError
+from dgcode.edits.hunks import Accepted, accepted_changes, apply_accepted, is_everything
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.workflows.fix.engine import FixEngine, StepObserver
@@ -61,7 +67,8 @@ PROTECTED_FILES = frozenset({".gitlab-ci.yml", ".travis.yml", "azure-pipelines.y
                              ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".dgcode.toml", ".gitmodules"})
 """CI, hook and dgcode config files: the model may change them only when the person named them."""
 
-Confirm = Callable[[tuple[FileChange, ...]], bool]
+Confirm = Callable[[tuple[FileChange, ...]], Accepted]
+"""Shown the proposed changes: True (apply all), False (none), or the accepted changes (fewer hunks)."""
 
 
 # --- the user's check command ------------------------------------------------------------------------
@@ -175,6 +182,8 @@ class FixRequest:
     dry_run: bool = False
     settings: SamplerSettings = field(default_factory=SamplerSettings)
     cwd: Path | None = None
+    map_budget: int | None = None
+    """The repo map's token budget; None: prompt_map.map_budget of the engine's context size; 0: no map."""
 
 
 def named_paths(request: FixRequest) -> set[str]:
@@ -278,8 +287,15 @@ def _ask(request: FixRequest, engine: FixEngine, number: int, last_run: CommandR
     paths = tuple(f.path for f in context.files)
     snapshots = _snapshots(request.root, paths)
     try:
-        prompt = build_prompt(context, count_tokens=engine.count_tokens)
-        say(f"round {number}: {len(paths)} file(s), prefilling {prompt.total} prompt tokens")
+        engine.count_tokens("")  # loads the model, so its context size sizes the map
+        repo_map = build_prompt_map(request.root, count_tokens=engine.count_tokens, chat_files=paths,
+                                    instruction=context.instruction, budget=request.map_budget,
+                                    context_size=context_size_of(engine))
+        prompt = build_prompt(context, count_tokens=engine.count_tokens, repo_map=repo_map.text,
+                              focus_map=repo_map.focus)
+        prefill = count_prefill(prompt.messages, engine.count_tokens, renderer_for(engine))
+        say(f"round {number}: {len(paths)} file(s), repo map {repo_map.tokens} tokens, "
+            f"prefilling {prefill.tokens} prompt tokens")
         answer = engine.generate(prompt.messages, request.settings, on_step)
     except (ModelFileError, InvalidSettingsError, PromptTooLongError):
         raise
@@ -287,15 +303,19 @@ def _ask(request: FixRequest, engine: FixEngine, number: int, last_run: CommandR
         raise _Stop("error", f"the engine failed in round {number}: {error}") from None
     say(f"round {number}: {answer.tokens} tokens in {answer.steps} steps, {answer.tok_per_s:.1f} tok/s "
         f"(prefill {answer.prefill_ms:.0f} ms)")
-    current = _propose(request, RoundReport(number, paths, prompt.total, command_before=last_run), answer,
+    current = _propose(request, RoundReport(number, paths, prefill.tokens, command_before=last_run), answer,
                        snapshots, named)
     return current, answer.text, snapshots
 
 
 def _apply(request: FixRequest, current: RoundReport, text: str, snapshots: dict[str, FileSnapshot],
-           rounds: list[RoundReport]) -> RoundReport:
-    """Write the round's edits for real; the round with what was written, or why nothing was."""
-    applied = apply_response(request.root, text, read_snapshots=snapshots)
+           rounds: list[RoundReport], accepted: tuple[FileChange, ...]) -> RoundReport:
+    """Write the round's accepted edits for real; the round with what was written, or why nothing was."""
+    if is_everything(current.changes, accepted):
+        applied = apply_response(request.root, text, read_snapshots=snapshots)
+    else:  # some hunks only: exactly the accepted bytes, planned against what was read
+        current = replace(current, changes=accepted)
+        applied = apply_accepted(request.root, accepted, read_snapshots=snapshots)
     if applied.recovery_needed:
         rounds.append(replace(current, problems=(applied.error,)))
         raise _Stop("error", applied.error)
@@ -354,11 +374,12 @@ def run_fix(request: FixRequest, engine: FixEngine, *, confirm: Confirm = lambda
                 rounds.append(current)
                 return report("proposed", f"dry run: the edits would change {len(current.changes)} file(s); "
                               "nothing was written")
-            if current.usable and not confirm(current.changes):
-                rounds.append(current)
-                return report("not_applied", "the edits were not applied")
             if current.usable:
-                current = _apply(request, current, text, snapshots, rounds)
+                accepted = accepted_changes(current.changes, confirm(current.changes))
+                if not accepted:
+                    rounds.append(current)
+                    return report("not_applied", "the edits were not applied")
+                current = _apply(request, current, text, snapshots, rounds, accepted)
             rounds.append(current)
             if not current.written:
                 say(f"round {number}: answer not usable: {current.problems[0]}")

@@ -6,7 +6,8 @@ Python files (the named paths, else the changed and untracked ones), repairs
 each that does not compile (file_repair.py: round by round, each rewrite
 checked by compiling), turns every repaired file into one line-range edit
 (InfillEdit) and applies them all through dgcode's normal path: planned
-against what was read (a file changed meanwhile is refused), confirmed,
+against what was read (a file changed meanwhile is refused), confirmed
+(all, none, or some hunks: exactly the accepted bytes are written),
 journaled and snapshotted so `dgcode undo` reverts them. A file whose error
 the model cannot fix is left untouched and reported. With a check command,
 the command is run once afterwards and decides the outcome, also when there
@@ -27,6 +28,7 @@ from dgcode.edits.apply import apply_edits
 from dgcode.edits.atomic import FileSnapshot, read_with_snapshot
 from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError, ErrorCode
+from dgcode.edits.hunks import Accepted, accepted_changes, apply_accepted, is_everything
 from dgcode.edits.infill import InfillEdit
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
 from dgcode.repair.canvas import split_lines
@@ -35,7 +37,8 @@ from dgcode.workflows.fix.pipeline import FixRequest, changed_files, named_range
 from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport
 from dgcode.workflows.user_command import run_user_command
 
-Confirm = Callable[[tuple[FileChange, ...]], bool]
+Confirm = Callable[[tuple[FileChange, ...]], Accepted]
+"""True (apply all), False (none), or the accepted changes (fewer hunks; exactly those bytes are written)."""
 MAX_FILE_BYTES = 1 << 20
 UNREADABLE = (ErrorCode.IO_FAILED, ErrorCode.UNSAFE_PATH)
 """Read failures that make a named file an error (a walked one is skipped with a note); too large is a skip."""
@@ -187,9 +190,14 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
     if request.dry_run:
         return report("proposed", f"dry run: the repairs would change {len(changes)} file(s); nothing was written",
                       (round_,))
-    if not confirm(changes):
+    accepted = accepted_changes(changes, confirm(changes))
+    if not accepted:
         return report("not_applied", "the repairs were not applied", (round_,))
-    applied = apply_edits(request.root, edits, read_snapshots=snapshots)
+    if is_everything(changes, accepted):
+        applied = apply_edits(request.root, edits, read_snapshots=snapshots)
+    else:  # some hunks only: exactly the accepted bytes
+        changes = accepted
+        applied = apply_accepted(request.root, accepted, read_snapshots=snapshots)
     if not applied.written:
         return report("error" if applied.recovery_needed else "failed", _not_written(applied), (round_,))
     round_ = RoundReport(1, round_.files, 0, round_.answer, round_.edits, round_.problems, changes, applied.written)
