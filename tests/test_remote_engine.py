@@ -211,3 +211,27 @@ def test_fix_runs_on_a_configured_endpoint(served, tmp_path) -> None:
     assert report["rounds"] and report["rounds"][0]["generation"]["tokens"] >= 1, report
     assert sum(shared._finished(served).values()) == before + len(report["rounds"])  # every answer: the server's
     assert (tmp_path / "m.py").read_text() == "def f():\n    return 1\n" or report["status"] == "fixed"
+
+
+def test_fix_takes_the_endpoint_as_flags(served, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from repo_helpers import git
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "init")
+    before = sum(shared._finished(served).values())
+    env = {**os.environ, "DGCODE_MAX_TOKENS": "8", "DGCODE_FIX_ROUNDS": "1", "TEAM_KEY": "unused"}
+    done = subprocess.run([sys.executable, "-m", "dgcode", "fix", "m.py", "-m", "return 2", "--yes", "--json",
+                           "--endpoint", served.base + "/v1", "--api-key-env", "TEAM_KEY", "--remote-model",
+                           "dream.gguf"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(done.stdout)["rounds"], done.stderr
+    assert sum(shared._finished(served).values()) == before + 1
+    wrong = subprocess.run([sys.executable, "-m", "dgcode", "fix", "m.py", "-m", "x", "--yes", "--endpoint",
+                            served.base + "/v1", "--remote-model", "nope"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "does not serve 'nope'; it serves: dream.gguf" in wrong.stdout + wrong.stderr

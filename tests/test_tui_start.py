@@ -252,3 +252,14 @@ def test_diff_colours_added_and_removed_lines(repo):
             assert any(line.startswith("@@") and "cyan" in style for line, style in styles.items())
 
     run(scenario)
+
+
+def test_the_endpoint_flags_reach_the_apps_settings(launched, repo, monkeypatch):
+    monkeypatch.setenv("TEAM_KEY", "k")
+    result = runner.invoke(cli_main.app, ["--endpoint", "http://gpu-box:8000/v1", "--api-key-env", "TEAM_KEY",
+                                          "--remote-model", "llada", "a.py"])
+    assert result.exit_code == 0, result.output
+    [(_, config, options)] = launched
+    assert (config["endpoint"], config["endpoint_api_key_env"], config["remote_model"]) == (
+        "http://gpu-box:8000/v1", "TEAM_KEY", "llada")
+    assert options["paths"] == ["a.py"]

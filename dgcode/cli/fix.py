@@ -159,6 +159,17 @@ def ask_hunks(changes: tuple[FileChange, ...], out: Console, err: Console, *,
     return tuple(accepted)
 
 
+ENDPOINT_HELP = ("An OpenAI-compatible server (vLLM, SGLang, dgcode serve; the URL ends in /v1) that answers "
+                 "instead of a local model (or DGCODE_ENDPOINT; docs/team.md).")
+API_KEY_ENV_HELP = "The environment variable that holds --endpoint's API key."
+REMOTE_MODEL_HELP = "The endpoint's model (default: the first one it lists)."
+
+
+def remote_flags(endpoint: str | None, api_key_env: str | None, remote_model: str | None) -> dict[str, object]:
+    """The remote-engine settings given on the command line, as config flags."""
+    return {"endpoint": endpoint, "endpoint_api_key_env": api_key_env, "remote_model": remote_model}
+
+
 def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -274,6 +285,9 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         yes: bool = typer.Option(False, "--yes", "-y", help="Apply edits without asking."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
         model: Optional[Path] = typer.Option(None, "--model", help="GGUF diffusion model (or DGCODE_MODEL)."),
+        endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="URL", help=ENDPOINT_HELP),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="VAR", help=API_KEY_ENV_HELP),
+        remote_model: Optional[str] = typer.Option(None, "--remote-model", metavar="NAME", help=REMOTE_MODEL_HELP),
     ) -> None:
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
@@ -283,7 +297,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         out, err = _consoles()
         cwd = Path(os.getcwd())
         try:
-            flags = {"model": model, "fix.cmd": cmd, "fix.rounds": rounds}
+            flags = {"model": model, "fix.cmd": cmd, "fix.rounds": rounds, **remote_flags(endpoint, api_key_env,
+                                                                                      remote_model)}
             config = load_config(cwd, flags=flags)
         except ConfigError as error:
             _usage_error(str(error))

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from dgcode.cli.edit import register as register_range_edit_command
 from dgcode.cli.edits import register as register_edit_commands
+from dgcode.cli.fix import API_KEY_ENV_HELP, ENDPOINT_HELP, REMOTE_MODEL_HELP, remote_flags
 from dgcode.cli.fix import register as register_fix_commands
 from dgcode.cli.hook import register as register_hook_commands
 from dgcode.cli.models import register as register_model_commands
@@ -101,7 +102,11 @@ def open_app(ctx: typer.Context,
                                                  help="With no command: the model the app starts with (a GGUF "
                                                       "file or a pulled model's name)."),
              resume: bool = typer.Option(False, "--continue", help="With no command: resume this repository's "
-                                                                   "last session (transcript, history, context).")
+                                                                   "last session (transcript, history, context)."),
+             endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="URL", help=ENDPOINT_HELP),
+             api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="VAR", help=API_KEY_ENV_HELP),
+             remote_model: Optional[str] = typer.Option(None, "--remote-model", metavar="NAME",
+                                                        help=REMOTE_MODEL_HELP),
              ) -> None:
     """With no command: the Textual app in the current folder, PATHS in its context."""
     if ctx.invoked_subcommand is not None:
@@ -115,7 +120,7 @@ def open_app(ctx: typer.Context,
     from dgcode.tui import run_tui
 
     try:
-        config = load_config(".", flags={"model": model})
+        config = load_config(".", flags={"model": model, **remote_flags(endpoint, api_key_env, remote_model)})
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     raise typer.Exit(run_tui(Path.cwd(), config, paths=paths, resume=resume))
