@@ -10,23 +10,20 @@ at the prompt when stdin is a terminal; ``dgcode undo`` reverts it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.text import Text
 
-from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_confirm, diff_lines
+from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_confirm, diff_lines, run_and_report
 from dgcode.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:  # the edit workflow loads tree-sitter and numpy: only when `dgcode edit` runs
     from dgcode.workflows.edit.report import EditReport
-from dgcode.workflows.exit_codes import ExitCode
 
 NOT_CONFIRMED = "not applied: stdin is not a terminal (or --json is on); rerun with --yes to apply this rewrite"
 EDIT_HELP = """Rewrite one range of a file in place: TARGET is FILE:START-END, FILE:LINE or FILE::name.
@@ -103,7 +100,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.cli.trust import offer_trust
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
-        from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError
+        from dgcode.engine.errors import InvalidSettingsError, ModelFileError
         from dgcode.workflows.edit.pipeline import EditRequest, run_edit
         from dgcode.workflows.edit.range_target import resolve_target
         from dgcode.workflows.model import choose_model, sampler_settings
@@ -137,20 +134,6 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         progress = _Progress(err)
         engine = opener(config, progress.say)
         request = EditRequest(root, resolved, message, settings, budget, dry_run)
-        try:
-            report = run_edit(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
-        except EngineError as error:  # the model file or settings, a file or budget too large: set-up problems
-            _usage_error(str(error))
-        except KeyboardInterrupt:
-            err.print("interrupted; if files were being written, run `dgcode recover` to roll back")
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
-        finally:
-            progress.close()
-            engine.close()
-        if refusal and report.status == "not_applied":
-            report = replace(report, message=refusal[0])
-        if as_json:
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        else:
-            _print_report(report, out, err)
-        raise typer.Exit(report.exit_code)
+        run_and_report(lambda: run_edit(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step),
+                       engine=engine, progress=progress, refusal=refusal, as_json=as_json, out=out, err=err,
+                       print_report=_print_report)

@@ -170,6 +170,32 @@ def remote_flags(endpoint: str | None, api_key_env: str | None, remote_model: st
     return {"endpoint": endpoint, "endpoint_api_key_env": api_key_env, "remote_model": remote_model}
 
 
+def run_and_report(work: Callable[[], object], *, engine, progress, refusal: list[str], as_json: bool,
+                   out: Console, err: Console, print_report: Callable[[object, Console, Console], None]) -> None:
+    """Run a pipeline (`fix`, `edit`) and end the command with its report: set-up errors are usage errors
+    (exit 2), Ctrl+C exits 130 pointing to `dgcode recover`, a declined confirmation is the report's message."""
+    from dgcode.context.errors import ContextError
+    from dgcode.engine.errors import EngineError
+
+    try:
+        report = work()
+    except (ContextError, EngineError) as error:  # the model file or settings, a file or budget too large
+        _usage_error(str(error))
+    except KeyboardInterrupt:
+        err.print("interrupted; if files were being written, run `dgcode recover` to roll back")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        progress.close()
+        engine.close()
+    if refusal and report.status == "not_applied":
+        report = replace(report, message=refusal[0])
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_report(report, out, err)
+    raise typer.Exit(report.exit_code)
+
+
 def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -291,7 +317,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
     ) -> None:
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
-        from dgcode.engine.errors import EngineError, InvalidSettingsError
+        from dgcode.engine.errors import InvalidSettingsError
         from dgcode.workflows.fix.pipeline import FixRequest, run_fix
 
         out, err = _consoles()
@@ -348,25 +374,11 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         if repairer is not None and not as_json:
             err.print(Text(EMBEDDED_NOTE, style="dim"))
         engine = repairer if repairer is not None else opener(config, progress.say)
-        try:
+
+        def work():
             if repairer is not None:
-                report = run_syntax_fix(request, repairer, confirm=confirm, say=progress.say)
-            else:
-                report = run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
-        except ContextError as error:
-            _usage_error(str(error))
-        except EngineError as error:  # the model file or settings: a setup problem
-            _usage_error(str(error))
-        except KeyboardInterrupt:
-            err.print("interrupted; if files were being written, run `dgcode recover` to roll back")
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
-        finally:
-            progress.close()
-            engine.close()
-        if refusal and report.status == "not_applied":
-            report = replace(report, message=refusal[0])
-        if as_json:
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        else:
-            _print_report(report, out, err)
-        raise typer.Exit(report.exit_code)
+                return run_syntax_fix(request, repairer, confirm=confirm, say=progress.say)
+            return run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
+
+        run_and_report(work, engine=engine, progress=progress, refusal=refusal, as_json=as_json, out=out, err=err,
+                       print_report=_print_report)
