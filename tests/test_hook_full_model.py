@@ -223,3 +223,15 @@ def test_the_real_synthetic_full_model_is_asked_and_its_random_answer_repairs_no
     assert "dgcode modified" not in done.stderr
     assert (repo / "m.py").read_bytes() == working and real_git_bytes(repo, "show", ":m.py") == BROKEN
     only_allowed_git(git_shim)
+
+
+def test_with_only_an_endpoint_configured_its_model_repairs(tmp_path: Path, git_shim: GitShim) -> None:
+    repo = repo_with_hook(tmp_path)
+    stage_broken_with_unstaged_tail(repo)
+    env = script_engine(tmp_path, [REPAIR])  # the test seam answers for the endpoint's engine
+    env.update({"DGCODE_ENDPOINT": "http://gpu-box.invalid:8000/v1", "DGCODE_REMOTE_MODEL": "team-coder"})
+    done = git_commit(repo, "broken", env)
+    assert done.returncode == 1, done.stderr
+    assert "the configured model team-coder at http://gpu-box.invalid:8000/v1 is a full model" in done.stderr
+    assert "embedded" not in done.stderr and "dgcode modified 1 file: m.py" in done.stderr
+    assert (repo / "m.py").read_bytes() == BASE.replace(b"return 3\n", UNSTAGED)

@@ -11,8 +11,8 @@ ending then shows the diff and stops the commit for the person to review and
 stage (dgcode never stages).  A file the model cannot repair is left as
 staged, reported, and stops the commit: it would not compile.
 
-Which model (``open_repairer``): the configured one, else the embedded repair
-model.  A dgcode repair model (the embedded one, or one configured) runs
+Which model (``open_repairer``): a configured endpoint's, else the configured
+one, else the embedded repair model.  A dgcode repair model (the embedded one, or one configured) runs
 ``dgcode fix``'s syntax pipeline (``run_syntax_fix``).  A configured full
 model (Dream, DiffuCoder, LLaDA) is checked first (header, tokenizer,
 diffusion), then opened as the check command's fix opens it
@@ -142,6 +142,14 @@ def staged_syntax_errors(root: Path, existing: Sequence[str], only: set[str] | N
     return len(small), [error for error in errors if error is not None]
 
 
+@dataclass(frozen=True)
+class RemoteChoice:
+    """A configured endpoint's model as the repair needs it: its name for the messages, no registry entry."""
+
+    name: str
+    entry: None = None
+
+
 class FullModel:
     """A configured full model, opened (it loads on first use): it repairs with SEARCH/REPLACE edits."""
 
@@ -164,6 +172,13 @@ def open_repairer(config: Mapping[str, object], say: Say, open_engine: OpenEngin
     from dgcode.workflows import model as model_api
     from dgcode.workflows.fix.engine import repairer_for
 
+    opener = open_engine or (lambda cfg, s: open_hook_engine(cfg, s, os.environ))
+    try:
+        endpoint = model_api.remote_endpoint(config)
+    except EngineError as error:  # an endpoint whose key variable is not set
+        raise ModelProblem(str(error)) from None
+    if endpoint is not None:  # a remote full model answers (docs/team.md)
+        return FullModel(opener(config, say), RemoteChoice(f"{endpoint.model or 'served'} at {endpoint.base}"))
     try:
         choice = model_api.choose_model(config)
     except model_api.NoModelConfigured as error:
@@ -178,7 +193,6 @@ def open_repairer(config: Mapping[str, object], say: Say, open_engine: OpenEngin
             require_diffusion(read_model_info(choice.path), mask_token_id=choice.mask_token_id)
         except ModelFileError as error:
             raise ModelProblem(f"the configured model cannot be used: {error}") from None
-        opener = open_engine or (lambda cfg, s: open_hook_engine(cfg, s, os.environ))
         return FullModel(opener(config, say), choice)
     try:
         repairer.start()
