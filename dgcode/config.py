@@ -194,6 +194,8 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
             needs_trust=True),
     KeySpec("remote_model", _text, None, "the endpoint's model name (default: the first it lists)"),
     KeySpec("warm_server", _boolean, True, "use a running `dgcode serve` of the same model instead of loading it"),
+    KeySpec("mouse", _boolean, True, "the app captures the mouse (false, or `dgcode --no-mouse`: the terminal's own "
+            "selection works)"),
 )}
 TABLES = sorted({name.split(".")[0] for name in KEYS if "." in name})
 

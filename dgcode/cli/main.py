@@ -107,6 +107,8 @@ def open_app(ctx: typer.Context,
              api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="VAR", help=API_KEY_ENV_HELP),
              remote_model: Optional[str] = typer.Option(None, "--remote-model", metavar="NAME",
                                                         help=REMOTE_MODEL_HELP),
+             no_mouse: bool = typer.Option(False, "--no-mouse", help="With no command: leave the mouse to the "
+                                           "terminal, so its own selection and copying work (setting `mouse`)."),
              ) -> None:
     """With no command: the Textual app in the current folder, PATHS in its context."""
     if ctx.invoked_subcommand is not None:
@@ -120,7 +122,9 @@ def open_app(ctx: typer.Context,
     from dgcode.tui import run_tui
 
     try:
-        config = load_config(".", flags={"model": model, **remote_flags(endpoint, api_key_env, remote_model)})
+        flags = {"model": model, **remote_flags(endpoint, api_key_env, remote_model),
+                 "mouse": False if no_mouse else None}
+        config = load_config(".", flags=flags)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     raise typer.Exit(run_tui(Path.cwd(), config, paths=paths, resume=resume))

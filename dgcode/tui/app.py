@@ -7,6 +7,8 @@ theme; /theme or f3 switches to the light one. Sessions are saved in dgcode's
 data folder (``resume``: show the latest again); ``paths`` go in the context at
 start. Ctrl+C cancels what runs and warns; a second press within
 QUIT_PRESS_S quits. The command palette (ctrl+p) lists the slash commands too.
+With the setting ``mouse`` false (``dgcode --no-mouse``) the app runs without
+capturing the mouse, so the terminal's own selection works.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class DgcodeApp(App[int]):
         self.settings = settings
         self.n_ctx = config.get("n_ctx")
         self.run_timeout_s = float(config.get("fix.timeout_s") or DEFAULT_RUN_TIMEOUT_S)
+        self.use_mouse = config.get("mouse", True) is not False
+        """Whether the app captures the mouse (setting `mouse`, `--no-mouse`: off, the terminal selects)."""
         factory = engine_factory or (lambda model: engine_at(model, config))
 
         if engine is None:
@@ -138,5 +142,8 @@ def _choice(config: Mapping[str, object]) -> ModelChoice | None:
 def run_tui(root: Path, config, *, paths: Sequence[str] = (), resume: bool = False) -> int:
     """Run the app full-screen; the exit code (0 unless the app set one)."""
     app = DgcodeApp(Path(root), config, paths=paths, resume=resume)
-    app.run()
+    if getattr(app, "use_mouse", True):
+        app.run()
+    else:  # the terminal's own selection (and copying) works
+        app.run(mouse=False)
     return app.return_code or 0

@@ -37,6 +37,8 @@ class Answer:
     stop_reason: str
     prefill_ms: float
     wall_s: float
+    reused_tokens: int = 0
+    """Prompt tokens whose cache cells the engine kept from the previous request (not prefilled again)."""
 
     @property
     def tok_per_s(self) -> float:
@@ -146,7 +148,7 @@ class ModelEngine:
         prompt = self.client.call(RenderChat(messages)) + prefix
         result = self.client.generate(prompt, settings, on_step, suffix=suffix or None)
         return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
-                      result.wall_s)
+                      result.wall_s, int(getattr(result, "reused_prompt_tokens", 0) or 0))
 
     def cancel(self) -> None:
         """Stop the running generation after its current step; safe from any thread."""

@@ -225,7 +225,7 @@ class RemoteEngine:
         self._cancel.clear()
         body = self._body(messages, settings, on_step is not None, prefix, suffix)
         began = time.monotonic()
-        pieces, tokens, steps, reason, first = [], 0, 0, "stop", None
+        pieces, tokens, steps, reason, first, cached = [], 0, 0, "stop", None, 0
         canvases = _Canvases()
         response = self._request("POST", "/chat/completions", json=body)
         try:
@@ -252,11 +252,12 @@ class RemoteEngine:
                         reason = {"length": "length"}.get(choice["finish_reason"], "eos")
                 if chunk.get("usage"):
                     tokens = int(chunk["usage"].get("completion_tokens") or 0)
+                    cached = int((chunk["usage"].get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
         finally:
             response.close()
         text = "".join(pieces)
         return Answer(text, tokens or self.count_tokens(text), steps, reason,
-                      1000.0 * (first if first is not None else 0.0), time.monotonic() - began)
+                      1000.0 * (first if first is not None else 0.0), time.monotonic() - began, cached)
 
     def cancel(self) -> None:
         self._cancel.set()

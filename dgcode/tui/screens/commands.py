@@ -44,7 +44,8 @@ from dgcode.workflows.user_command import CommandResult
 
 KEYS_HELP = ("enter sends · shift+enter or ctrl+j: new line · up/down: history · tab completes · "
              "@ offers files to mention (tab adds one to the context) · esc cancels an answer, stops a /run or a /pull · "
-             "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+p command palette · "
+             "f2 context panel · f3 light/dark theme · f4 re-mask the last answer's weakest span · ctrl+r send failed edits back to the model · "
+             "ctrl+p command palette · "
              "ctrl+c twice (or ctrl+q, /quit) quits")
 DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("diff ", "bold"), ("@@", "cyan"), ("+", "green"),
                ("-", "red"))

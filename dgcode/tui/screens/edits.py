@@ -7,7 +7,8 @@ only whole files were accepted, their blocks go through ``apply_response``;
 when some hunks were rejected, the accepted bytes go through
 ``apply_accepted`` (dgcode/edits/hunks.py).  Either runs in a thread worker
 (snapshot, journal, undo), checked against the read snapshots taken when the
-prompt was built.
+prompt was built. Every edit that cannot apply is also recorded for ctrl+r
+(screens/resend.py), which sends the reasons back to the model.
 """
 
 from __future__ import annotations
@@ -43,14 +44,19 @@ class EditsMixin:
 
     def review(self, text: str, snapshots: dict[str, FileSnapshot]) -> None:
         """Offer the answer's edits (if any) for review."""
+        self.forget_failed_edits()
         proposal = propose(self.edit_root, text, snapshots)
         if proposal is None:
             return
         for problem in proposal.problems:
             self.transcript.add_note(f"edit block problem: {problem}", "warning")
+            self.edit_failed(f"an edit block could not be read: {problem}")
         for file in proposal.files:
             if not file.applicable:
                 self.transcript.add_note(f"{file.path}: cannot apply: {'; '.join(file.problems)}", "error")
+                for problem in file.problems:
+                    self.edit_failed(f"{file.path}: {problem}")
+        self.offer_resend()  # screens/resend.py: ctrl+r sends these back
         if proposal.applicable:
             self.app.push_screen(ReviewScreen(proposal), lambda accepted: self._reviewed(proposal, accepted,
                                                                                           snapshots))
@@ -86,11 +92,15 @@ class EditsMixin:
             self.transcript.add_note(f"rejected: {path} (left as it was)", "warning")
         for path in message.partial:
             self.transcript.add_note(f"{path}: only the accepted hunks were applied", "warning")
+        failed_before = len(self.failed_edits)
         for result in report.edit_results():
             if result["status"] != "applied":
                 self.transcript.add_note(f"refused: {result['file']}: {result['reason']}", "error")
+                self.edit_failed(f"{result['file']}: edit {result['index']} {result['status']}: {result['reason']}")
         if report.error:
             self.transcript.add_note(report.error, "error")
+        if len(self.failed_edits) > failed_before:
+            self.offer_resend()
         if report.written:
             self.transcript.add_note("/undo reverts these edits")
         self.refresh_panel()

@@ -14,6 +14,8 @@ are applied. Slash commands live in screens/commands.py, /model in
 screens/model.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
 in screens/sessions.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
+The status line's measurements are in screens/status.py, /copy in screens/copying.py,
+and ctrl+r (failed edits back to the model) in screens/resend.py.
 """
 
 from __future__ import annotations
@@ -36,15 +38,19 @@ from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.engine import ChatEngine, EngineFactory
 from dgcode.tui.screens.commands import CommandsMixin
+from dgcode.tui.screens.copying import CopyMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.pull import PullMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
 from dgcode.tui.screens.repair import RepairMixin
+from dgcode.tui.screens.resend import RESEND_KEY, ResendMixin
 from dgcode.tui.screens.sessions import SessionsMixin
+from dgcode.tui.screens.status import StatusMixin
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar
+from dgcode.tui.widgets.status import StatusLine
 from dgcode.tui.widgets.transcript import Transcript
 from dgcode.workflows.chat.commands import complete, theme_label
 from dgcode.workflows.chat.mentions import RepoFiles, complete_mention, mentioned_paths
@@ -61,7 +67,7 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
 
 
 class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin, EditsMixin,
-                 Screen):
+                 StatusMixin, CopyMixin, ResendMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -72,6 +78,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixi
         Binding("f3", "toggle_theme", "Theme"),
         Binding("f4", "remask", "Re-mask"),
         Binding("ctrl+l", "clear", "Clear"),
+        Binding(RESEND_KEY, "resend_failed", "Resend failed edits", show=False),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
@@ -170,6 +177,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixi
             with Vertical(id="chat"):
                 yield Transcript(id="transcript")
                 yield DiffusionCanvas(id="canvas")
+                yield StatusLine(id="status")
                 yield PromptBar(self._complete, id="prompt")
             yield ContextPanel(id="context")
         yield Footer()
@@ -276,6 +284,8 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixi
             return
         self.turns += 1
         self.last_answer = None
+        self.forget_failed_edits()
+        self.status_begin()
         self._begin_generation()
         self.generate(text)
 
@@ -334,6 +344,8 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixi
         self._step_pending = False  # before reading: a newer event posts a new message
         if self._latest is not None and self.answering:
             self.canvas.show(self._latest)
+            if not self._remasking:
+                self.status_step(self._latest.step)
 
     def on_main_screen_status_changed(self, message: StatusChanged) -> None:
         if self.answering:
@@ -377,6 +389,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixi
         self._answer_view = None
         cancelled = answer.stop_reason == "cancelled"
         view.finish(answer.text, cancelled)
+        self.status_finish(answer, turn.prompt_tokens)
         per_step = answer.tokens / answer.steps if answer.steps else 0.0
         self.transcript.add_note(
             f"{answer.tokens} tokens in {answer.steps} steps ({per_step:.1f}/step), {answer.tok_per_s:.1f} tok/s, "

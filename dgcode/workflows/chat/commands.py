@@ -51,6 +51,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
     CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "
                 "below THRESHOLD, default 0.9)"),
+    CommandSpec("copy", "[N]", "put the last answer (with N: its N-th code block) on the clipboard by OSC 52, "
+                "and in clipboard.txt in dgcode's data folder (for terminals that ignore OSC 52)"),
     CommandSpec("model", "[PATH.gguf]", "show the model; with a path (or a pulled model's NAME), switch to it",
                 "path"),
     CommandSpec("models", "", "list the models dgcode can download (/pull) and which are downloaded"),
