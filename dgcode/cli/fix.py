@@ -374,6 +374,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         if repairer is not None and not as_json:
             err.print(Text(EMBEDDED_NOTE, style="dim"))
         engine = repairer if repairer is not None else opener(config, progress.say)
+        if repairer is None and not request.command and hasattr(engine, "start_soon"):
+            engine.start_soon()  # the model is needed for sure: load it while the context is gathered
 
         def work():
             if repairer is not None:

@@ -13,6 +13,7 @@ defined here (``RenderChat``, ``CountTokens``, ``describe_backend``).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,9 +112,30 @@ class ModelEngine:
         self.client, self.say, self.on_copy_progress = client, say, on_copy_progress
         self.name = Path(client.model_path).name
         self._described: dict | None = None
+        self._start_lock = threading.Lock()
+        self._early_error: BaseException | None = None
+
+    def start_soon(self) -> None:
+        """Begin loading in the background (the caller still has work before its first request); ``start``
+        then waits for it, and a load that failed here fails there, with its own error."""
+
+        def load() -> None:
+            try:
+                self.start()
+            except BaseException as error:  # noqa: BLE001 - kept for the caller's own start()
+                self._early_error = error
+
+        threading.Thread(target=load, name="dgcode-engine-load", daemon=True).start()
 
     def start(self, say: Say | None = None) -> None:
-        """Load the model if it is not loaded (blocking)."""
+        """Load the model if it is not loaded (blocking; waits for a load ``start_soon`` began)."""
+        with self._start_lock:
+            if self._early_error is not None:
+                error, self._early_error = self._early_error, None
+                raise error
+            self._start(say)
+
+    def _start(self, say: Say | None) -> None:
         if self.client.alive:
             return
         say = say or self.say
