@@ -23,13 +23,13 @@ command line's ``dgcode trust``, ``dgcode fix``'s prompt and the TUI's
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from dgcode.fsio import write_text_atomic
 
 TRUST_FILE_NAME = "trusted-configs.json"
 TRUST_VERSION = 1
@@ -78,18 +78,7 @@ def _read_record(path: Path) -> dict[str, dict[str, str]]:
 def _write_record(path: Path, trusted: dict[str, dict[str, str]]) -> None:
     text = json.dumps({"version": TRUST_VERSION, "trusted": trusted}, indent=2, sort_keys=True) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(prefix=".trust-", dir=path.parent)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
+        write_text_atomic(path, text)
     except OSError as error:
         raise TrustStoreError(f"{path}: cannot be written: {error.strerror or error}") from None
 

@@ -31,6 +31,7 @@ from typing import Callable
 
 from dgcode.engine.errors import ModelFileError
 from dgcode.engine.gguf_header import GGUFHeader
+from dgcode.fsio import write_text_atomic
 
 RECORD_SUFFIX = ".relabel.json"
 DIGEST_SLACK = 4096
@@ -92,11 +93,7 @@ def relabel_in_place(path: Path, header: GGUFHeader, architecture: str, label: s
     digest_len = min(size, offsets[-1] + len(architecture) + DIGEST_SLACK)
     record = {"architecture": architecture, "label": label, "offsets": offsets, "size_bytes": size,
               "digest_length": digest_len, "head_sha256": _head_digest(path, digest_len)}
-    target = record_path(record_for or path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(record_path(record_for or path), json.dumps(record))
 
 
 def relabelled_from(header: GGUFHeader) -> str | None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from dgcode.fsio import write_text_atomic
 
 HEALTH_TIMEOUT_S = 2.0
 RECORD_GLOB = "serve-*.json"
@@ -54,12 +55,7 @@ def announce(url: str, model_path: Path, keyed: bool) -> Path:
     folder = runtime_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {"pid": os.getpid(), "url": url, "model": model_identity(model_path), "keyed": keyed}
-    target = folder / f"serve-{os.getpid()}.json"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".serve-", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh)
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(folder / f"serve-{os.getpid()}.json", json.dumps(record))
 
 
 def withdraw(path: Path) -> None:

@@ -13,18 +13,16 @@ to ``<file>.corrupt-<time>`` and reported as a SessionFileError: never fatal.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dgcode.fsio import fsync_folder
+from dgcode.fsio import write_text_atomic
 
 FORMAT_VERSION = 1
 """The session file format this version writes and reads."""
@@ -163,22 +161,8 @@ class SessionStore:
     def save(self, session: SavedSession) -> Path:
         """Write ``session`` atomically (temporary file, fsync, rename); its ``updated`` time becomes now."""
         session.updated = now_text()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path_of(session.id)
         text = json.dumps(session.to_json(), ensure_ascii=False, indent=1) + "\n"
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{session.id}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        fsync_folder(self.folder)
-        return target
+        return write_text_atomic(self.path_of(session.id), text)
 
     def files(self) -> list[Path]:
         """The session files, most recently written first."""
