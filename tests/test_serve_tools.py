@@ -209,7 +209,8 @@ class ScriptedClient:
         info = SimpleNamespace(chat_template=template, architecture="dream", bos_token_id=None)
         self.process = SimpleNamespace(  # what RenderChat reads of the engine in its process
             info=info, special=SimpleNamespace(eos=None), model=SimpleNamespace(token_text=lambda _t: ""),
-            chat_prompt=lambda messages: render_chat(messages, template=template, architecture="dream"))
+            chat_prompt=lambda messages, tools=None: render_chat(messages, template=template, architecture="dream",
+                                                                 tools=tools))
 
     def call(self, func):
         return func(self.process)

@@ -8,10 +8,10 @@ messages the way the engine will and counts that text with the engine's
 does before prefilling), so the figure shown is the figure prefilled.
 
 The renderer comes from the engine behind a workflow's seam
-(``renderer_for``): its own ``render_chat`` when it has one; for an engine
-over an ``EngineClient`` (``ModelEngine``), the model's template applied in
-the engine process; otherwise dgcode's ChatML fallback (a remote endpoint
-renders with its own template, which dgcode cannot see).
+(``renderer_for``): its own ``render_chat`` when it has one (``ModelEngine``:
+the model's template, applied in the engine process); otherwise dgcode's
+ChatML fallback (a remote endpoint renders with its own template, which
+dgcode cannot see).
 """
 
 from __future__ import annotations
@@ -21,16 +21,6 @@ from dataclasses import dataclass
 
 Messages = Sequence[dict[str, str]]
 Renderer = Callable[[list[dict[str, str]]], str]
-
-
-class ChatPrompt:
-    """Picklable: the engine process's ``chat_prompt`` (the model's template) for ``messages``."""
-
-    def __init__(self, messages: list[dict[str, str]]):
-        self.messages = messages
-
-    def __call__(self, engine) -> str:
-        return engine.chat_prompt(self.messages)
 
 
 def fallback_render(messages: list[dict[str, str]]) -> str:
@@ -43,18 +33,7 @@ def fallback_render(messages: list[dict[str, str]]) -> str:
 def renderer_for(engine: object) -> Renderer:
     """How ``engine`` renders a chat into the text it prefills (see the module docstring)."""
     own = getattr(engine, "render_chat", None)
-    if callable(own):
-        return own
-    client = getattr(engine, "client", None)
-    if client is not None and callable(getattr(client, "call", None)):
-        def in_engine(messages: list[dict[str, str]]) -> str:
-            start = getattr(engine, "start", None)
-            if callable(start):
-                start()
-            return client.call(ChatPrompt([dict(m) for m in messages]))
-
-        return in_engine
-    return fallback_render
+    return own if callable(own) else fallback_render
 
 
 def engine_of(count_tokens: Callable[[str], int]) -> object | None:

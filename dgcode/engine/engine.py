@@ -98,12 +98,13 @@ class Engine:
 
     # --- prompts -------------------------------------------------------------------------
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+    def chat_prompt(self, messages: list[dict[str, object]], tools: list[dict[str, object]] | None = None) -> str:
+        """The model's own chat template applied to ``messages`` (and ``tools``, see chat.render_chat)."""
         def text(token: int | None) -> str:
             return self.model.token_text(token) if token is not None else ""
 
         return render_chat(messages, template=self.info.chat_template, architecture=self.info.architecture,
-                           bos_token=text(self.info.bos_token_id), eos_token=text(self.special.eos))
+                           bos_token=text(self.info.bos_token_id), eos_token=text(self.special.eos), tools=tools)
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text, parse_special=True)

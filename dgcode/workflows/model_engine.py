@@ -66,16 +66,7 @@ class RenderChat:
         self.messages, self.tools = messages, tools
 
     def __call__(self, engine) -> str:
-        if not self.tools:
-            return engine.chat_prompt(self.messages)
-        from dgcode.engine.chat import render_chat
-
-        def text(token: int | None) -> str:  # as Engine.chat_prompt does
-            return engine.model.token_text(token) if token is not None else ""
-
-        info = engine.info
-        return render_chat(self.messages, template=info.chat_template, architecture=info.architecture,
-                           bos_token=text(info.bos_token_id), eos_token=text(engine.special.eos), tools=self.tools)
+        return engine.chat_prompt(self.messages, self.tools or None)
 
 
 class CountTokens:
@@ -160,6 +151,11 @@ class ModelEngine:
     def count_tokens(self, text: str) -> int:
         self.start()
         return self.client.call(CountTokens(text))
+
+    def render_chat(self, messages: list[dict[str, object]]) -> str:
+        """The chat as this model prefills it: its own template, applied in the engine process."""
+        self.start()
+        return self.client.call(RenderChat(messages))
 
     def generate(self, messages: list[dict[str, str]], settings: SamplerSettings,
                  on_step: StepObserver | None = None, say: Say | None = None, *, prefix: str = "",

@@ -4,7 +4,7 @@ Besides answering (``generate`` with a prefix and a suffix: the infill slot
 inside the assistant's answer) the pipeline has to size the slot, so it
 needs the context size and the prompt's exact token count: the chat as the
 model's own template renders it (``render_chat``), counted by the model's
-own tokenizer (``count_tokens``).  ``RangeModelEngine`` adds those two to
+own tokenizer (``count_tokens``).  ``RangeModelEngine`` adds the context size to
 the shared ``ModelEngine`` (workflows/model_engine.py); tests may put any
 object with the same methods behind the seam.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from dgcode.engine.unmasking import SamplerSettings
-from dgcode.workflows.model_engine import Answer, ModelEngine, RenderChat, Say, StepObserver
+from dgcode.workflows.model_engine import Answer, ModelEngine, Say, StepObserver
 
 
 class RangeEngine(Protocol):
@@ -35,11 +35,7 @@ class RangeEngine(Protocol):
 
 
 class RangeModelEngine(ModelEngine):
-    """A ``ModelEngine`` that also renders the chat and tells its context size (loading the model first)."""
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        self.start()
-        return self.client.call(RenderChat(messages))
+    """A ``ModelEngine`` that also tells its context size (loading the model first)."""
 
     def context_size(self) -> int:
         self.start()
