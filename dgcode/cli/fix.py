@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
@@ -24,9 +24,11 @@ from rich.text import Text
 
 from dgcode.config import KEYS, Config, ConfigError, load_config, shown_path
 from dgcode.edits.diff import FileChange
-from dgcode.edits.hunks import Accepted, Hunk, is_everything, reduced, split_hunks
 from dgcode.workflows.exit_codes import ExitCode
 from dgcode.workflows.fix.report import FixReport
+
+if TYPE_CHECKING:  # edits.hunks loads the apply path: only when something is confirmed
+    from dgcode.edits.hunks import Accepted, Hunk
 
 EMBEDDED_NOTE = ("using dgcode's embedded model: it repairs Python syntax errors only "
                  "(full models: `dgcode models list`)")
@@ -73,6 +75,8 @@ def diff_confirm(out: Console, err: Console, *, yes: bool, as_json: bool, termin
     from dgcode.cli.trust import ask
 
     def confirm(changes: tuple[FileChange, ...]) -> Accepted:
+        from dgcode.edits.hunks import is_everything, split_hunks
+
         asking = not yes and not as_json and terminal()
         if asking and sum(len(split_hunks(change)) for change in changes) > 1:
             accepted = ask_hunks(changes, out, err, interrupted=interrupted)
@@ -124,6 +128,8 @@ def ask_hunks(changes: tuple[FileChange, ...], out: Console, err: Console, *,
 
     Nothing is written here: the pipeline applies the result.  Ctrl+C exits 130 and nothing is applied.
     """
+    from dgcode.edits.hunks import reduced, split_hunks
+
     split = [(change, split_hunks(change)) for change in changes]
     total = sum(len(hunks) for _change, hunks in split)
     number, kept, rest, stop = 0, 0, False, False
