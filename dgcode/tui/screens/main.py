@@ -11,7 +11,7 @@ fresh engine. The step callback also records every token's committed
 confidence, which /remask (screens/remask.py) uses. An answer with edits
 opens the review screen (screens/edits.py); only the files accepted there
 are applied. Slash commands live in screens/commands.py, /model in
-screens/model.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
+screens/model.py, /edit in screens/range_edit.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
 in screens/sessions.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
 The status line's measurements are in screens/status.py, /copy in screens/copying.py,
@@ -42,6 +42,7 @@ from dgcode.tui.screens.copying import CopyMixin
 from dgcode.tui.screens.edits import EditsMixin
 from dgcode.tui.screens.model import ModelMixin
 from dgcode.tui.screens.pull import PullMixin
+from dgcode.tui.screens.range_edit import RangeEditMixin
 from dgcode.tui.screens.remask import LastAnswer, RemaskMixin
 from dgcode.tui.screens.repair import RepairMixin
 from dgcode.tui.screens.resend import RESEND_KEY, ResendMixin
@@ -66,8 +67,8 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, ModelMixin, PullMixin, RepairMixin, EditsMixin,
-                 StatusMixin, CopyMixin, ResendMixin, Screen):
+class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, ModelMixin, PullMixin, RepairMixin,
+                 EditsMixin, StatusMixin, CopyMixin, ResendMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"

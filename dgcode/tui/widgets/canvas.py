@@ -8,9 +8,15 @@ line (step, tokens per step, tokens per second); the subtitle names the block.
 
 A fast engine cannot flood the UI: ``show`` only keeps the newest event, and a
 timer redraws at most ``FPS`` times a second when something changed.
+
+For ``/edit`` the canvas is a file view (``FileFrame``): the file's numbered
+lines just before the range, the slot crystallizing in place behind a gutter,
+then the lines just after it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -24,6 +30,30 @@ ACTIVE_MASKED_STYLE = "bold bright_cyan"
 ACTIVE_MASKED_STYLE_LIGHT = "bold dark_cyan"
 """The active sub-block's dots on a light theme (bright cyan is hard to see on white)."""
 TAB = "    "
+FRAME_STYLE = "grey50"
+GUTTER = "   ▌ "
+"""What stands before each line of the slot in a file view (the file's own lines have their numbers there)."""
+
+
+@dataclass(frozen=True)
+class FileFrame:
+    """The file around a range being rewritten: a few lines before it and after it, and their line numbers."""
+
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    first: int
+    """The line number of ``before[0]`` (of the range's first line when ``before`` is empty)."""
+    after_first: int
+    """The line number of ``after[0]``."""
+
+    def numbered(self, lines: tuple[str, ...], first: int, width: int) -> list[Text]:
+        out = []
+        for number, line in enumerate(lines, first):
+            shown = Text(f"{number:>4} ", FRAME_STYLE)
+            shown.append(line.replace("\t", TAB), FRAME_STYLE)
+            shown.truncate(max(width, 1))
+            out.append(shown)
+        return out
 
 
 def status_line(event: StepEvent, canvas_size: int) -> str:
@@ -83,6 +113,9 @@ class DiffusionCanvas(Widget):
     DiffusionCanvas.-running {
         display: block;
     }
+    DiffusionCanvas.-file-view {
+        max-height: 24;
+    }
     """
 
     FPS = 30
@@ -98,6 +131,8 @@ class DiffusionCanvas(Widget):
         self.canvas_size = 256
         self.subject = ""
         """What the canvas shows when it is not a block of a new answer (a re-masked span)."""
+        self.frame: FileFrame | None = None
+        """The file around the slot when the canvas is a file view (/edit)."""
         self._event: StepEvent | None = None
         self._dirty = False
         self.events_shown = 0
@@ -114,10 +149,13 @@ class DiffusionCanvas(Widget):
         """The newest step event (drawn within 1/FPS seconds)."""
         return self._event
 
-    def begin(self, canvas_size: int, subject: str = "") -> None:
-        """A new turn: an empty canvas until the first step; ``subject`` names what is denoised (else the block)."""
+    def begin(self, canvas_size: int, subject: str = "", frame: FileFrame | None = None) -> None:
+        """A new turn: an empty canvas until the first step; ``subject`` names what is denoised (else the block);
+        with a ``frame`` the canvas is a file view of the range being rewritten."""
         self.canvas_size = canvas_size
         self.subject = subject
+        self.frame = frame
+        self.set_class(frame is not None, "-file-view")
         self._event = None
         self.events_shown = self.redraws = 0
         self.border_subtitle = "esc cancels"
@@ -152,11 +190,21 @@ class DiffusionCanvas(Widget):
             self.refresh(layout=True)
 
     def _lines(self, width: int) -> tuple[list[Text], int]:
+        frame = self.frame
+        slot_width = width - len(GUTTER) if frame is not None else width
         if self._event is None:
-            return fold_lines(Text(MASK_GLYPH * self.canvas_size, MASKED_STYLE), 0, width)
-        dark = self.app.current_theme.dark
-        text, active_at = canvas_text(self._event, ACTIVE_MASKED_STYLE if dark else ACTIVE_MASKED_STYLE_LIGHT)
-        return fold_lines(text, active_at, width)
+            lines, active = fold_lines(Text(MASK_GLYPH * self.canvas_size, MASKED_STYLE), 0, slot_width)
+        else:
+            dark = self.app.current_theme.dark
+            text, active_at = canvas_text(self._event, ACTIVE_MASKED_STYLE if dark else ACTIVE_MASKED_STYLE_LIGHT)
+            lines, active = fold_lines(text, active_at, slot_width)
+        if frame is None:
+            return lines, active
+        before = frame.numbered(frame.before, frame.first, width)
+        after = frame.numbered(frame.after, frame.after_first, width)
+        slot = [Text(GUTTER, "bold " + ("bright_cyan" if self.app.current_theme.dark else "dark_cyan")) + line
+                for line in lines]
+        return before + slot + after, len(before) + active
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return len(self._lines(width)[0])

@@ -49,6 +49,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("trust", "", "trust this repository's .dgcode.toml so the command it sets (fix.cmd) may run"),
     CommandSpec("diff", "", "show uncommitted changes (git diff)"),
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
+    CommandSpec("edit", "[PATH:RANGE | PATH::name] INSTRUCTION", "rewrite those lines in place (a function or "
+                "class by name; no target: the one line range in the context), then review the diff", "path"),
     CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "
                 "below THRESHOLD, default 0.9)"),
     CommandSpec("copy", "[N]", "put the last answer (with N: its N-th code block) on the clipboard by OSC 52, "

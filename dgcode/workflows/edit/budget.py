@@ -83,9 +83,14 @@ def grown(budget: Budget) -> Budget | None:
 
 
 def settings_for(base: SamplerSettings, tokens: int) -> SamplerSettings:
-    """``base`` with a slot of ``tokens``; a step-counted schedule keeps its tokens per step."""
+    """``base`` with a slot of ``tokens``; a step-counted schedule keeps its tokens per step.
+
+    The canvas covers the whole slot (at least the base canvas, rounded up to whole sub-blocks), so a
+    front end draws the span crystallizing in one piece, in place between the file's lines.
+    """
     steps = base.steps
     if steps is not None and base.schedule != "threshold":
         per_step = base.max_tokens / steps if steps else 1.0
         steps = max(len(sub_block_ranges(tokens, base.sub_block_size)), math.ceil(tokens / per_step))
-    return dataclasses.replace(base, max_tokens=tokens, steps=steps)
+    canvas = max(base.canvas_size, math.ceil(tokens / base.sub_block_size) * base.sub_block_size)
+    return dataclasses.replace(base, max_tokens=tokens, steps=steps, canvas_size=canvas)
