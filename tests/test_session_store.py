@@ -31,6 +31,7 @@ def _filled(store, request="make x bigger"):
                      Entry("markdown", "`ls` passed")]
     saved.history = [{"role": "user", "content": request}, {"role": "assistant", "content": "x = 10"}]
     saved.context = ["a.py", "src/b.py:2-4"]
+    saved.attachments = [{"label": "/run pytest (failed)", "text": "1 failed"}]
     return saved
 
 
@@ -117,3 +118,21 @@ def test_no_sessions_yet(store):
     assert store.latest() is None and store.sessions() == ([], [])
     with pytest.raises(ValueError):
         store.path_of("../escape")
+
+
+def test_a_file_from_before_attachments_were_saved_loads_with_none(store):
+    path = store.save(_filled(store))
+    data = json.loads(path.read_text())
+    assert data["attachments"] == [{"label": "/run pytest (failed)", "text": "1 failed"}]
+    del data["attachments"]
+    path.write_text(json.dumps(data))
+    assert store.load_file(path).attachments == []
+
+
+def test_a_malformed_attachment_is_set_aside(store):
+    path = store.save(_filled(store))
+    data = json.loads(path.read_text())
+    data["attachments"] = [{"label": "/run x", "text": 3}]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SessionFileError, match="attachment"):
+        store.load_file(path)

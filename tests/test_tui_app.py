@@ -109,6 +109,8 @@ def test_bad_add_shows_an_error_and_changes_nothing(repo):
             assert "no such file" in errors[0]
             assert "bad line range" in errors[1]
             assert "unknown command /frobnicate" in errors[2]
+            await submit(pilot, "/c")
+            assert notes(app, "error")[3] == "/c could be /copy, /clear: type more of it"
             assert app.main.panel.files == ()
 
     run(scenario)

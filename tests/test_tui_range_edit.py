@@ -89,6 +89,8 @@ def test_a_range_is_drawn_in_a_file_view_reviewed_applied_and_undone(repo):
             engine.release()
             review = await wait_review(pilot)
             assert [f.path for f in review.files] == ["calc.py"]
+            stats = app.main.status_line.stats
+            assert stats.done and stats.steps == engine.steps_run[0] and stats.first_canvas_s is not None
             assert engine.raw_prompts[0] == render_chat(engine.prompts[0]) + "import os\n\n"
             assert engine.suffixes[0] == CALC.split("    return a + b\n", 1)[1]
             assert "make add subtract" in engine.prompts[0][-1]["content"]

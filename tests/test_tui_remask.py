@@ -164,6 +164,8 @@ def test_remask_infills_the_weakest_span_and_splices_it_into_the_answer(repo):
             assert app.main.session.history[-1] == {"role": "assistant", "content": new_answer}
             assert app.main.last_answer.tokens.text == new_answer
             assert [f.path for f in app.screen.files] == ["a.py"]
+            stats = app.main.status_line.stats
+            assert stats.done and stats.tokens == 2 and stats.steps == engine.steps_run[1], "the re-mask's measures"
             await pilot.press("enter")
             await until(pilot, lambda: any("applied: a.py" in t for t in notes(app, "ok")), what="the apply")
             assert (repo / "a.py").read_text() == "x = 11\n"

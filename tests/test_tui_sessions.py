@@ -141,3 +141,31 @@ def test_continue_with_nothing_saved_starts_fresh(repo):
             assert any("no saved session" in t for t in notes(app, "warning"))
 
     run(scenario)
+
+
+def test_files_and_run_output_are_saved_before_any_request_and_come_back(repo):
+    async def scenario():
+        app = DgcodeApp(repo, engine=ScriptedEngine(), settings=SETTINGS)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await submit(pilot, "/add a.py")
+            await submit(pilot, "/run echo checked-output")
+            await until(pilot, lambda: app.main.session.attachments, what="the /run output attached")
+            await submit(pilot, "/quit")
+            await until(pilot, lambda: not app.is_running, what="/quit")
+        saved = SessionStore(repo).latest()
+        assert saved is not None and saved.turns == 0, "a session with files is saved without a request"
+        assert saved.context == ["a.py"]
+        assert [a["label"] for a in saved.attachments] == ["/run echo checked-output (ok)"]
+        assert "checked-output" in saved.attachments[0]["text"]
+
+        engine = ScriptedEngine(Script("Seen."))
+        app = DgcodeApp(repo, engine=engine, settings=SETTINGS, resume=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert app.main.session.labels == ["a.py"]
+            assert [a.label for a in app.main.session.attachments] == ["/run echo checked-output (ok)"]
+            assert app.main.panel.attachments == ("/run echo checked-output (ok)",)
+            await _turn(pilot, app, "what did it print?")
+            assert "checked-output" in engine.prompts[0][-1]["content"], "the output goes with the next message"
+
+    run(scenario)

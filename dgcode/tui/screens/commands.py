@@ -95,7 +95,10 @@ class CommandsMixin:
         typed = parse_command(text)
         line = resolve(typed) if typed else None
         if line is None:
-            self.transcript.add_note(f"unknown command {text.split()[0]}; /help lists the commands", "error")
+            typed_name = text.split()[0]
+            matches = [f"/{spec.name}" for spec in COMMANDS if typed and typed.name and spec.name.startswith(typed.name)]
+            self.transcript.add_note(f"{typed_name} could be {', '.join(matches)}: type more of it" if matches
+                                     else f"unknown command {typed_name}; /help lists the commands", "error")
             return
         getattr(self, f"command_{line.name}")(line.arg)
         self.refresh_panel()

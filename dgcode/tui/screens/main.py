@@ -345,8 +345,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Mode
         self._step_pending = False  # before reading: a newer event posts a new message
         if self._latest is not None and self.answering:
             self.canvas.show(self._latest)
-            if not self._remasking:
-                self.status_step(self._latest.step)
+            self.status_step(self._latest.step)
 
     def on_main_screen_status_changed(self, message: StatusChanged) -> None:
         if self.answering:

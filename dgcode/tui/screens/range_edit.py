@@ -99,6 +99,7 @@ class RangeEditMixin:
             return
         request = EditRequest(self.edit_root, target, instruction, self.settings, dry_run=True)
         self.transcript.add_note(f"rewriting {target.describe()}: {instruction} (esc cancels)")
+        self.status_begin()
         self._begin_generation(f"rewriting {target.describe()}", remasking=True)
         self.canvas.begin(wanted(max(len(self._span_text(target)) // 4, 1)), f"rewriting {target.describe()}",
                           frame=file_frame(target))
@@ -160,6 +161,7 @@ class RangeEditMixin:
             return
         if report.attempts:
             answer = report.attempts[-1].answer
+            self.status_finish(answer, report.prompt_tokens + report.suffix_tokens)
             self.transcript.add_note(f"{answer.tokens} tokens in {answer.steps} steps into a slot of "
                                      f"{report.budget.tokens}, stopped: {answer.stop_reason}")
         for note in report.notes:  # the command line's --budget has no /edit twin

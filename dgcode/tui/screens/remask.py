@@ -111,6 +111,7 @@ class RemaskMixin:
         job = RemaskJob(last, span, last.text[:start], last.text[start:end], last.text[end:])
         self.transcript.add_note(f"re-masking tokens {span.start + 1}–{span.end} of {len(last.tokens)} "
                                  f"(mean confidence {span.mean_confidence:.2f}): {quoted(job.old)}")
+        self.status_begin()  # the status line then measures the re-mask, not the answer it changes
         self._begin_generation(f"re-mask {span.length} token{'s' if span.length != 1 else ''}", remasking=True)
         self.regenerate_span(job)
 
@@ -135,6 +136,7 @@ class RemaskMixin:
     def on_remask_mixin_remask_finished(self, message: RemaskFinished) -> None:
         answer, job = message.answer, message.job
         new_tokens = self._recorder.tokens(answer.tokens)
+        self.status_finish(answer)
         self._end_turn()
         if answer.stop_reason == "cancelled":
             self.transcript.add_note(f"re-mask cancelled after {answer.steps} steps; the answer is unchanged",

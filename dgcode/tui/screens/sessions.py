@@ -14,6 +14,7 @@ from textual.widgets import Markdown
 
 from dgcode.tui.screens.commands import diff_text
 from dgcode.tui.widgets.transcript import AnswerView, Note, UserMessage
+from dgcode.workflows.chat.session import Attachment
 from dgcode.workflows.chat.session_store import (
     Entry,
     SavedSession,
@@ -74,7 +75,8 @@ class SessionsMixin:
         self.last_answer = None
         for entry in saved.entries:
             self._show_entry(entry)
-        for note in self.session.restore(saved.context, saved.history):
+        attachments = [Attachment(a["label"], a["text"]) for a in saved.attachments]
+        for note in self.session.restore(saved.context, saved.history, attachments):
             self.transcript.add_note(note, "warning")
         self.transcript.add_note(f"resumed the session of {shown_time(saved.updated)} ({saved.turns} turns; "
                                  "/history lists the others)", "ok").add_class(UNSAVED)
@@ -120,8 +122,9 @@ class SessionsMixin:
         saved.entries = self.transcript_entries()
         saved.history = [dict(m) for m in self.session.history]
         saved.context = list(self.session.labels)
-        if not saved.turns and not store.path_of(saved.id).exists():
-            return  # no request yet: nothing worth a file
+        saved.attachments = [{"label": a.label, "text": a.text} for a in self.session.attachments]
+        if not (saved.turns or saved.context or saved.attachments) and not store.path_of(saved.id).exists():
+            return  # no request, no file, no /run output yet: nothing worth a file
         try:
             store.save(saved)
         except (OSError, ValueError) as error:

@@ -243,9 +243,11 @@ class Session:
 
     # --- a saved session (dgcode/workflows/chat/session_store.py) -------------------------------
 
-    def restore(self, labels: list[str], history: list[dict[str, str]]) -> list[str]:
-        """Put back a saved context and history; a note for each file left out (gone, unreadable, ignored)."""
-        self.entries, self.attachments = [], []
+    def restore(self, labels: list[str], history: list[dict[str, str]],
+                attachments: list[Attachment] = ()) -> list[str]:
+        """Put back a saved context, history and attachments; a note for each file left out (gone, unreadable,
+        ignored)."""
+        self.entries, self.attachments = [], list(attachments)
         self.history = [dict(m) for m in history][-2 * MAX_HISTORY_TURNS:]
         notes = []
         for label in labels:

@@ -60,6 +60,8 @@ class SavedSession:
     history: list[dict[str, str]] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
     """The context's file labels: ``path`` or ``path:START-END``, repository-relative."""
+    attachments: list[dict[str, str]] = field(default_factory=list)
+    """What goes with the next message (a /run's output): ``{"label": ..., "text": ...}`` each."""
 
     @property
     def turns(self) -> int:
@@ -76,7 +78,7 @@ class SavedSession:
                 "updated": self.updated,
                 "transcript": [{"kind": e.kind, "text": e.text, **({"style": e.style} if e.style else {})}
                                for e in self.entries],
-                "history": self.history, "context": self.context}
+                "history": self.history, "context": self.context, "attachments": self.attachments}
 
 
 def now_text() -> str:
@@ -125,8 +127,12 @@ def parse_session(data: object) -> SavedSession:
     if not all(isinstance(label, str) and label for label in context):
         raise ValueError("a context label is malformed")
     history = [{"role": m["role"], "content": m["content"]} for m in history]
+    attachments = _list(data, "attachments")  # absent in files written before attachments were saved
+    if not all(isinstance(a, dict) and isinstance(a.get("label"), str) and isinstance(a.get("text"), str)
+               for a in attachments):
+        raise ValueError("an attachment is malformed")
     return SavedSession(texts["id"], texts["repo"], texts["created"], texts["updated"], entries, history,
-                        list(context))
+                        list(context), [{"label": a["label"], "text": a["text"]} for a in attachments])
 
 
 def _list(data: dict, key: str) -> list:
