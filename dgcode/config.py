@@ -188,6 +188,9 @@ KEYS: dict[str, KeySpec] = {spec.name: spec for spec in (
     KeySpec("hook.budget_s", _number("a positive number of seconds", lambda x: x > 0), 20.0,
             "time the commit hook may spend"),
     KeySpec("hook.strict", _boolean, False, "the hook fails the commit on infrastructure errors"),
+    KeySpec("repair.min_margin", _number("a number of at least 0", lambda x: x >= 0), 4.0,  # abstain.DEFAULT_POLICY
+            "how much likelier than any other compiling rewrite the embedded model's repair must be to be "
+            "offered (0: offer every repair that compiles)"),
     KeySpec("endpoint", _url, None, "an OpenAI-compatible endpoint (vLLM, SGLang, dgcode serve; ends in /v1) "
             "used instead of a local model", needs_trust=True),
     KeySpec("endpoint_api_key_env", _env_name, None, "the environment variable holding the endpoint's API key",

@@ -75,9 +75,21 @@ def test_fix_repairs_broken_files_with_the_embedded_model_and_undo_reverts(tmp_p
     for name, (broken, _fixed) in CASES.items():
         (repo / name).write_text(broken)
 
-    done = run_dgcode(["fix", "--yes"], repo)
+    cautious = run_dgcode(["fix", "--yes"], repo)  # the default: a repair the model is unsure of is withheld
+    said = cautious.stdout + cautious.stderr
+    assert "embedded model" in cautious.stderr and "syntax errors only" in cautious.stderr
+    repaired = [name for name, (_broken, fixed) in CASES.items() if (repo / name).read_text() == fixed]
+    withheld = [name for name, (broken, _fixed) in CASES.items() if (repo / name).read_text() == broken]
+    assert sorted(repaired + withheld) == sorted(CASES), "every file is repaired exactly or left exactly as it was"
+    assert len(repaired) >= len(CASES) // 2, said
+    for name in withheld:
+        assert f"{name}: not confident enough to repair line" in said, name
+    assert cautious.returncode == (1 if withheld else 0), said
+    assert run_dgcode(["undo"], repo).returncode == 0  # the repairs that were written
+    assert all((repo / name).read_text() == broken for name, (broken, _fixed) in CASES.items())
 
-    assert "embedded model" in done.stderr and "syntax errors only" in done.stderr
+    (repo / ".dgcode.toml").write_text("[repair]\nmin_margin = 0\n")  # offer every repair that compiles
+    done = run_dgcode(["fix", "--yes"], repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "not the model's first answer" in done.stdout + done.stderr  # said for the rewrites to look at twice
     for name, (_broken, fixed) in CASES.items():

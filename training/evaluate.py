@@ -22,10 +22,11 @@ import argparse
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dgcode.engine.engine import Engine, EngineOptions
+from dgcode.repair.abstain import DEFAULT_POLICY, AbstainPolicy, policy_for
 from dgcode.repair.canvas import CanvasSpec, choose_window, fixed_bytes, split_lines
 from dgcode.repair.file_repair import ATTEMPTS, repair_source
 from dgcode.repair.repair_model import RANKED_ALTERNATIVES, read_layout, repair_window
@@ -46,10 +47,15 @@ class EngineOutcome:
     tokens: int = 0
     steps: int = 0
     wall_s: float = 0.0
+    windows: tuple[dict, ...] = ()
+    """What the abstention rule sees of each accepted rewrite (dgcode/repair/abstain.py evidence)."""
+    offered: bool = False
+    """The repair compiles and the abstention policy offers it (what `dgcode fix` would write)."""
 
 
 def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
-                attempts: int = 1, alternatives: int = 0) -> EngineOutcome | None:
+                attempts: int = 1, alternatives: int = 0,
+                policy: AbstainPolicy = DEFAULT_POLICY) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file).
 
     The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
@@ -69,11 +75,19 @@ def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: f
     def ask(text: str, lineno: int, message: str, attempt: int, offset: int = 0):
         return repair_window(engine, text, lineno, message, spec, threshold, attempt, alternatives, offset)
 
-    result = repair_source(case.path, source, ask, attempts=attempts)
+    result = repair_source(case.path, source, ask, attempts=attempts, policy=policy)  # as `dgcode fix` does
+    repaired = result.withheld if result.abstained else result.repaired  # the repair, offered or not
     answer = case.answer_for(chosen.lines)
+    windows = tuple({"plan": w.plan, "rank": w.rank, "cost": w.costs[0] if w.costs else 0.0,
+                     "runner_up": w.runner_up, "runner_up_cost": w.runner_up_cost,
+                     "min_confidence": min(w.confidence, default=0.0),
+                     "mean_confidence": sum(w.confidence) / len(w.confidence) if w.confidence else 0.0,
+                     "tokens": len(w.confidence)} for w in result.windows)
+    compiles = syntax_error(repaired) is None
     return EngineOutcome(fits=True, covered=answer is not None and fixed_bytes(chosen, answer) is not None,
-                         exact=result.repaired == original, compiles=syntax_error(result.repaired) is None,
-                         tokens=result.tokens, steps=result.steps, wall_s=result.wall_s, **base)
+                         exact=repaired == original, compiles=compiles,
+                         tokens=result.tokens, steps=result.steps, wall_s=result.wall_s, windows=windows,
+                         offered=compiles and not result.abstained, **base)
 
 
 def summarize(outcomes: list[EngineOutcome]) -> dict:
@@ -84,7 +98,10 @@ def summarize(outcomes: list[EngineOutcome]) -> dict:
 
     def rates(g: list[EngineOutcome]) -> dict:
         n, steps, wall = len(g), sum(o.steps for o in g), sum(o.wall_s for o in g)
+        offered = sum(o.offered for o in g)
         return {"n": n, "exact": sum(o.exact for o in g) / n, "compiles": sum(o.compiles for o in g) / n,
+                "offered": offered / n,
+                "offered_exact": sum(o.exact and o.offered for o in g) / offered if offered else 0.0,
                 "covered": sum(o.covered for o in g) / n, "fits": sum(o.fits for o in g) / n,
                 "baseline_exact": sum(o.baseline_exact for o in g) / n,
                 "baseline_compiles": sum(o.baseline_compiles for o in g) / n,
@@ -96,11 +113,12 @@ def summarize(outcomes: list[EngineOutcome]) -> dict:
 
 
 def format_table(summary: dict) -> str:
-    head = (f"{'kind':<20} {'n':>4} {'exact':>6} {'compiles':>8} {'covered':>7} {'base ex':>7} {'base co':>7}"
-            f" {'tok/step':>8} {'tok/s':>7} {'ms':>6}")
+    head = (f"{'kind':<20} {'n':>4} {'exact':>6} {'compiles':>8} {'offered':>7} {'off ex':>6} {'covered':>7}"
+            f" {'base ex':>7} {'base co':>7} {'tok/step':>8} {'tok/s':>7} {'ms':>6}")
     rows = [head]
     for kind, r in summary.items():
-        rows.append(f"{kind:<20} {r['n']:>4} {r['exact']:>6.1%} {r['compiles']:>8.1%} {r['covered']:>7.1%}"
+        rows.append(f"{kind:<20} {r['n']:>4} {r['exact']:>6.1%} {r['compiles']:>8.1%} {r['offered']:>7.1%}"
+                    f" {r['offered_exact']:>6.1%} {r['covered']:>7.1%}"
                     f" {r['baseline_exact']:>7.1%} {r['baseline_compiles']:>7.1%} {r['tokens_per_step']:>8.2f}"
                     f" {r['tokens_per_s']:>7.1f} {r['ms_per_repair']:>6.0f}")
     return "\n".join(rows)
@@ -118,11 +136,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
                    help="ranked rewrites the compiler may check after the first answer (dgcode fix: "
                         f"{RANKED_ALTERNATIVES}; 0: the denoised answer only)")
+    p.add_argument("--min-margin", type=float, default=DEFAULT_POLICY.min_margin,
+                   help="the abstention policy's repair.min_margin (dgcode/repair/abstain.py; 0: offer every "
+                        "repair that compiles); 'offered' and 'off ex' report it")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-files", type=int, default=None, help="use only the first N held-out files")
     p.add_argument("--root", default=None,
                    help="evaluate on every .py file under this folder instead (code from another project)")
     p.add_argument("--json", default=None, help="also write the summary here")
+    p.add_argument("--cases-json", default=None, help="also write every case's outcome and evidence here")
     args = p.parse_args(argv)
 
     spec = read_layout(args.model)
@@ -134,18 +156,23 @@ def main(argv: list[str] | None = None) -> dict:
     with Engine(args.model, EngineOptions(n_ctx=spec.canvas, n_threads=args.threads)) as engine:
         engine.warm_up()
         for case in cases:
-            outcome = repair_case(engine, case, spec, args.threshold, args.attempts, args.alternatives)
+            outcome = repair_case(engine, case, spec, args.threshold, args.attempts, args.alternatives,
+                                  policy_for(args.min_margin))
             if outcome is None:
                 skipped += 1
             else:
                 outcomes.append(outcome)
     summary = summarize(outcomes)
+    if args.cases_json:
+        with open(args.cases_json, "w", encoding="utf-8") as f:
+            json.dump([asdict(o) for o in outcomes], f)
     print(f"{len(outcomes)} held-out cases ({skipped} skipped: the whole file compiled), threshold "
           f"{args.threshold}, {args.attempts} attempt(s), {args.alternatives} ranked alternatives, "
           f"{time.time() - t0:.0f}s\n{format_table(summary)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"model": args.model, "threshold": args.threshold, "attempts": args.attempts,
+                       "min_margin": args.min_margin,
                        "alternatives": args.alternatives,
                        "skipped": skipped, "summary": summary},
                       f, indent=1)

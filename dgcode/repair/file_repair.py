@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 
@@ -61,6 +62,8 @@ class FileRepair:
     windows: list[WindowRepair] = field(default_factory=list)
     problem: str = ""                     # why the file is not (fully) repaired; "" when it compiles now
     second_guesses: int = 0               # accepted rewrites that were not the model's first answer
+    abstained: bool = False               # a repair was found but the model's evidence was too weak to offer it
+    withheld: str = ""                    # that repair (the file is left as it was)
     steps: int = 0
     tokens: int = 0
     wall_s: float = 0.0
@@ -80,13 +83,13 @@ def describe(error: SyntaxError) -> str:
 
 
 def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: RepairAsk,
-               attempts: int) -> tuple[str, SyntaxError | None] | None:
+               attempts: int, runner_up_within: float = 0.0) -> tuple[str, SyntaxError | None] | None:
     """The first rewrite that compiles, else the first that moves the error down, of the first attempt
     that has one: (new source, its error); None if no attempt has one."""
     lineno = error.lineno or 1
     n_lines = max(1, len(split_lines(current)))
     asked, fitted = set(), False
-    for plan in ATTEMPT_PLAN[:attempts]:
+    for plan_index, plan in enumerate(ATTEMPT_PLAN[:attempts]):
         centre = min(max(lineno + plan.shift, 1), n_lines)
         if (centre, plan.sample) in asked:
             continue
@@ -99,7 +102,8 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         result.tokens += window.tokens
         result.wall_s += window.wall_s
         passed = None  # (rank, new lines, new source, its error): compiles, else the first that moved down
-        for rank, new_lines in enumerate(window.rewrites()):
+        rewrites = window.rewrites()
+        for rank, new_lines in enumerate(rewrites):
             candidate = window.applied_to(current, new_lines)
             if candidate == current:
                 continue
@@ -111,7 +115,12 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 passed = rank, new_lines, candidate, after
         if passed is not None:
             rank, new_lines, candidate, after = passed
-            result.windows.append(replace(window, new_lines=new_lines, alternatives=()))
+            runner_up = (_runner_up(window, current, rank, result.path, runner_up_within)
+                         if after is None and runner_up_within > 0 else None)
+            result.windows.append(replace(window, new_lines=new_lines, alternatives=(), rank=rank, plan=plan_index,
+                                          costs=window.costs[rank - 1:rank] if rank else (), runner_up=runner_up,
+                                          runner_up_cost=(window.costs[runner_up - 1] if runner_up and
+                                                          runner_up <= len(window.costs) else None)))
             result.second_guesses += rank > 0 or plan != ATTEMPT_PLAN[0]
             return candidate, after
     if not fitted:
@@ -121,16 +130,39 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     return None
 
 
+def _runner_up(window: WindowRepair, current: str, rank: int, path: str, within: float) -> int | None:
+    """The rank of the first rewrite after ``rank`` that compiles and differs from the file, among those less
+    than ``within`` (log-probability) below the taken one: a second plausible repair means the model's evidence
+    is split between them. The alternatives come in nondecreasing cost, so the scan stops at the first beyond."""
+    rewrites = window.rewrites()
+
+    def cost_of(k: int) -> float:  # a repairer that gives no costs: every alternative counts as close
+        return window.costs[k - 1] if 0 < k <= len(window.costs) else 0.0
+
+    base = cost_of(rank)
+    for other in range(rank + 1, len(rewrites)):
+        if cost_of(other) - base >= within:
+            break
+        candidate = window.applied_to(current, rewrites[other])
+        if candidate != current and syntax_error(candidate, path) is None:
+            return other
+    return None
+
+
 def repair_source(path: str, source: str, ask: RepairAsk, max_rounds: int = MAX_ROUNDS,
-                  attempts: int = ATTEMPTS) -> FileRepair:
-    """Repair `source` (the text of `path`) round by round; see the module docstring."""
+                  attempts: int = ATTEMPTS, policy: AbstainPolicy | None = None) -> FileRepair:
+    """Repair `source` (the text of `path`) round by round; see the module docstring.
+
+    With a `policy` (abstain.py), a repair that compiles is still given up, leaving `source` as it was,
+    when the model's evidence for it is too weak: "not confident enough to repair line N".
+    """
     first = syntax_error(source, path)
     result = FileRepair(path, source, source, describe(first) if first else "")
     current, error = source, first
     for _ in range(max_rounds):
         if error is None:
             break
-        moved = _one_round(result, current, error, ask, attempts)
+        moved = _one_round(result, current, error, ask, attempts, policy.min_margin if policy else 0.0)
         if moved is None:
             break
         current, error = moved
@@ -140,4 +172,9 @@ def repair_source(path: str, source: str, ask: RepairAsk, max_rounds: int = MAX_
     result.repaired = current
     if error is not None and not result.problem:
         result.problem = f"{describe(error)}: not repaired"
+    if policy is not None and first is not None and error is None:
+        why = judge(result.windows, policy)
+        if why is not None:
+            result.repaired, result.abstained, result.withheld = source, True, current
+            result.problem = f"not confident enough to repair line {first.lineno or '?'} ({first.msg}): {why}"
     return result

@@ -118,6 +118,18 @@ class WindowRepair:
     tokens: int
     wall_s: float
     alternatives: tuple[tuple[str, ...], ...] = ()   # other rewrites of the same lines, most likely first
+    confidence: tuple[float, ...] = ()
+    """The probability each token of the denoised answer had when it was committed (``new_lines``' tokens)."""
+    costs: tuple[float, ...] = ()
+    """Each alternative's log-probability below the most likely operations' (0 = as likely; ranked_ops.py)."""
+    rank: int = 0
+    """Which of ``rewrites()`` a repair took: 0 the denoised answer, k the k-th alternative."""
+    plan: int = 0
+    """Which attempt of file_repair.ATTEMPT_PLAN gave it (0: the trained window, most likely answer)."""
+    runner_up: int | None = None
+    """The rank of the next rewrite after the taken one that also compiles (None: none does)."""
+    runner_up_cost: float | None = None
+    """That rewrite's cost (see ``costs``)."""
 
     def applied_to(self, source: str, new_lines: tuple[str, ...] | None = None) -> str:
         return apply_answer(source, (self.start, self.end), self.new_lines if new_lines is None else new_lines)
@@ -174,42 +186,46 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
                                canvas_size=spec.slot, sub_block_size=spec.slot,
                                temperature=RETRY_TEMPERATURE if attempt else 0.0, seed=attempt)
 
+    last: list = []
+
     def bounded(event) -> bool:  # each step commits at least one position: never more steps than positions
+        last[:] = [event]
         return event.step < spec.slot
 
     generation = engine.generate(canvas.prompt, settings, on_step=bounded)
+    committed = tuple(last[0].confidence[:len(generation.tokens)]) if last else ()
     replacement = decode_answer(tok, canvas, generation.tokens)
     if replacement is None:
         return None
     start, end = canvas.window
     old = tuple(split_lines(source)[start:end])
-    ranked: tuple[tuple[str, ...], ...] = ()
+    ranked: tuple[tuple[tuple[str, ...], float], ...] = ()
     wall_s = generation.wall_s
     if alternatives > 0 and attempt == 0:
         t0 = time.perf_counter()
         ranked = ranked_rewrites(engine, tok, canvas, alternatives, exclude={old, tuple(replacement)})
         wall_s += time.perf_counter() - t0
     return WindowRepair(start, end, old, tuple(replacement), generation.steps, len(generation.tokens),
-                        wall_s, ranked)
+                        wall_s, tuple(lines for lines, _ in ranked), committed, tuple(cost for _, cost in ranked))
 
 
 def ranked_rewrites(engine, tok: Tokenizer, canvas: InferenceCanvas, limit: int,
-                    exclude: set[tuple[str, ...]] = frozenset()) -> tuple[tuple[str, ...], ...]:
-    """Up to `limit` distinct rewrites of the window, most likely first: the operation sequences that
-    ranked_ops ranks highest under one forward pass over the all-masked answer slot (not UTF-8, or in
-    `exclude`: skipped)."""
+                    exclude: set[tuple[str, ...]] = frozenset()) -> tuple[tuple[tuple[str, ...], float], ...]:
+    """Up to `limit` distinct rewrites of the window with their costs, most likely first: the operation
+    sequences that ranked_ops ranks highest under one forward pass over the all-masked answer slot (not
+    UTF-8, or in `exclude`: skipped), each with its log-probability below the most likely sequence's."""
     n = len(canvas.broken)
     op_ids = np.array([tok.special(op) for op in OPS])
     logits = engine.masked_logits(canvas.prompt, canvas.answer_slot)[:n][:, op_ids].astype(np.float64)
     logprobs = logits - logits.max(axis=1, keepdims=True)
     logprobs -= np.log(np.exp(logprobs).sum(axis=1, keepdims=True))
     seen, out = set(exclude), []
-    for _, choice in ranked_choices(logprobs):
+    for cost, choice in ranked_choices(logprobs):
         lines = decode_answer(tok, canvas, op_ids[choice].tolist())
         if lines is None or tuple(lines) in seen:
             continue
         seen.add(tuple(lines))
-        out.append(tuple(lines))
+        out.append((tuple(lines), float(cost)))
         if len(out) >= limit:
             break
     return tuple(out)

@@ -88,7 +88,8 @@ class RepairMixin:
                 self._repairer = repairer_for(self.repair_model, {"threads": self.threads}, say)
                 if self._repairer is None:
                     raise RuntimeError(f"{self.repair_model} is not a dgcode repair model")
-            answer = run_repairs(plan, self._repairer.ask, say, lambda: self._cancel_requested)
+            answer = run_repairs(plan, self._repairer.ask, say, lambda: self._cancel_requested,
+                                 getattr(self._repairer, "policy", None))
         except RepairStopped:
             self.post_message(self.RepairFailed("repair stopped; nothing was changed", stopped=True))
         except Exception as error:  # noqa: BLE001 - the app must outlive any engine failure

@@ -137,7 +137,7 @@ class RepairStopped(Exception):
 
 
 def run_repairs(plan: RepairPlan, ask: RepairAsk, say: Callable[[str], None] = lambda _m: None,
-                stopped: Callable[[], bool] = lambda: False) -> RepairAnswer:
+                stopped: Callable[[], bool] = lambda: False, policy=None) -> RepairAnswer:
     """Repair every target; ``say`` tells progress; ``stopped()`` true between model calls raises RepairStopped."""
     calls = [0]
 
@@ -153,7 +153,7 @@ def run_repairs(plan: RepairPlan, ask: RepairAsk, say: Callable[[str], None] = l
     for target in plan.targets:
         current[0] = target.path
         say(f"{target.path}: {target.error}")
-        repair = repair_source(target.path, target.text, asking)
+        repair = repair_source(target.path, target.text, asking, policy=policy)
         repairs.append(repair)
         if repair.repaired_ok:
             guess = " (not the model's first answer: check the diff)" if repair.second_guesses else ""

@@ -59,9 +59,11 @@ def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] 
 class RepairClientEngine(ModelEngine):
     """syntax.SyntaxRepairer over an EngineClient running a repair model; loads on first use."""
 
-    def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None):
+    def __init__(self, client, spec, say: Callable[[str], None] = lambda _m: None, policy=None):
         super().__init__(client, say)
         self.spec = spec
+        self.policy = policy
+        """When a repair that compiles is still not offered (repair/abstain.py); None: every one is."""
 
     def ask(self, source: str, lineno: int, message: str, attempt: int = 0, offset: int = 0):
         from dgcode.repair.repair_model import RANKED_ALTERNATIVES, RepairStep
@@ -87,11 +89,14 @@ def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[
         return None
     from dgcode.engine.engine import EngineOptions
     from dgcode.engine.worker import EngineClient
+    from dgcode.repair.abstain import DEFAULT_POLICY, policy_for
     from dgcode.repair.repair_model import NotARepairModel, read_layout
 
     try:
         spec = read_layout(model_path)
     except NotARepairModel:
         return None
-    options = EngineOptions(n_ctx=spec.canvas, n_threads=config["threads"])
-    return RepairClientEngine(EngineClient(model_path, options), spec, say)
+    options = EngineOptions(n_ctx=spec.canvas, n_threads=config.get("threads"))
+    margin = config.get("repair.min_margin")
+    policy = DEFAULT_POLICY if margin is None else policy_for(float(margin))
+    return RepairClientEngine(EngineClient(model_path, options), spec, say, policy)

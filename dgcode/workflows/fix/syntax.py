@@ -9,7 +9,9 @@ checked by compiling), turns every repaired file into one line-range edit
 against what was read (a file changed meanwhile is refused), confirmed
 (all, none, or some hunks: exactly the accepted bytes are written),
 journaled and snapshotted so `dgcode undo` reverts them. A file whose error
-the model cannot fix is left untouched and reported. With a check command,
+the model cannot fix is left untouched and reported, and so is one whose repair the
+model is not confident enough about (repair/abstain.py): "not confident enough to
+repair line N". With a check command,
 the command is run once afterwards and decides the outcome, also when there
 was nothing to repair (a file that compiles can still fail the tests).
 """
@@ -49,6 +51,7 @@ class SyntaxRepairer(Protocol):
     """What the pipeline needs from the repair model: one rewrite per (source, error line, message)."""
 
     ask: RepairAsk
+    # optional ``policy`` (repair/abstain.py AbstainPolicy): when a repair that compiles is still not offered
 
     def close(self) -> None: ...
 
@@ -156,7 +159,7 @@ def run_syntax_fix(request: FixRequest, repairer: SyntaxRepairer, *, confirm: Co
     repairs = []
     for target in targets:
         try:
-            repair = repair_source(target.path, target.text, repairer.ask)
+            repair = repair_source(target.path, target.text, repairer.ask, policy=getattr(repairer, "policy", None))
         except (ModelFileError, InvalidSettingsError):
             raise
         except EngineError as error:
