@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from dgcode.cli.main import app
@@ -86,3 +87,37 @@ def test_main_app_applies_and_undoes_a_response(tmp_path):
     undone = runner.invoke(app, ["undo", "--root", str(tmp_path)])
     assert undone.exit_code == 0, undone.output
     assert (tmp_path / "a.py").read_text() == "def f():\n    return 1\n"
+
+
+def test_bench_reports_logit_bytes_break_even_and_the_confidence_kernel(models):
+    from dgcode.engine import confidence_kernel
+    from dgcode.engine.model_file import read_model_info
+
+    vocab = read_model_info(models["dream"]).n_vocab
+    rows = {r["mode"]: r for r in run_bench(models["dream"], BenchSpec(prompt_tokens=64, gen_tokens=32, steps=8,
+                                                                       sub_block=8))}
+    # dgcode: 2 steps per 8-token sub-block read logits for the 8, then the 4 still masked rows.
+    assert rows["dgcode"]["logit_bytes_per_step"] == (8 + 4) / 2 * vocab * 4
+    assert rows["diffusion-cli"]["logit_bytes_per_step"] == (64 + 32) * vocab * 4  # every row, every step
+    assert vocab * 4 <= rows["ar"]["logit_bytes_per_step"] <= vocab * 4 * (1 + 1 / 32)  # one row per token
+    ar_ms = rows["ar"]["step_ms_mean"]
+    for mode in ("dgcode", "diffusion-cli"):
+        r = rows[mode]
+        expected = (r["step_ms_mean"] + r["commit_ms"] / r["steps"]) / ar_ms
+        assert r["break_even_tokens_per_step"] == pytest.approx(expected, abs=0.01)
+    assert "break_even_tokens_per_step" not in rows["ar"]
+    assert {r["confidence_kernel"] for r in rows.values()} == {confidence_kernel.status().describe()}
+
+
+def test_bench_table_and_models_info_name_the_confidence_kernel(models):
+    from dgcode.engine import confidence_kernel
+
+    kernel = confidence_kernel.status().describe()
+    table = runner.invoke(app, ["bench", "--model", str(models["dream"]), "--prompt-tokens", "32",
+                                "--gen-tokens", "16", "--steps", "4", "--sub-block", "8"])
+    assert table.exit_code == 0, table.output
+    flat = " ".join(table.output.split())
+    assert "break-even" in flat and f"confidence kernel: {kernel}" in flat
+    info = json.loads(runner.invoke(app, ["models", "info", str(models["dream"]), "--json"]).output)
+    assert info["confidence_kernel"] == kernel
+    assert kernel.startswith("C (") or kernel.startswith("numpy (")

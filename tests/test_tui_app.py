@@ -110,7 +110,7 @@ def test_bad_add_shows_an_error_and_changes_nothing(repo):
             assert "bad line range" in errors[1]
             assert "unknown command /frobnicate" in errors[2]
             await submit(pilot, "/c")
-            assert notes(app, "error")[3] == "/c could be /copy, /clear: type more of it"
+            assert notes(app, "error")[3] == "/c could be /candidates, /copy, /clear: type more of it"
             assert app.main.panel.files == ()
 
     run(scenario)

@@ -208,3 +208,37 @@ def test_the_mask_token_is_never_committed():
     forward = PrefersMask([1, 2, 3, 4], [0.5] * 4, 3)
     result = _run(forward, SamplerSettings(max_tokens=4, sub_block_size=4, canvas_size=4, stop_at_eos=False))
     assert result.tokens == [1, 2, 3, 4] and result.steps <= 4
+
+
+class _Draws:
+    """A generator stand-in whose uniforms are chosen by the test."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def random(self, n):
+        return np.full(n, self.value)
+
+
+def test_sampling_reaches_the_tail_of_a_large_vocabulary():
+    """A float32 running sum stops growing near 1 when the tail's probabilities are below half its ulp;
+    draws above where it stalls must still land on tail tokens (not on the last id by the clamp)."""
+    vocab = 151936
+    logits = np.zeros((2, vocab), dtype=np.float32)
+    logits[:, 10] = 17.5  # p ~ 0.9962; the others ~ 2.5e-8 each, under half an ulp of float32 near 1
+    probs = np.exp(logits[0].astype(np.float64) - 17.5)
+    probs /= probs.sum()
+    cdf = np.cumsum(probs)
+    settings = SamplerSettings(temperature=1.0)
+    for draw in (0.998, 0.9995):
+        got = um.propose_numpy(logits, settings, _Draws(draw)).tokens
+        expected = int(np.searchsorted(cdf, draw))  # the first k with cdf[k] >= draw
+        assert expected < vocab - 1000
+        assert abs(int(got[0]) - expected) <= 64 and got[0] == got[1]  # float32 probs: within ~1.6e-6 of mass
+
+
+def test_greedy_reference_takes_the_first_max_of_the_logits():
+    logits = np.array([[0.3, 0.3, 0.1], [1.0, 2.0, 2.0]], dtype=np.float32)
+    logits[0, 1] = np.nextafter(np.float32(0.3), np.float32(1))  # softmax rounds the two to one float32
+    tokens = um.propose_numpy(logits, SamplerSettings(), np.random.default_rng(0)).tokens
+    assert tokens.tolist() == [1, 1]

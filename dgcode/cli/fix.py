@@ -165,6 +165,9 @@ def ask_hunks(changes: tuple[FileChange, ...], out: Console, err: Console, *,
     return tuple(accepted)
 
 
+CANDIDATES_HELP = ("Draft K answers at once (one shared prefill), judge each with --cmd in a scratch copy of the "
+                   "working tree, and offer the first that passes; every candidate's diff is saved under "
+                   ".git/dgcode/candidates/.")
 ENDPOINT_HELP = ("An OpenAI-compatible server (vLLM, SGLang, dgcode serve; the URL ends in /v1) that answers "
                  "instead of a local model (or DGCODE_ENDPOINT; docs/team.md).")
 API_KEY_ENV_HELP = "The environment variable that holds --endpoint's API key."
@@ -235,7 +238,8 @@ class _Progress:
         elapsed = getattr(event, "elapsed_s", 0.0)
         final = getattr(event, "answer_final", 0)
         rate = f", {final / elapsed:.1f} tok/s" if elapsed > 0 else ""
-        text = f"denoising: step {getattr(event, 'step', '?')}, {final} tokens final{rate}"
+        who = f"candidate {event.candidate + 1}, " if isinstance(getattr(event, "candidate", None), int) else ""
+        text = f"denoising: {who}step {getattr(event, 'step', '?')}, {final} tokens final{rate}"
         if self.status is None:
             self.status = self.err.status(text)
             self.status.start()
@@ -261,6 +265,11 @@ def _print_report(report: FixReport, out: Console, err: Console) -> None:
     if report.status == "proposed" and report.rounds:
         for change in report.rounds[-1].changes:
             out.print(diff_lines(change), end="")
+    for verdict in getattr(report, "candidates", ()):  # `--candidates K`: one line per candidate
+        style = "green" if verdict.verdict == "passed" else "yellow" if verdict.verdict == "timed_out" else "red"
+        saved = f"  ({verdict.diff_file})" if verdict.diff_file else ""
+        out.print(Text(f"candidate {verdict.number}: ") + Text(verdict.describe(), style=style) +
+                  Text(saved, style="dim"))
     for note in report.notes:
         err.print(Text("note: ", style="yellow") + Text(note))
     style = "green" if report.exit_code == 0 else "bold red"
@@ -315,6 +324,7 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         rounds: Optional[int] = typer.Option(None, "--rounds", help="Most model attempts (default fix.rounds, 3)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Show the first usable edits; write nothing."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Apply edits without asking."),
+        candidates: int = typer.Option(1, "--candidates", min=1, max=16, metavar="K", help=CANDIDATES_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
         model: Optional[Path] = typer.Option(None, "--model", help="GGUF diffusion model (or DGCODE_MODEL)."),
         endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="URL", help=ENDPOINT_HELP),
@@ -356,7 +366,9 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         except (ContextError, InvalidSettingsError) as error:
             _usage_error(str(error))
         request = FixRequest(root, tuple(paths or ()), message or "", config.fix.cmd, config.fix.rounds,
-                             config.fix.timeout_s, dry_run, settings, cwd)
+                             config.fix.timeout_s, dry_run, settings, cwd, candidates=candidates)
+        if candidates > 1 and not request.command:
+            _usage_error("--candidates needs a check command to judge them: --cmd COMMAND (or fix.cmd)")
         try:
             named_paths(request)  # the paths checked before anything about the model is said
         except ContextError as error:
@@ -374,6 +386,8 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.workflows.fix.syntax import run_syntax_fix
 
         repairer = repairer_for(model_file, config, progress.say) if model_file is not None else None
+        if repairer is not None and candidates > 1:
+            _usage_error(f"{model_file.name} is dgcode's repair model, which gives one repair: drop --candidates")
         if repairer is not None and message:
             _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and takes "
                          "no instructions; drop --message, or use a full model (--model PATH.gguf)")
@@ -386,6 +400,10 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         def work():
             if repairer is not None:
                 return run_syntax_fix(request, repairer, confirm=confirm, say=progress.say)
+            if request.candidates > 1:
+                from dgcode.workflows.fix.candidates import run_candidates
+
+                return run_candidates(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
             return run_fix(request, engine, confirm=confirm, say=progress.say, on_step=progress.on_step)
 
         run_and_report(work, engine=engine, progress=progress, refusal=refusal, as_json=as_json, out=out, err=err,

@@ -184,6 +184,9 @@ def bench(
     sub_block: int = typer.Option(32, help="Sub-block the engine denoises at a time."),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: physical cores)."),
     modes: str = typer.Option("dgcode,diffusion-cli,ar", help="Comma-separated modes to run."),
+    incremental: bool = typer.Option(False, "--incremental", help="Also run dgcode with the cheaper step "
+                                     "(mode dgcode-incremental: committed tokens kept in the cache), "
+                                     "side by side with dgcode."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per mode."),
 ) -> None:
     """Measure dgcode's engine against llama-diffusion-cli's algorithm and AR decoding, side by side."""
@@ -197,7 +200,8 @@ def bench(
         _config, choice = _chosen_model({"model": model})
         model, mask = choice.path, choice.mask_token_id
     spec = BenchSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, steps=steps, sub_block=sub_block,
-                     threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                     threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip())
+                     + (("dgcode-incremental",) if incremental and "dgcode-incremental" not in modes else ()),
                      mask_token_id=mask)
     say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]{m}[/]"))
     try:
@@ -222,14 +226,18 @@ def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None
     first = rows[0]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{first['model']} ({first['file_type']}), prompt "
                   f"{spec.prompt_tokens}, answer {spec.gen_tokens} tokens, {first['threads']} threads")
-    table.caption = "prefill and step in ms; ratio = wall time / dgcode's"
-    for col in ("mode", "wall s", "tok/s", "steps", "tok/st", "prefill", "step", "ratio"):
+    table.caption = ("prefill and step in ms; ratio = wall time / dgcode's; break-even = tokens per step at which "
+                     f"a step costs what AR's tokens do; logits = MB to the host per step; confidence kernel: "
+                     f"{first.get('confidence_kernel', '?')}")
+    for col in ("mode", "wall s", "tok/s", "steps", "tok/st", "prefill", "step", "ratio", "break-even", "logits"):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
     for r in rows:
         ratio = ratios.get(r["mode"])
         table.add_row(r["mode"], f"{r['wall_s']:.2f}", f"{r['tok_per_s']:.1f}", str(r["steps"]),
                       f"{r['tokens_per_step']:.2f}", f"{r['prefill_ms']:.0f}", f"{r['step_ms_mean']:.1f}",
-                      "1.00" if r["mode"] == "dgcode" else (f"{ratio:.2f}" if ratio else ""))
+                      "1.00" if r["mode"] == "dgcode" else (f"{ratio:.2f}" if ratio else ""),
+                      f"{r['break_even_tokens_per_step']:.2f}" if "break_even_tokens_per_step" in r else "",
+                      f"{r.get('logit_bytes_per_step', 0) / 1e6:.2f}")
     out.print(table)
 
 
@@ -341,6 +349,7 @@ def _run_with_view(client, prompt, settings):
 def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Show what a GGUF's header says and whether dgcode's fast cached path applies."""
+    from dgcode.engine import confidence_kernel
     from dgcode.engine.errors import ModelFileError
     from dgcode.engine.model_file import read_model_info
 
@@ -358,9 +367,10 @@ def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
         "cached_path": info.cached_architecture is not None and (info.is_native_diffusion
                                                                  or info.mask_token_id is not None),
         "chat_template": info.chat_template is not None,
+        "confidence_kernel": confidence_kernel.status().describe(),
     }
     if as_json:
         print(json.dumps(facts, indent=2))
         return
     for key, value in facts.items():
-        out.print(f"[bold]{key:>16}[/]  {value}", highlight=False)
+        out.print(f"[bold]{key:>17}[/]  {value}", highlight=False)

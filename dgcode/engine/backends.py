@@ -9,7 +9,15 @@ prefix.  Which implementation computes that is a backend chosen by name
   (``CachedBlockForward``), for models with a cached twin or stored as AR;
 - ``full-sequence``: llama-diffusion-cli's algorithm, every step re-decoding
   the whole sequence (``FullSequenceForward``); the baseline, and the
-  fallback for diffusion architectures with no cached twin.
+  fallback for diffusion architectures with no cached twin;
+- ``incremental``: the cached pass with a cheaper step (``IncrementalBlockForward``,
+  engine/incremental_forward.py): committed tokens at the window's left edge
+  stay in the cache, so a step decodes from the first masked row on. An
+  approximation (docs/engine.md, "A cheaper step"), so not the default.
+
+``DGCODE_FORWARD_BACKEND`` (a name above) replaces the default for a model
+with a cache when no backend is named, in every front end and in
+training/evaluate.py alike (the engine process inherits it).
 
 A backend is a ``ForwardBackend``: whether it needs a KV-cached context (so
 the engine opens the aliased copy and sizes the context's outputs) and a
@@ -21,11 +29,13 @@ cached backend for a model with no cache, with a message naming the choices.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
+from dgcode.engine.incremental_forward import IncrementalBlockForward
 from dgcode.engine.sampler import BlockForward
 
 
@@ -46,15 +56,24 @@ def _cached(engine) -> BlockForward:
                               reuse_prefix=engine.reuse_prefix)
 
 
+def _incremental(engine) -> BlockForward:
+    return IncrementalBlockForward(engine.ctx, shift_logits=engine.shift_logits,
+                                   causal_prefill=engine.causal_prefill, reuse_prefix=engine.reuse_prefix)
+
+
 def _full_sequence(engine) -> BlockForward:
     return FullSequenceForward(engine.ctx, shift_logits=engine.shift_logits)
 
 
-CACHED, FULL_SEQUENCE = "cached", "full-sequence"
+CACHED, FULL_SEQUENCE, INCREMENTAL = "cached", "full-sequence", "incremental"
+DEFAULT_ENV = "DGCODE_FORWARD_BACKEND"
 _BACKENDS: dict[str, ForwardBackend] = {
     CACHED: ForwardBackend(CACHED, "prefix KV cache; each step decodes only the active window", True, _cached),
     FULL_SEQUENCE: ForwardBackend(FULL_SEQUENCE, "every step re-decodes the whole sequence (no cache)", False,
                                   _full_sequence),
+    INCREMENTAL: ForwardBackend(INCREMENTAL, "prefix KV cache; committed tokens at the window's left edge are "
+                                "kept as they are committed, so each step decodes from the first masked row on",
+                                True, _incremental),
 }
 
 
@@ -70,12 +89,18 @@ def backend_names() -> tuple[str, ...]:
 
 
 def backend_for(name: str | None, *, has_cache: bool, cached: bool = True) -> ForwardBackend:
-    """The backend called ``name``; by default the cached one where the model has a cache and ``cached``.
+    """The backend called ``name``; by default the cached one (or ``$DGCODE_FORWARD_BACKEND``) where the
+    model has a cache and ``cached``, else the full-sequence one.
 
     ``has_cache``: the model has a same-graph cached twin or is stored as AR.
     """
     if name is None:
-        return _BACKENDS[CACHED if cached and has_cache else FULL_SEQUENCE]
+        if not (cached and has_cache):
+            return _BACKENDS[FULL_SEQUENCE]
+        name = os.environ.get(DEFAULT_ENV) or CACHED
+        if name not in _BACKENDS:
+            raise InvalidSettingsError(f"{DEFAULT_ENV}={name!r} names no forward backend; known: "
+                                       f"{', '.join(_BACKENDS)}")
     backend = _BACKENDS.get(name)
     if backend is None:
         raise InvalidSettingsError(f"unknown forward backend {name!r}; known: {', '.join(_BACKENDS)}")

@@ -5,29 +5,37 @@ two diffusion modes) the same step count and transfer schedule, so the only
 difference is how each step is computed:
 
 - dgcode: prefix KV cache, only the active sub-block decoded, logits for its masked rows only;
+- dgcode-incremental (asked for by name, or `dgcode bench --incremental`): the same with the cheaper
+  step (engine/incremental_forward.py), on the same loaded model right after dgcode;
 - diffusion-cli: the whole sequence re-decoded every step on the native diffusion
   architecture, no cache, logits for every row (llama.cpp's examples/diffusion);
 - ar: the same weights as an autoregressive model, causal and cached, one token per step.
 
-Early stopping is off in all three so each produces exactly `gen_tokens` tokens.
+Early stopping is off in all three so each produces exactly `gen_tokens` tokens. Each row also says
+which confidence kernel ran (engine/confidence_kernel.py), the bytes of logits the host received per
+step, and, for the diffusion modes, the break-even tokens per step against AR.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from dgcode.engine import confidence_kernel
 from dgcode.engine.alias import default_cache_dir
 from dgcode.engine.autoregressive import generate_greedy
 from dgcode.engine.engine import Engine, EngineOptions
 from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.unmasking import SamplerSettings
 
-MODES = ("dgcode", "diffusion-cli", "ar")
+MODES = ("dgcode", "dgcode-incremental", "diffusion-cli", "ar")
+DEFAULT_MODES = ("dgcode", "diffusion-cli", "ar")  # dgcode-incremental runs when asked for
 Progress = Callable[[str], None]
 
 
@@ -38,7 +46,7 @@ class BenchSpec:
     steps: int | None = None        # default gen_tokens // 4
     sub_block: int = 32
     threads: int | None = None
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     seed: int = 0
     mask_token_id: int | None = None  # for block-diffusion models stored as AR (the registry's, via the model API)
 
@@ -95,16 +103,20 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
         special = {t for t in (engine.special.mask, engine.special.eos, engine.special.pad) if t is not None}
         return bench_prompt(engine.info.n_vocab, spec.prompt_tokens, special, spec.seed)
 
-    if "dgcode" in spec.modes or "ar" in spec.modes:
+    if {"dgcode", "dgcode-incremental", "ar"} & set(spec.modes):
         progress("loading the model for the cached path")
         with Engine(model, options) as engine:
             engine.warm_up()
+            _LogitMeter.install(engine)
             prompt = make_prompt(engine)
             if "dgcode" in spec.modes:
                 progress("dgcode: denoising with the prefix cache")
                 g = engine.generate(prompt, settings)
                 rows.append(_row("dgcode", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms,
                                  commit_ms=g.commit_ms))
+            if "dgcode-incremental" in spec.modes:
+                progress("dgcode-incremental: committed tokens at the window's left edge kept in the cache")
+                rows.append(_incremental_row(engine, prompt, settings))
             if "ar" in spec.modes:
                 progress("ar: one token per step")
                 run = generate_greedy(engine.ctx, prompt, spec.gen_tokens)
@@ -116,10 +128,12 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
         with Engine(model, EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, cached=False,
                                          mask_token_id=spec.mask_token_id)) as engine:
             engine.warm_up()
+            _LogitMeter.install(engine)
             prompt = prompt or make_prompt(engine)
             g = engine.generate(prompt, settings)
             rows.append(_row("diffusion-cli", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms))
     order = {m: i for i, m in enumerate(MODES)}
+    _add_break_even(rows)
     return sorted(rows, key=lambda r: order[r["mode"]])
 
 
@@ -134,7 +148,66 @@ def _row(mode: str, engine: Engine, tokens: int, steps: int, wall_s: float, pref
         "commit_ms": round(commit_ms, 2),
         "model": engine.info.name, "architecture": engine.info.architecture, "file_type": engine.info.file_type,
         "threads": engine.n_threads,
+        "logit_bytes_per_step": round(_LogitMeter.take(engine) / steps) if steps else 0,
+        "confidence_kernel": confidence_kernel.status().describe(),
     }
+
+
+def _incremental_row(engine: Engine, prompt: list[int], settings: SamplerSettings) -> dict:
+    """The dgcode row with the incremental step, and the mean tokens its steps decoded."""
+    from dgcode.engine.backends import INCREMENTAL, backend_for
+
+    chosen, saved, made = backend_for(INCREMENTAL, has_cache=engine.cached), engine.backend, []
+    engine.backend = dataclasses.replace(chosen, make=lambda e: made.append(chosen.make(e)) or made[-1])
+    try:
+        g = engine.generate(prompt, settings)
+    finally:
+        engine.backend = saved
+    row = _row("dgcode-incremental", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms,
+               commit_ms=g.commit_ms)
+    row["step_tokens_mean"] = round(float(np.mean(made[0].step_tokens)), 2) if made[0].step_tokens else 0.0
+    return row
+
+
+class _LogitMeter:
+    """Counts the bytes of logits the host receives from llama.cpp (rows x vocab x 4 per decode)."""
+
+    _meters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its meter
+
+    def __init__(self, ctx):
+        self.bytes = 0
+        decode_at = ctx.decode_at  # decode() goes through decode_at()
+
+        def counted(*args, **kwargs):
+            out = decode_at(*args, **kwargs)
+            self.bytes += out.nbytes
+            return out
+
+        ctx.decode_at = counted
+
+    @classmethod
+    def install(cls, engine: Engine) -> None:
+        cls._meters[engine] = cls(engine.ctx)
+
+    @classmethod
+    def take(cls, engine: Engine) -> int:
+        """Bytes since the last take (each mode's row takes its own)."""
+        meter = cls._meters.get(engine)
+        if meter is None:
+            return 0
+        got, meter.bytes = meter.bytes, 0
+        return got
+
+
+def _add_break_even(rows: list[dict]) -> None:
+    """Break-even tokens per step: a diffusion mode's ms per step after the prefill, sub-block commits
+    included, over AR's ms per token after its prefill (dgcode matches AR at that many tokens per step)."""
+    ar = next((r for r in rows if r["mode"] == "ar"), None)
+    for r in rows:
+        if ar is None or r["mode"] == "ar" or not ar["step_ms_mean"] or not r["steps"]:
+            continue
+        per_step = r["step_ms_mean"] + r.get("commit_ms", 0.0) / r["steps"]
+        r["break_even_tokens_per_step"] = round(per_step / ar["step_ms_mean"], 2)
 
 
 def speedups(rows: list[dict]) -> dict[str, float]:

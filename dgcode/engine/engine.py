@@ -95,6 +95,7 @@ class Engine:
             n_ctx=n_ctx, n_batch=n_ctx, n_outputs_max=outputs, n_threads=self.n_threads,
             flash_attn=self.flash_attn, kv_f32=options.kv_f32))
         self.special = SpecialTokens(mask=mask, eos=info.eos_token_id, pad=info.pad_token_id)
+        self._multi = None  # generate_candidates' K-sequence context, opened on first use
 
     # --- prompts -------------------------------------------------------------------------
 
@@ -148,6 +149,46 @@ class Engine:
         result.reused_prompt_tokens = getattr(forward, "reused", 0)
         return result
 
+    def generate_candidates(self, prompt: str | list[int], settings: SamplerSettings, k: int,
+                            on_step=None):
+        """``k`` answers after ``prompt`` denoised together, sharing one prefill (engine/candidates.py).
+
+        Runs on a second context with ``k`` sequences in a unified KV cache, opened on first use and kept
+        while later requests fit it (as many sequences or fewer, as many cells or fewer); the single-answer
+        context is not touched. Returns a CandidateRun.
+        """
+        from dgcode.engine.candidates import denoise_candidates
+
+        settings.validate()
+        if k < 1:
+            raise InvalidSettingsError(f"the number of candidates must be at least 1, not {k}")
+        if not self.cached:
+            raise InvalidSettingsError("candidates run on the cached path only; this model runs uncached")
+        tokens = self._tokens(prompt)
+        self.check_fits(len(tokens), settings)
+        window = settings.sub_block_size + 1
+        if window > self.ctx.settings.n_outputs_max:
+            raise InvalidSettingsError(
+                f"sub_block_size {settings.sub_block_size} exceeds the engine's window "
+                f"({self.ctx.settings.n_outputs_max - 1}); open the engine with a larger max_window")
+        cells = len(tokens) + k * (settings.max_tokens + 1)  # the shared prompt, then each answer's own cells
+        multi = self._multi
+        if (multi is None or multi.n_seq < k or multi.settings.n_ctx < cells
+                or multi.settings.n_outputs_max < k * window):
+            if multi is not None:
+                multi.close()
+            from dgcode.engine.multi_sequence import MultiSequenceContext
+
+            n_ctx = -(-max(cells, self.n_ctx) // 256) * 256
+            self._multi = None
+            multi = MultiSequenceContext(self.model, ContextSettings(
+                n_ctx=n_ctx, n_batch=max(self.n_ctx, k * window), n_outputs_max=k * window,
+                n_threads=self.n_threads, flash_attn=self.flash_attn, kv_f32=self.options.kv_f32), k)
+            self._multi = multi
+        return denoise_candidates(multi, tokens, settings, k, self.special, self.model.token_text,
+                                  self.model.detokenize, shift_logits=self.shift_logits,
+                                  causal_prefill=self.causal_prefill, on_step=on_step)
+
     def masked_logits(self, prompt: str | list[int], n_masked: int) -> np.ndarray:
         """Logits (n_masked x n_vocab, float32) at each of `n_masked` masked positions after `prompt`,
         from one forward pass: what the first denoising step sees, for callers that rank whole answers."""
@@ -187,6 +228,8 @@ class Engine:
         }
 
     def close(self) -> None:
+        if self._multi is not None:
+            self._multi.close()
         self.ctx.close()
         self.model.close()
 

@@ -8,6 +8,8 @@ window's cells; a finished sub-block is decoded once more and kept as prefix.
 With reuse_prefix, cells a previous request left in the cache are kept as far
 as the new prompt agrees with them token for token (exact for causal-prefill
 models; for bidirectional ones the kept cells do not see the new suffix).
+engine/incremental_forward.py is a cheaper step on top of it (committed tokens
+at the window's left edge kept in the cache as they are committed).
 
 FullSequenceForward is llama-diffusion-cli's algorithm, kept for comparison:
 every step re-decodes the whole sequence (prompt and every answer position,
@@ -36,6 +38,7 @@ class CachedBlockForward:
         self.reuse_prefix = reuse_prefix
         self.cached = 0  # positions [0, cached) are in the KV cache
         self.reused = 0  # prompt tokens whose cells were kept from the previous request
+        self.step_tokens: list[int] = []  # tokens each step decoded (the batch size), step by step
 
     def prefill(self, prompt: np.ndarray) -> None:
         keep = max(len(prompt) - self.lead, 0)
@@ -55,6 +58,7 @@ class CachedBlockForward:
         if rows.size and rows[0] < self.cached:
             raise ValueError(f"target row {rows[0]} is already cached (cache ends at {self.cached})")
         start = self.cached
+        self.step_tokens.append(active_end - start)
         try:
             return self.ctx.decode(seq[start:active_end], start, rows - start)
         finally:

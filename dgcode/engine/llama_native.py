@@ -2,7 +2,8 @@
 
 Only what the diffusion engine needs: load a model, make a context, decode a
 batch of tokens at explicit positions with logits for chosen rows only, drop
-cache cells, switch causal attention, tokenize and detokenize. llama.cpp's own
+cache cells (from a position on, or chosen ones), know which token each cached
+position holds, switch causal attention, tokenize and detokenize. llama.cpp's own
 log lines are kept in a small ring buffer (shown when something fails) instead
 of being printed.
 """
@@ -13,8 +14,10 @@ import collections
 import ctypes
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -160,24 +163,34 @@ class ContextSettings:
     kv_f32: bool = False  # f32 KV cache instead of f16 (exact comparisons in tests)
 
 
+def context_params(settings: ContextSettings, n_seq: int = 1, unified: bool = False):
+    """llama.cpp's context parameters for ``settings``: one micro-batch per decode (a window is bidirectional
+    only within one), ``n_seq`` sequences, sharing one unified KV cache when ``unified``."""
+    lib = _lib()
+    params = lib.llama_context_default_params()
+    params.n_ctx = settings.n_ctx
+    params.n_batch = settings.n_batch
+    params.n_ubatch = settings.n_batch
+    params.n_seq_max = n_seq
+    if unified:
+        params.kv_unified = True
+    params.n_outputs_max = settings.n_outputs_max
+    params.n_threads = settings.n_threads
+    params.n_threads_batch = settings.n_threads
+    params.flash_attn_type = (lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn
+                              else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    params.no_perf = True
+    if settings.kv_f32:
+        params.type_k = params.type_v = lib.GGML_TYPE_F32
+    return params
+
+
 class LlamaContext:
     """A decoding context with one sequence (id 0) whose KV cells can be kept or dropped."""
 
     def __init__(self, model: LlamaModel, settings: ContextSettings):
         lib = _lib()
-        params = lib.llama_context_default_params()
-        params.n_ctx = settings.n_ctx
-        params.n_batch = settings.n_batch
-        params.n_ubatch = settings.n_batch
-        params.n_seq_max = 1
-        params.n_outputs_max = settings.n_outputs_max
-        params.n_threads = settings.n_threads
-        params.n_threads_batch = settings.n_threads
-        params.flash_attn_type = (lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn
-                                  else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        params.no_perf = True
-        if settings.kv_f32:
-            params.type_k = params.type_v = lib.GGML_TYPE_F32
+        params = context_params(settings)
         self.model = model
         self.settings = settings
         self._ptr = lib.llama_init_from_model(model.ptr, params)
@@ -188,12 +201,30 @@ class LlamaContext:
         self.has_cache = bool(self._mem)
         self._batch = lib.llama_batch_init(settings.n_batch, 0, 1)
         self._causal: bool | None = None
-        self.cell_tokens: list[int] = []  # the tokens whose cells the KV cache holds, position by position
+        self._cells: dict[int, int] = {}  # position -> token of every cell the KV cache holds (sequence 0)
+        self._run = 0                     # positions [0, _run) are all cached
+        self._end = 0                     # one past the highest cached position
 
     def set_causal(self, causal: bool) -> None:
         if causal != self._causal:
             _lib().llama_set_causal_attn(self._ptr, causal)
             self._causal = causal
+
+    @property
+    def cell_tokens(self) -> list[int]:
+        """The tokens of the cached run that starts at position 0, position by position (what a new
+        prompt's common prefix can reuse); cells beyond a hole are in ``cells``."""
+        return [self._cells[p] for p in range(self._run)]
+
+    @property
+    def cells(self) -> Mapping[int, int]:
+        """Every cached cell: position -> token (read-only view)."""
+        return MappingProxyType(self._cells)
+
+    @property
+    def end(self) -> int:
+        """One past the highest cached position: where the next decode must start."""
+        return self._end
 
     def decode(self, tokens: list[int] | np.ndarray, start_pos: int, logit_rows=()) -> np.ndarray:
         """Decode tokens at positions start_pos.., returning logits (len(logit_rows), n_vocab).
@@ -201,16 +232,38 @@ class LlamaContext:
         Rows are indices into `tokens`; they must be increasing. Guards the
         limits that would otherwise abort inside llama.cpp.
         """
+        if self.has_cache and len(tokens) and start_pos != self._end:
+            raise EngineError(f"internal: decode at position {start_pos} but the cache ends at {self._end}")
+        return self.decode_at(tokens, range(start_pos, start_pos + len(tokens)), logit_rows)
+
+    def decode_at(self, tokens: list[int] | np.ndarray, positions, logit_rows=()) -> np.ndarray:
+        """Decode tokens at explicit positions (one per token), returning logits for `logit_rows`.
+
+        With a KV cache, llama.cpp 0.3.36 takes a batch for a sequence only at
+        consecutive positions starting right after the sequence's highest
+        cached position (llama_batch_allocr: "Y = X + 1", "positions are not
+        continuous"); anything else is refused here, naming why, with the
+        cache left as it was (llama.cpp would fail the decode).  Positions
+        below that may have holes (``drop``).  Without a cache any positions go.
+        """
         n = len(tokens)
         s = self.settings
         if n == 0:
             return np.zeros((0, self.model.n_vocab), dtype=np.float32)
+        pos = np.asarray(list(positions), dtype=np.int64)
+        if pos.shape != (n,):
+            raise EngineError(f"internal: {n} tokens but {pos.size} positions")
         if n > s.n_batch:
             raise EngineError(f"internal: batch of {n} tokens exceeds the context's batch size {s.n_batch}")
-        if start_pos + n > s.n_ctx:
-            raise EngineError(f"internal: positions up to {start_pos + n} exceed the context ({s.n_ctx})")
-        if self.has_cache and start_pos != len(self.cell_tokens):
-            raise EngineError(f"internal: decode at position {start_pos} but the cache ends at {len(self.cell_tokens)}")
+        if pos.min() < 0 or pos.max() >= s.n_ctx:
+            raise EngineError(f"internal: positions up to {int(pos.max()) + 1} exceed the context ({s.n_ctx})")
+        if self.has_cache:
+            if np.any(np.diff(pos) != 1):
+                raise EngineError("internal: llama.cpp decodes a batch only at consecutive positions, not "
+                                  f"{_ranges(pos.tolist())}")
+            if pos[0] != self._end:
+                raise EngineError(f"internal: llama.cpp decodes only right after the highest cached position "
+                                  f"({self._end - 1}), not from {int(pos[0])}")
         rows = list(logit_rows)
         if len(rows) > s.n_outputs_max:
             raise EngineError(f"internal: {len(rows)} logit rows exceed n_outputs_max {s.n_outputs_max}")
@@ -221,7 +274,7 @@ class LlamaContext:
         want[rows] = 1
         for i in range(n):
             b.token[i] = int(tokens[i])
-            b.pos[i] = start_pos + i
+            b.pos[i] = int(pos[i])
             b.n_seq_id[i] = 1
             b.seq_id[i][0] = 0
             b.logits[i] = int(want[i])
@@ -230,7 +283,11 @@ class LlamaContext:
             self.clear()  # a failed decode may leave some cells behind: start clean
             raise EngineError(f"llama_decode failed (code {rc}): {recent_log(5)}")
         if self.has_cache:
-            self.cell_tokens.extend(int(t) for t in tokens)
+            for p, t in zip(pos.tolist(), tokens):
+                self._cells[p] = int(t)
+            self._end = int(pos[-1]) + 1
+            while self._run in self._cells:
+                self._run += 1
         if not rows:
             return np.zeros((0, self.model.n_vocab), dtype=np.float32)
         ptr = lib.llama_get_logits(self._ptr)
@@ -242,12 +299,35 @@ class LlamaContext:
         if self.has_cache:
             if not _lib().llama_memory_seq_rm(self._mem, 0, pos, -1):
                 raise EngineError(f"internal: could not drop cache cells from position {pos}")
-            del self.cell_tokens[pos:]
+            for p in range(max(pos, 0), self._end):
+                self._cells.pop(p, None)
+            self._forgot(pos)
+
+    def drop(self, positions) -> None:
+        """Forget the cached cells at these positions (one llama_memory_seq_rm per run of consecutive
+        positions); positions with no cell are ignored. The cells left keep their positions."""
+        if not self.has_cache:
+            return
+        cached = sorted({int(p) for p in positions} & self._cells.keys())
+        lib = _lib()
+        for lo, hi in _runs(cached):
+            if not lib.llama_memory_seq_rm(self._mem, 0, lo, hi):
+                raise EngineError(f"internal: could not drop cache cells [{lo}, {hi})")
+            for p in range(lo, hi):
+                del self._cells[p]
+        if cached:
+            self._forgot(cached[0])
+
+    def _forgot(self, lowest: int) -> None:
+        self._run = min(self._run, max(lowest, 0))
+        while self._end > 0 and self._end - 1 not in self._cells:
+            self._end -= 1
 
     def clear(self) -> None:
         if self.has_cache:
             _lib().llama_memory_clear(self._mem, True)
-        self.cell_tokens = []
+        self._cells = {}
+        self._run = self._end = 0
 
     def close(self) -> None:
         if self._ptr:
@@ -255,6 +335,21 @@ class LlamaContext:
             lib.llama_batch_free(self._batch)
             lib.llama_free(self._ptr)
             self._ptr = None
+
+
+def _runs(sorted_positions: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive positions as half-open ranges: [1, 2, 3, 7] -> [(1, 4), (7, 8)]."""
+    runs: list[tuple[int, int]] = []
+    for p in sorted_positions:
+        if runs and runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], p + 1)
+        else:
+            runs.append((p, p + 1))
+    return runs
+
+
+def _ranges(positions: list[int]) -> str:
+    return ", ".join(f"{lo}" if hi == lo + 1 else f"{lo}-{hi - 1}" for lo, hi in _runs(sorted(positions)))
 
 
 QUANT_TYPES = {"F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_K_M": 15, "Q4_K_S": 14, "Q5_K_M": 17, "Q6_K": 18}

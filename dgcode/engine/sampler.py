@@ -84,7 +84,7 @@ class Generation:
 StepCallback = Callable[[StepEvent], "bool | None"]
 
 
-def _first_end(seq_answer: np.ndarray, upto: int, special: SpecialTokens) -> int | None:
+def first_end(seq_answer: np.ndarray, upto: int, special: SpecialTokens) -> int | None:
     """Answer index of the first committed end token, if everything before it is final."""
     segment = seq_answer[:upto]
     ends = segment == special.eos if special.eos is not None else np.zeros(len(segment), bool)
@@ -138,17 +138,17 @@ def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings,
             logits = forward.logits(seq, window_end, n_prompt + masked)
             logits[:, special.mask] = -np.inf  # a position may never 'commit' to staying masked
             proposal = um.propose(logits, settings, rng)
-            chosen = _choose(proposal, settings, budget, local_step, counts, rng)
+            chosen = choose_rows(proposal, settings, budget, local_step, counts, rng)
             answer[masked[chosen]] = proposal.tokens[chosen]
             confidence[masked[chosen]] = proposal.probability[chosen]
             step_ms.append((time.perf_counter() - t0) * 1e3)
             step += 1
             local_step += 1
-            end = _first_end(answer, b, special) if settings.stop_at_eos else None
+            end = first_end(answer, b, special) if settings.stop_at_eos else None
             if on_step is not None:
-                event = _event(step, settings.canvas_size, (a, b), answer, confidence, masked[chosen],
-                               special.mask, token_text, end if end is not None else _final_prefix(answer, special),
-                               time.perf_counter() - started)
+                final = end if end is not None else final_prefix(answer, special.mask)
+                event = step_event(step, settings.canvas_size, (a, b), answer, confidence, masked[chosen],
+                                   special.mask, token_text, final, time.perf_counter() - started)
                 if on_step(event) is False:
                     stop_reason = "cancelled"
                     break
@@ -162,15 +162,17 @@ def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings,
         commit_ms += (time.perf_counter() - t0) * 1e3
 
     if stop_reason == "cancelled":
-        answer_end = _final_prefix(answer, special)
+        answer_end = final_prefix(answer, special.mask)
     tokens = [int(t) for t in answer[:answer_end]]
     return Generation(tokens=tokens, text=detokenize(tokens), stop_reason=stop_reason, steps=step,
                       prompt_tokens=n_prompt, prefill_ms=prefill_ms, step_ms=step_ms, commit_ms=commit_ms,
                       wall_s=time.perf_counter() - started)
 
 
-def _choose(proposal: um.Proposal, settings: SamplerSettings, budget: int | None, local_step: int,
-            counts: list[int] | None, rng: np.random.Generator) -> np.ndarray:
+def choose_rows(proposal: um.Proposal, settings: SamplerSettings, budget: int | None, local_step: int,
+                counts: list[int] | None, rng: np.random.Generator) -> np.ndarray:
+    """Which of the proposal's rows this step commits, by the settings' schedule (``counts``: the block
+    schedule's transfer counts for this sub-block)."""
     n = len(proposal.score)
     if settings.schedule == "threshold":
         return um.choose_by_threshold(proposal.score, settings.threshold)
@@ -186,14 +188,16 @@ def _choose(proposal: um.Proposal, settings: SamplerSettings, budget: int | None
     return um.choose_top(proposal.score, count, settings.alg_temp, rng)
 
 
-def _final_prefix(answer: np.ndarray, special: SpecialTokens) -> int:
-    masked = np.flatnonzero(answer == special.mask)
+def final_prefix(answer: np.ndarray, mask: int) -> int:
+    """How many answer positions are final before the first masked one."""
+    masked = np.flatnonzero(answer == mask)
     return int(masked[0]) if masked.size else len(answer)
 
 
-def _event(step: int, canvas_size: int, active: tuple[int, int], answer: np.ndarray, confidence: np.ndarray,
-           committed: np.ndarray, mask: int, token_text: Callable[[int], str], final: int,
-           elapsed: float) -> StepEvent:
+def step_event(step: int, canvas_size: int, active: tuple[int, int], answer: np.ndarray, confidence: np.ndarray,
+               committed: np.ndarray, mask: int, token_text: Callable[[int], str], final: int,
+               elapsed: float) -> StepEvent:
+    """The StepEvent of the canvas holding ``active`` (answer positions), as a front end draws it."""
     canvas_index = active[0] // canvas_size
     lo = canvas_index * canvas_size
     hi = min(lo + canvas_size, len(answer))

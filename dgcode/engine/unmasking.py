@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dgcode.engine import confidence_kernel
 from dgcode.engine.errors import InvalidSettingsError
 
 ALGORITHMS = ("confidence", "margin", "entropy", "random", "origin")
@@ -132,15 +133,26 @@ class Proposal:
 
 
 def propose(logits: np.ndarray, settings: SamplerSettings, rng: np.random.Generator) -> Proposal:
+    """Each row's token, probability and score: the C confidence kernel where it is loaded and supports
+    the settings (engine/confidence_kernel.py), else the numpy reference below. Same seed, same tokens."""
+    if logits.ndim == 2 and confidence_kernel.supports(settings, logits.shape[-1]) and confidence_kernel.active():
+        return Proposal(*confidence_kernel.propose(logits, settings, rng))
+    return propose_numpy(logits, settings, rng)
+
+
+def propose_numpy(logits: np.ndarray, settings: SamplerSettings, rng: np.random.Generator) -> Proposal:
+    """The reference: filter, softmax, then the token (argmax or an inverse-CDF draw) and its score."""
     filtered = filter_logits(logits, settings.temperature, settings.top_k, settings.top_p)
     probs = softmax(filtered)
     rows = np.arange(len(probs))
     if settings.temperature > 0:
         draws = rng.random(len(probs))[:, None]
-        tokens = (np.cumsum(probs, axis=-1) < draws).sum(axis=-1)
+        # A float64 CDF: a float32 cumsum over a large vocabulary stops growing once the running sum's
+        # ulp exceeds the tail's probabilities, and draws above where it stalls would pick the last id.
+        tokens = (np.cumsum(probs, axis=-1, dtype=np.float64) < draws).sum(axis=-1)
         tokens = np.minimum(tokens, probs.shape[-1] - 1)
     else:
-        tokens = probs.argmax(axis=-1)
+        tokens = filtered.argmax(axis=-1)  # = argmax of probs, without float32 rounding merging near-ties
     p = probs[rows, tokens].astype(np.float32)
     if settings.algorithm == "margin":
         top2 = np.partition(probs, probs.shape[-1] - 2, axis=-1)[:, -2:] if probs.shape[-1] > 1 else probs

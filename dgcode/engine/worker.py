@@ -132,21 +132,23 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
         if kind == "close":
             break
         try:
+            def on_step(event) -> bool:
+                nonlocal closing
+                if event.step == 1:
+                    trace("first_step", elapsed_s=event.elapsed_s)
+                conn.send(("step", event))
+                verdict = conn.recv()  # lockstep: the caller's verdict on this step
+                if verdict == ("close",):  # the caller is shutting down mid-generation
+                    closing = True
+                return verdict is True and not cancel_flag.is_set()
+
             if kind == "generate":
                 _, prompt, settings, suffix = request  # the parent cleared cancel_flag before sending
                 trace("generate")
-
-                def on_step(event) -> bool:
-                    nonlocal closing
-                    if event.step == 1:
-                        trace("first_step", elapsed_s=event.elapsed_s)
-                    conn.send(("step", event))
-                    verdict = conn.recv()  # lockstep: the caller's verdict on this step
-                    if verdict == ("close",):  # the caller is shutting down mid-generation
-                        closing = True
-                    return verdict is True and not cancel_flag.is_set()
-
                 conn.send(("done", engine.generate(prompt, settings, on_step, suffix)))
+            elif kind == "candidates":  # K answers in one batch (engine/candidates.py); events name their candidate
+                _, prompt, settings, k = request
+                conn.send(("done", engine.generate_candidates(prompt, settings, k, on_step)))
             elif kind == "call":  # run a module-level function with the engine (diagnostics, tests)
                 _, func = request
                 conn.send(("done", func(engine)))
@@ -211,6 +213,11 @@ class EngineClient:
                  on_step: StepCallback | None = None, suffix: str | list[int] | None = None) -> Generation:
         """See Engine.generate; runs in the child process."""
         return self._request(("generate", prompt, settings, suffix), on_step)
+
+    def generate_candidates(self, prompt: str | list[int], settings: SamplerSettings, k: int,
+                            on_step: StepCallback | None = None):
+        """See Engine.generate_candidates (a CandidateRun); runs in the child process."""
+        return self._request(("candidates", prompt, settings, k), on_step)
 
     def call(self, func):
         """Run a picklable module-level function `func(engine)` in the child and return its result."""

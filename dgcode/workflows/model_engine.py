@@ -168,6 +168,20 @@ class ModelEngine:
         return Answer(result.text, len(result.tokens), result.steps, result.stop_reason, result.prefill_ms,
                       result.wall_s, int(getattr(result, "reused_prompt_tokens", 0) or 0))
 
+    def generate_candidates(self, messages: list[dict[str, str]], settings: SamplerSettings, k: int,
+                            on_step: StepObserver | None = None, say: Say | None = None) -> tuple[list[Answer], dict]:
+        """``k`` answers to the chat denoised together over one shared prefill (engine/candidates.py), and the
+        run's counters: ``prompt_tokens``, ``prefill_tokens`` (decoded once for all k), ``decode_calls``,
+        ``batch_steps``, ``wall_s``. Step events carry ``candidate``."""
+        self.start(say)
+        prompt = self.client.call(RenderChat(messages))
+        run = self.client.generate_candidates(prompt, settings, k, on_step)
+        answers = [Answer(g.text, len(g.tokens), g.steps, g.stop_reason, g.prefill_ms, g.wall_s)
+                   for g in run.generations]
+        return answers, {"prompt_tokens": run.prompt_tokens, "prefill_tokens": run.prefill_tokens,
+                         "decode_calls": run.decode_calls, "batch_steps": run.batch_steps,
+                         "wall_s": run.wall_s}
+
     def cancel(self) -> None:
         """Stop the running generation after its current step; safe from any thread."""
         self.client.cancel()

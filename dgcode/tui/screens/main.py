@@ -11,7 +11,7 @@ fresh engine. The step callback also records every token's committed
 confidence, which /remask (screens/remask.py) uses. An answer with edits
 opens the review screen (screens/edits.py); only the files accepted there
 are applied. Slash commands live in screens/commands.py, /model in
-screens/model.py, /edit in screens/range_edit.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
+screens/model.py, /edit in screens/range_edit.py, /candidates in screens/candidates.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
 in screens/sessions.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
 The status line's measurements are in screens/status.py, /copy in screens/copying.py,
@@ -37,6 +37,7 @@ from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.unmasking import SamplerSettings
 from dgcode.tui.engine import ChatEngine, EngineFactory
+from dgcode.tui.screens.candidates import CandidatesMixin
 from dgcode.tui.screens.commands import CommandsMixin
 from dgcode.tui.screens.copying import CopyMixin
 from dgcode.tui.screens.edits import EditsMixin
@@ -48,6 +49,7 @@ from dgcode.tui.screens.repair import RepairMixin
 from dgcode.tui.screens.resend import RESEND_KEY, ResendMixin
 from dgcode.tui.screens.sessions import SessionsMixin
 from dgcode.tui.screens.status import StatusMixin
+from dgcode.tui.widgets.candidate_canvases import CandidateCanvases
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
 from dgcode.tui.widgets.prompt import PromptBar
@@ -67,8 +69,8 @@ NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dg
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, ModelMixin, PullMixin, RepairMixin,
-                 EditsMixin, StatusMixin, CopyMixin, ResendMixin, Screen):
+class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, CandidatesMixin, ModelMixin, PullMixin,
+                 RepairMixin, EditsMixin, StatusMixin, CopyMixin, ResendMixin, Screen):
     """The conversation."""
 
     CSS_PATH = "main.tcss"
@@ -178,6 +180,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Mode
             with Vertical(id="chat"):
                 yield Transcript(id="transcript")
                 yield DiffusionCanvas(id="canvas")
+                yield CandidateCanvases(id="candidates")
                 yield StatusLine(id="status")
                 yield PromptBar(self._complete, id="prompt")
             yield ContextPanel(id="context")
@@ -350,6 +353,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Mode
     def on_main_screen_status_changed(self, message: StatusChanged) -> None:
         if self.answering:
             self.canvas.phase = message.text
+            self.candidate_canvases.set_phase(message.text)
             self.refresh_panel()
 
     def on_main_screen_prompt_counted(self, message: PromptCounted) -> None:
@@ -366,6 +370,7 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Mode
 
     def _end_turn(self) -> None:
         self.canvas.finish()
+        self.end_candidates()
         self.answering = False
         self._remasking = False
         self.refresh_panel()

@@ -51,6 +51,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("undo", "", "revert dgcode's last applied edits"),
     CommandSpec("edit", "[PATH:RANGE | PATH::name] INSTRUCTION", "rewrite those lines in place (a function or "
                 "class by name; no target: the one line range in the context), then review the diff", "path"),
+    CommandSpec("candidates", "K INSTRUCTION", "draft K answers together (shown side by side), judge each with "
+                "the check command (fix.cmd) in a scratch copy, and review the first that passes"),
     CommandSpec("remask", "[THRESHOLD]", "re-denoise the last answer's least confident span (tokens committed "
                 "below THRESHOLD, default 0.9)"),
     CommandSpec("copy", "[N]", "put the last answer (with N: its N-th code block) on the clipboard by OSC 52, "

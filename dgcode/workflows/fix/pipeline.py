@@ -184,6 +184,8 @@ class FixRequest:
     cwd: Path | None = None
     map_budget: int | None = None
     """The repo map's token budget; None: prompt_map.map_budget of the engine's context size; 0: no map."""
+    candidates: int = 1
+    """More than 1: ``fix/candidates.run_candidates`` instead, one round of that many answers judged by ``command``."""
 
 
 def named_paths(request: FixRequest) -> set[str]:
