@@ -25,9 +25,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where the kernel runs: `dgcode models info` asks status() only
+    import numpy as np
 
 ENV_BACKEND = "DGCODE_KERNELS"          # numpy: always the numpy path; c or unset: the C kernel where it loads
 ENV_LIBRARY = "DGCODE_CONFIDENCE_LIB"   # a path to the built library instead of the installed one
@@ -105,6 +106,8 @@ class CKernel:
 
     def run(self, logits: np.ndarray, temperature: float = 0.0, draws: np.ndarray | None = None,
             threads: int | None = None) -> Fused:
+        import numpy as np
+
         x = np.ascontiguousarray(logits, dtype=np.float32)
         if x.ndim != 2:
             raise ValueError(f"logits must be (rows, vocab), not shape {x.shape}")
@@ -216,6 +219,8 @@ def fused(logits: np.ndarray, temperature: float = 0.0, draws: np.ndarray | None
 
 def propose(logits: np.ndarray, settings: Settings, rng: np.random.Generator) -> Chosen:
     """`unmasking.propose_numpy`'s answer from the C kernel, drawing from `rng` exactly as numpy does."""
+    import numpy as np
+
     rows = len(logits)
     temperature = settings.temperature
     draws = rng.random(rows) if temperature > 0 else None  # the numpy path's one call, same order
