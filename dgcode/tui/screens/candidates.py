@@ -116,9 +116,11 @@ class CandidatesMixin:
     def on_candidates_mixin_candidate_steps_received(self, _message: CandidateStepsReceived) -> None:
         self._candidate_pending = False
         if self.answering:
-            for event in list(self._candidate_latest.values()):
+            latest = list(self._candidate_latest.values())  # one copy: the worker may add a candidate meanwhile
+            for event in latest:
                 self.candidate_canvases.show(event)
-            self.status_step(max(event.step for event in self._candidate_latest.values()))
+            if latest:
+                self.status_step(max(event.step for event in latest))
 
     def end_candidates(self) -> None:
         """Hide the K canvases (the main screen's _end_turn calls this for every way a turn ends)."""
