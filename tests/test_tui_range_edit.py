@@ -47,6 +47,9 @@ class RangeEngine(ScriptedEngine):
     def render_chat(self, messages) -> str:
         return render_chat(messages)
 
+    def context_size(self) -> int:
+        return self.n_ctx
+
 
 @pytest.fixture
 def repo(tmp_path):
@@ -216,9 +219,7 @@ def test_a_real_model_rewrites_only_the_range_and_undo_restores_it(repo, models)
             await submit(pilot, "/edit calc.py:6-11 make mul faster")
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen) or not app.main.answering
                         and any("slot of" in t for t in notes(app)), timeout=120, what="the rewrite")
-            if not isinstance(app.screen, ReviewScreen):  # noise that happens to leave the lines as they were
-                assert any("unchanged" in t for t in notes(app, "warning")), notes(app)
-                return
+            assert isinstance(app.screen, ReviewScreen), notes(app)  # seeded noise: it always changes the lines
             await pilot.press("enter")
             await until(pilot, lambda: any("applied: calc.py" in t for t in notes(app, "ok")) or notes(app, "error"),
                         timeout=30, what="the apply")

@@ -182,6 +182,11 @@ class ModelEngine:
                          "decode_calls": run.decode_calls, "batch_steps": run.batch_steps,
                          "wall_s": run.wall_s}
 
+    def context_size(self) -> int:
+        """The loaded context's size in tokens (loading the model first): what the range pipeline sizes its slot by."""
+        self.start()
+        return int((self.describe() or {})["n_ctx"])
+
     def cancel(self) -> None:
         """Stop the running generation after its current step; safe from any thread."""
         self.client.cancel()

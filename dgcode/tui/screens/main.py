@@ -293,15 +293,17 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Cand
         self._begin_generation()
         self.generate(text)
 
-    def _begin_generation(self, subject: str = "", remasking: bool = False) -> None:
-        """Reset the step bookkeeping and show the canvas, for a new answer or a re-masked span."""
+    def _begin_generation(self, subject: str = "", remasking: bool = False, frame=None,
+                          canvas_size: int | None = None) -> None:
+        """Reset the step bookkeeping and show the canvas, for a new answer or a re-masked span (with a
+        ``frame``, a file view of a range being rewritten)."""
         self._cancel_requested = False
         self._step_pending = False
         self._latest = self._last_step = None
         self._answer_view = None
         self._recorder = TokenRecorder()
         self._remasking = remasking
-        self.canvas.begin(self.settings.canvas_size, subject)
+        self.canvas.begin(canvas_size or self.settings.canvas_size, subject, frame)
         self.answering = True
 
     def watch_answering(self, answering: bool) -> None:

@@ -40,29 +40,6 @@ FRAME_LINES = 3
 """Lines of the file shown above and below the range while it is rewritten."""
 
 
-class TuiRangeEngine:
-    """The TUI's engine as the range pipeline sees it (workflows/edit/engine.py ``RangeEngine``); the TUI owns it."""
-
-    def __init__(self, engine, say):
-        self.engine = engine
-        self.say = say
-
-    def count_tokens(self, text: str) -> int:
-        return self.engine.count_tokens(text)
-
-    def render_chat(self, messages) -> str:
-        return self.engine.render_chat(messages)
-
-    def context_size(self) -> int:
-        return int((self.engine.describe() or {})["n_ctx"])
-
-    def generate(self, messages, settings, on_step=None, say=None, *, prefix: str = "", suffix: str = ""):
-        return self.engine.generate(messages, settings, on_step, say or self.say, prefix=prefix, suffix=suffix)
-
-    def close(self) -> None:
-        """The main screen keeps its engine for the next message."""
-
-
 def file_frame(target: RangeTarget, lines: int = FRAME_LINES) -> FileFrame:
     """The lines around ``target``'s range, for the canvas's file view."""
     text = target.text_file.lines
@@ -100,9 +77,8 @@ class RangeEditMixin:
         request = EditRequest(self.edit_root, target, instruction, self.settings, dry_run=True)
         self.transcript.add_note(f"rewriting {target.describe()}: {instruction} (esc cancels)")
         self.status_begin()
-        self._begin_generation(f"rewriting {target.describe()}", remasking=True)
-        self.canvas.begin(wanted(max(len(self._span_text(target)) // 4, 1)), f"rewriting {target.describe()}",
-                          frame=file_frame(target))
+        self._begin_generation(f"rewriting {target.describe()}", remasking=True, frame=file_frame(target),
+                               canvas_size=wanted(max(len(self._span_text(target)) // 4, 1)))
         self.rewrite_range(request)
 
     def _range_engine_problem(self) -> str | None:
@@ -111,7 +87,7 @@ class RangeEditMixin:
                 return ("/edit needs a full model: the embedded repair model only repairs syntax errors. "
                         "/models lists models to /pull, then /model NAME")
             return "/edit needs a model: set `model` in the config or DGCODE_MODEL, or /pull one"
-        if not hasattr(self.engine, "render_chat"):
+        if not all(hasattr(self.engine, name) for name in ("render_chat", "context_size")):
             return "/edit runs on a local model: this engine cannot count the prompt around a range"
         return None
 
@@ -143,7 +119,7 @@ class RangeEditMixin:
         say = lambda text: self.post_message(self.StatusChanged(text))  # noqa: E731
         try:
             engine.start(say)
-            report = run_edit(request, TuiRangeEngine(engine, say), say=say, on_step=self._on_step)
+            report = run_edit(request, engine, say=say, on_step=self._on_step)
         except EngineCrashedError as error:
             self.post_message(self.EngineFailed(str(error), True))
         except EngineError as error:  # the file or the budget does not fit the context, a bad setting ...

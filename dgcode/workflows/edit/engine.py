@@ -4,9 +4,9 @@ Besides answering (``generate`` with a prefix and a suffix: the infill slot
 inside the assistant's answer) the pipeline has to size the slot, so it
 needs the context size and the prompt's exact token count: the chat as the
 model's own template renders it (``render_chat``), counted by the model's
-own tokenizer (``count_tokens``).  ``RangeModelEngine`` adds the context size to
-the shared ``ModelEngine`` (workflows/model_engine.py); tests may put any
-object with the same methods behind the seam.
+own tokenizer (``count_tokens``). The shared ``ModelEngine``
+(workflows/model_engine.py) has all of them, and so the TUI's engine does
+too; tests may put any object with the same methods behind the seam.
 """
 
 from __future__ import annotations
@@ -34,19 +34,11 @@ class RangeEngine(Protocol):
     def close(self) -> None: ...
 
 
-class RangeModelEngine(ModelEngine):
-    """A ``ModelEngine`` that also tells its context size (loading the model first)."""
-
-    def context_size(self) -> int:
-        self.start()
-        return int((self.describe() or {})["n_ctx"])
-
-
 def engine_from_config(config: Mapping[str, object], say: Callable[[str], None] = lambda _m: None,
-                       on_copy_progress: Callable[[int, int], None] | None = None) -> RangeModelEngine:
+                       on_copy_progress: Callable[[int, int], None] | None = None) -> ModelEngine:
     """A (not yet started) engine for the configured model, chosen by the one model API (workflows/model.py)."""
     from dgcode.engine.worker import EngineClient
     from dgcode.workflows.model import choose_model, engine_options
 
     choice = choose_model(config, embedded=False)
-    return RangeModelEngine(EngineClient(choice.path, engine_options(config, choice)), say, on_copy_progress)
+    return ModelEngine(EngineClient(choice.path, engine_options(config, choice)), say, on_copy_progress)
