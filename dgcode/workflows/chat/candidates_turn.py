@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.workflows.fix.report import Answer
-from dgcode.workflows.fix.scratch_tree import ScratchTree, plan_in, write_changes
+from dgcode.workflows.fix.scratch_tree import try_in_copy
 from dgcode.workflows.user_command import CommandResult, run_user_command
 
 MAX_CANDIDATES = 8
@@ -54,16 +54,11 @@ def parse_candidates(arg: str) -> tuple[int, str]:
 
 def judge_answer(root: Path, number: int, answer: Answer, command: str, timeout_s: float,
                  run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> Judgement:
-    """Plan ``answer``'s edits in a scratch copy of ``root``'s working tree, write them there, run ``command``."""
-    with ScratchTree(root) as tree:
-        plan = plan_in(tree.root, answer.text)
-        if not plan.outcomes:
-            return Judgement(number, answer, NO_EDITS, "the answer holds no edit blocks")
-        if not plan.ok or not plan.changes:
-            why = [str(r["reason"]) for r in plan.edit_results() if r["status"] != "applied"]
-            return Judgement(number, answer, NOT_APPLIED, "; ".join(why) or "the edits change nothing")
-        write_changes(tree.root, plan.changes)
-        run = run_command(command, tree.root, timeout_s)
+    """Try ``answer``'s edits in a scratch copy of ``root``'s working tree and judge them by ``command`` there."""
+    trial = try_in_copy(root, answer.text, command, timeout_s, run_command)
+    run = trial.run
+    if run is None:
+        return Judgement(number, answer, NOT_APPLIED if trial.edit_blocks else NO_EDITS, "; ".join(trial.problems))
     if run.passed:
         return Judgement(number, answer, PASSED, f"{run.seconds:.1f} s", run)
     if run.timed_out:

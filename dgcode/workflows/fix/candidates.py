@@ -46,7 +46,7 @@ from dgcode.workflows.fix.pipeline import (
     named_paths,
 )
 from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport, change_json
-from dgcode.workflows.fix.scratch_tree import ScratchTree, plan_in, write_changes
+from dgcode.workflows.fix.scratch_tree import try_in_copy
 from dgcode.workflows.user_command import run_user_command
 
 PASSED, FAILED, TIMED_OUT, NOT_APPLIED = "passed", "failed", "timed_out", "edits_did_not_apply"
@@ -172,14 +172,10 @@ def _judge(request: FixRequest, number: int, round_: RoundReport, folder: Path,
     diff_file = folder / f"candidate-{number}.diff"
     diff_file.write_text("".join(change.diff() for change in round_.changes), encoding="utf-8")
     saved["diff_file"] = str(diff_file)
-    with ScratchTree(request.root) as tree:
-        plan = plan_in(tree.root, round_.answer.text)
-        if not plan.ok or not plan.changes:  # the tree changed since the answer was planned
-            why = [f"edit {r['index']} ({r['file']}) {r['status']} in the scratch copy: {r['reason']}"
-                   for r in plan.edit_results() if r["status"] != "applied"]
-            return NOT_APPLIED, replace(round_, problems=tuple(why) or ("the edits change nothing",)), None, saved
-        write_changes(tree.root, plan.changes)
-        run = run_command(request.command, tree.root, request.command_timeout_s)
+    trial = try_in_copy(request.root, round_.answer.text, request.command, request.command_timeout_s, run_command)
+    if trial.run is None:  # the tree changed since the answer was planned
+        return NOT_APPLIED, replace(round_, problems=trial.problems), None, saved
+    run = trial.run
     log_file = folder / f"candidate-{number}.log"
     log_file.write_text(f"$ {run.command}\n# exit status {run.exit_code}, timed out: {run.timed_out}, "
                         f"{run.seconds:.2f} s\n{run.output}", encoding="utf-8")

@@ -17,6 +17,9 @@ so tools that look at the folder's name see the same one.
 ``write_changes`` puts planned FileChanges' new bytes into the copy; the
 changes are planned in the copy itself (``plan_in``) with the same parser
 and planner as the real apply, in a dry run that writes nothing.
+``try_in_copy`` is the whole judging step `fix --candidates` and the TUI's
+/candidates share: a fresh copy, the answer's edits planned and written
+there, the person's command run there, the copy removed.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dgcode.context.gitcli import list_files
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.diff import FileChange
+from dgcode.workflows.user_command import CommandResult, run_user_command
 
 
 class ScratchTree:
@@ -89,3 +94,30 @@ def write_changes(tree: Path, changes: Sequence[FileChange]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as handle:
             handle.write(change.new_bytes)
+
+
+@dataclass(frozen=True)
+class CopyTrial:
+    """An answer tried in a scratch copy: why its edits did not apply there, or the command's run."""
+
+    edit_blocks: bool
+    """The answer holds edit blocks at all."""
+    problems: tuple[str, ...] = ()
+    """Why the edits could not be written in the copy (empty when they were)."""
+    run: CommandResult | None = None
+    """The command's run in the copy (None when the edits were not written)."""
+
+
+def try_in_copy(root: Path, answer_text: str, command: str, timeout_s: float,
+                run_command: Callable[[str, Path, float], CommandResult] = run_user_command) -> CopyTrial:
+    """Write ``answer_text``'s edits into a fresh copy of ``root``'s working tree and run ``command`` there."""
+    with ScratchTree(root) as tree:
+        plan = plan_in(tree.root, answer_text)
+        if not plan.outcomes:
+            return CopyTrial(False, ("the answer holds no edit blocks",))
+        if not plan.ok or not plan.changes:
+            why = tuple(f"edit {r['index']} ({r['file']}) {r['status']} in the scratch copy: {r['reason']}"
+                        for r in plan.edit_results() if r["status"] != "applied")
+            return CopyTrial(True, why or ("the edits change nothing",))
+        write_changes(tree.root, plan.changes)
+        return CopyTrial(True, (), run_command(command, tree.root, timeout_s))
