@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dgcode.edits.hunks import accepted_changes
-from dgcode.edits.journal import locate_state
+from dgcode.edits.state import locate_state
 from dgcode.engine.candidates import candidate_settings
 from dgcode.workflows.fix.pipeline import (
     SHELL_CANNOT_RUN,
