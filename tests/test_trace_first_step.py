@@ -27,7 +27,7 @@ def test_milestones_are_written_when_the_variable_is_set(models, tmp_path, monke
     monkeypatch.setenv(TRACE_ENV, str(path))
     _generate_twice(models["dream"])
     events = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [e["event"] for e in events] == ["engine_spawn", "engine_child_start", "engine_loaded",
+    assert [e["event"] for e in events] == ["engine_spawn", "engine_child_start", "engine_imported", "engine_loaded",
                                             "generate", "first_step", "generate", "first_step"]
     assert [e["t"] for e in events] == sorted(e["t"] for e in events)
     assert len({e["pid"] for e in events}) == 2, "the client's milestone and the child's"

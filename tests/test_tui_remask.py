@@ -98,7 +98,7 @@ class StubClient:
     """An EngineClient stand-in: renders the chat as CHAT and records what generate was given."""
 
     model_path = "/models/m.gguf"
-    alive = True
+    alive = ready = True
 
     def __init__(self):
         self.generated = []

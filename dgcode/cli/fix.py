@@ -334,7 +334,6 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         from dgcode.context.errors import ContextError
         from dgcode.context.gitcli import repo_root
         from dgcode.engine.errors import InvalidSettingsError
-        from dgcode.workflows.fix.pipeline import FixRequest, run_fix
 
         out, err = _consoles()
         cwd = Path(os.getcwd())
@@ -349,7 +348,6 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         config = offer_trust(config, cwd, err, interactive=not yes and not as_json and _stdin_is_terminal(),
                              flags=flags)
         from dgcode.engine.errors import ModelFileError
-        from dgcode.workflows.fix.pipeline import named_paths
         from dgcode.workflows.model import choose_model, remote_endpoint, sampler_settings
         from dgcode.workflows.remote_engine import RemoteError
 
@@ -359,43 +357,56 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         except (ModelFileError, RemoteError) as error:  # none configured and none embedded, a name not pulled,
             _usage_error(str(error))                      # no such file, an endpoint's key variable not set
         model_file = choice.path if choice is not None else None
+        from dgcode.context.sources import readable_named_files
+
         try:
             root = repo_root(cwd)
             settings = sampler_settings(config, choice)
             settings.validate()
-        except (ContextError, InvalidSettingsError) as error:
+            readable_named_files(root, tuple(paths or ()), cwd)  # the paths checked before anything about the
+        except (ContextError, InvalidSettingsError) as error:  # model is said or started
             _usage_error(str(error))
-        request = FixRequest(root, tuple(paths or ()), message or "", config.fix.cmd, config.fix.rounds,
-                             config.fix.timeout_s, dry_run, settings, cwd, candidates=candidates)
-        if candidates > 1 and not request.command:
-            _usage_error("--candidates needs a check command to judge them: --cmd COMMAND (or fix.cmd)")
+        progress = _Progress(err)
+        from dgcode.workflows.fix.engine import repairer_for
+
+        repairer = repairer_for(model_file, config, progress.say) if model_file is not None else None
+        engine = None
+        if repairer is None and not config.fix.cmd and candidates == 1:
+            # the model is needed for sure: start loading it now, while the rest is checked and the context
+            # gathered (the pipeline's imports alone take longer than spawning the engine)
+            engine = opener(config, progress.say)
+            if hasattr(engine, "start_soon"):
+                engine.start_soon()
         try:
-            named_paths(request)  # the paths checked before anything about the model is said
-        except ContextError as error:
-            _usage_error(str(error))
+            from dgcode.workflows.fix.pipeline import FixRequest, run_fix
+            from dgcode.workflows.fix.syntax import run_syntax_fix
+
+            request = FixRequest(root, tuple(paths or ()), message or "", config.fix.cmd, config.fix.rounds,
+                                 config.fix.timeout_s, dry_run, settings, cwd, candidates=candidates)
+            if candidates > 1 and not request.command:
+                _usage_error("--candidates needs a check command to judge them: --cmd COMMAND (or fix.cmd)")
+            if repairer is not None and candidates > 1:
+                _usage_error(f"{model_file.name} is dgcode's repair model, which gives one repair: drop --candidates")
+            if repairer is not None and message:
+                _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and "
+                             "takes no instructions; drop --message, or use a full model (--model PATH.gguf)")
+        except BaseException:
+            if engine is not None:
+                engine.close()  # a usage error after the early start: the engine child goes with it
+            raise
         refusal: list[str] = []
         confirm = diff_confirm(out, err, yes=yes, as_json=as_json, terminal=lambda: _stdin_is_terminal(),
                                question=lambda changes: f"apply these edits to {len(changes)} file(s)?",
                                interrupted="interrupted at the prompt; these edits were not applied",
                                not_confirmed=NOT_CONFIRMED, refusal=refusal)
-
-        progress = _Progress(err)
         if request.command and config.setting("fix.cmd").source != "flag":
             progress.say(f"check command `{request.command}` from {config.setting('fix.cmd').describe_source()}")
-        from dgcode.workflows.fix.engine import repairer_for
-        from dgcode.workflows.fix.syntax import run_syntax_fix
-
-        repairer = repairer_for(model_file, config, progress.say) if model_file is not None else None
-        if repairer is not None and candidates > 1:
-            _usage_error(f"{model_file.name} is dgcode's repair model, which gives one repair: drop --candidates")
-        if repairer is not None and message:
-            _usage_error(f"{model_file.name} is dgcode's repair model: it repairs Python syntax errors and takes "
-                         "no instructions; drop --message, or use a full model (--model PATH.gguf)")
         if repairer is not None and not as_json:
             err.print(Text(EMBEDDED_NOTE, style="dim"))
-        engine = repairer if repairer is not None else opener(config, progress.say)
-        if repairer is None and not request.command and hasattr(engine, "start_soon"):
-            engine.start_soon()  # the model is needed for sure: load it while the context is gathered
+        if repairer is not None:
+            engine = repairer
+        elif engine is None:
+            engine = opener(config, progress.say)
 
         def work():
             if repairer is not None:

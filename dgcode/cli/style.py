@@ -17,6 +17,8 @@ from typing import Any
 from typer import BadParameter
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from dgcode.cli.light_params import light_runtime_param
+
 PLACEHOLDERS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "path": "PATH", "file": "FILE", "dir": "FOLDER"}
 """What a value option shows after its name, by its type, unless it sets its own metavar."""
 VALUE_WORDS = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
@@ -27,6 +29,9 @@ VALUE_WORDS = {"int_parsing": "a whole number", "int_from_float": "a whole numbe
 class Argument(TyperArgument):
     """A positional argument shown as NAME (required) or [NAME], with no Python type beside it."""
 
+    def get_runtime_param(self):
+        return light_runtime_param(self)  # cli/light_params.py: no pydantic where no parsing is needed
+
     def display_type_rich(self, ctx) -> str | None:
         return None
 
@@ -35,12 +40,22 @@ class Argument(TyperArgument):
         return name + ("..." if self.nargs != 1 else "")
 
 
+class Option(TyperOption):
+    """An option whose value is coerced without pydantic where none is needed (cli/light_params.py)."""
+
+    def get_runtime_param(self):
+        return light_runtime_param(self)
+
+
 def _tidy(param: Any) -> None:
+    if type(param) is TyperArgument:
+        param.__class__ = Argument  # adds only the methods above (no state of its own)
     if isinstance(param, TyperArgument):
-        param.__class__ = Argument  # adds only the two display methods above
         if param.metavar is None:
             param.metavar = (param.name or "value").upper()
-    elif isinstance(param, TyperOption) and param.metavar is None:
+    elif type(param) is TyperOption:
+        param.__class__ = Option
+    if isinstance(param, TyperOption) and param.metavar is None:
         if param.is_flag:
             param.metavar = ""  # a flag takes no value: nothing to show
         else:

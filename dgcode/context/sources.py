@@ -266,3 +266,17 @@ def _selection(reader: _Reader, selection: str | FileSpec | None, text: str | No
             return None
         text, _ = cut_lines(whole, spec.lines, path=rel)
     return Selection(rel, spec.lines, text.replace("\r\n", "\n"))
+
+
+def readable_named_files(root: Path, specs: Sequence[str], cwd: str | os.PathLike[str] | None = None) -> set[str]:
+    """The repo-relative files that ``specs`` (PATH or PATH:RANGE) name; ContextError for a path that cannot be
+    used or a file that cannot be read (never a silent skip, RELIABILITY #24)."""
+    named = set()
+    for raw in specs:
+        relative, real = resolve_path(root, parse_file_spec(raw).path, cwd)
+        try:
+            os.close(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+        except OSError as error:
+            raise ContextError(f"cannot read {relative}: {error.strerror or error}") from None
+        named.add(relative)
+    return named

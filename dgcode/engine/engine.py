@@ -11,8 +11,6 @@ engine/worker.py, which runs this in a child process.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +21,7 @@ from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
 from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported, physical_cores
 from dgcode.engine.model_file import DIFFUSION_ARCH_ALIASES, ModelInfo, read_model_info, require_diffusion
 from dgcode.engine.sampler import Generation, SpecialTokens, StepCallback, denoise
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import EngineOptions, SamplerSettings
 
 DEFAULT_N_CTX = 8192
 PLAIN_ATTENTION_SCORES_LIMIT = 1 << 30
@@ -35,26 +33,6 @@ def use_flash_attention(info: ModelInfo, n_ctx: int, on_gpu: bool) -> bool:
     if on_gpu:
         return True
     return n_ctx * n_ctx * max(info.n_head, 1) * 4 > PLAIN_ATTENTION_SCORES_LIMIT
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How to open a model. None means: choose for this machine and model."""
-
-    n_ctx: int | None = None          # context size (prompt + answer); default min(model's, 8192)
-    n_threads: int | None = None      # default: physical cores
-    n_gpu_layers: int | None = None   # default: all layers when llama.cpp was built with CUDA/Metal
-    mask_token_id: int | None = None  # needed for block-diffusion models stored under an AR architecture
-    shift_logits: bool | None = None  # override the header's diffusion.shift_logits
-    causal_prefill: bool | None = None  # default: bidirectional for dream/llada, causal for AR-stored models
-    reuse_prefix: bool | None = None  # keep the cache's common prefix across requests; default: when exact
-    cached: bool = True               # False: the uncached native path (llama-diffusion-cli's way)
-    backend: str | None = None        # forward backend by name (engine/backends.py); default: cached if it can
-    flash_attn: bool | None = None    # default: on with a GPU; on a CPU only when plain attention's
-                                      # scores for a full-context micro-batch would exceed 1 GiB
-    kv_f32: bool = False              # f32 KV cache (exact comparisons); default f16 as llama.cpp
-    max_window: int = 257             # most logit rows a cached step asks for (sub-block + lead token)
-    cache_dir: Path | None = None     # where aliased copies live; default the user cache folder
 
 
 class Engine:

@@ -11,7 +11,8 @@ last lines llama.cpp printed, and the next request starts a fresh child.
 Tracing start-up: with ``DGCODE_TRACE_FILE=PATH`` set, the client and the
 child append one JSON line per milestone to PATH, ``{"event": ..., "t":
 time.time(), "pid": ...}``: ``engine_spawn`` (the client starts the child),
-``engine_child_start`` (the child runs ``_child_main``), ``engine_loaded`` (the
+``engine_child_start`` (the child runs ``_child_main``), ``engine_imported`` (it
+has imported the engine: numpy and its own modules), ``engine_loaded`` (the
 model and context are ready), ``generate`` (a generation request arrived) and
 ``first_step`` (a generation's first denoising step is done; ``elapsed_s``:
 since its prefill began). docs/bench_first_step.py reads them; unset, nothing
@@ -31,11 +32,14 @@ import threading
 import time
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dgcode.engine import errors
 from dgcode.engine.errors import EngineCrashedError, EngineError
-from dgcode.engine.sampler import Generation, StepCallback
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
+
+if TYPE_CHECKING:  # the sampler imports numpy: the parent spawns the child before it needs any
+    from dgcode.engine.sampler import Generation, StepCallback
 
 _CTX = mp.get_context("spawn")
 TRACE_ENV = "DGCODE_TRACE_FILE"
@@ -107,6 +111,7 @@ def _child_main(conn, cancel_flag, model_path: str, options, log_path: str) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from dgcode.engine.engine import Engine
 
+    trace("engine_imported")
     last_sent = [0.0]
 
     def on_copy_progress(done: int, total: int) -> None:  # aliased copy of a large model: report ~10x/s
@@ -165,7 +170,7 @@ class EngineClient:
     """Talks to one engine child process; safe to call cancel() from another thread."""
 
     def __init__(self, model_path: str | os.PathLike[str], options=None):
-        from dgcode.engine.engine import EngineOptions  # light: no llama import at module level
+        from dgcode.engine.settings import EngineOptions
 
         self.model_path = str(model_path)
         self.options = options or EngineOptions()
@@ -175,19 +180,25 @@ class EngineClient:
         self._cancel = _CTX.Event()
         self._lock = threading.Lock()
         self._log_path = None
+        self._loading = False
+        """Spawned, and the model not yet reported loaded."""
         self.description: dict | None = None
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    def start(self, timeout: float | None = None, on_progress=None) -> dict:
-        """Start the child and wait until the model is loaded; returns the engine's description.
+    @property
+    def ready(self) -> bool:
+        """The child is running and its model is loaded (``start`` has returned)."""
+        return self.alive and not self._loading
 
-        `on_progress(done_bytes, total_bytes)` follows the one-time aliased copy of a large model.
-        """
+    def spawn(self) -> None:
+        """Start the child process and return at once; the model loads there while the caller goes on, and
+        ``start`` waits for it.  Spawning from the caller's own thread, not a helper's, keeps the GIL from
+        delaying it while the caller imports its modules."""
         if self.alive:
-            return self.description
+            return
         fd, self._log_path = tempfile.mkstemp(prefix="dgcode-engine-", suffix=".log")
         os.close(fd)
         parent_conn, child_conn = _CTX.Pipe()
@@ -198,6 +209,18 @@ class EngineClient:
             self._process.start()
         child_conn.close()
         self._conn = parent_conn
+        self._loading = True
+
+    def start(self, timeout: float | None = None, on_progress=None) -> dict:
+        """Start the child (unless ``spawn`` did) and wait until the model is loaded; returns the engine's
+        description.
+
+        `on_progress(done_bytes, total_bytes)` follows the one-time aliased copy of a large model.
+        """
+        if self.ready:
+            return self.description
+        if not self._loading:
+            self.spawn()
         message = self._receive(timeout, "while loading the model")
         while message[0] == "progress":
             if on_progress is not None:
@@ -207,6 +230,7 @@ class EngineClient:
             self._reap()
             raise _rebuild(message)
         self.description = message[1]
+        self._loading = False
         return self.description
 
     def generate(self, prompt: str | list[int], settings: SamplerSettings = SamplerSettings(),
@@ -228,7 +252,7 @@ class EngineClient:
 
     def _request(self, request, on_step):
         with self._lock:
-            if not self.alive:
+            if not self.ready:
                 self.start()
             self._cancel.clear()
             self._conn.send(request)
@@ -287,6 +311,7 @@ class EngineClient:
         return " | ".join(keep[-lines:])
 
     def _reap(self) -> None:
+        self._loading = False
         if self._conn is not None:
             self._conn.close()
         self._conn = None

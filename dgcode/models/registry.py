@@ -214,7 +214,7 @@ def _check_keys(where: str, name: str, table: dict, allowed: set[str], prefix: s
 
 def _parse_sampler(check: _Checker, table: object) -> SamplerDefaults:
     from dgcode.engine.errors import InvalidSettingsError
-    from dgcode.engine.unmasking import ALGORITHMS, SCHEDULES, SamplerSettings
+    from dgcode.engine.settings import ALGORITHMS, SCHEDULES, SamplerSettings
 
     if not isinstance(table, dict):
         raise check.fail("sampler", "a table ([models.NAME.sampler])", table)

@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from dgcode.engine.unmasking import ALGORITHMS, SCHEDULES, SamplerSettings
+from dgcode.engine.settings import ALGORITHMS, SCHEDULES, SamplerSettings
 from dgcode.serve.tool_calls import ToolOffer
 from dgcode.workflows.model import ModelChoice, sampler_settings
 

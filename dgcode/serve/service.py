@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dgcode.engine.errors import InvalidSettingsError
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.serve.answer_text import FinalText
 from dgcode.serve.protocol import BodyError, Sampling, request_settings
 from dgcode.workflows.model import ModelChoice

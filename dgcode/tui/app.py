@@ -21,7 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.tui.engine import (
     ChatEngine,
     EngineFactory,

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from dgcode.engine.engine import EngineOptions
 from dgcode.engine.errors import ModelFileError
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import EngineOptions, SamplerSettings
 from dgcode.engine.worker import EngineClient
 from dgcode.workflows.fix.report import Answer
 from dgcode.workflows.model_engine import ModelEngine, StepObserver

@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING
 from dgcode.engine.errors import ModelFileError
 
 if TYPE_CHECKING:  # the engine and numpy load only when a model is really opened (the hook starts light)
-    from dgcode.engine.engine import EngineOptions
-    from dgcode.engine.unmasking import SamplerSettings
+    from dgcode.engine.settings import EngineOptions, SamplerSettings
     from dgcode.models.registry import ModelEntry
 
 NO_MODEL = ("no model configured: pass --model PATH.gguf (or the name of a pulled model, see `dgcode models "
@@ -153,7 +152,7 @@ def warm_engine(config: Mapping[str, object], choice: ModelChoice, say=None):
 
 def engine_options(config: Mapping[str, object], choice: ModelChoice) -> EngineOptions:
     """Context size, threads and mask token for ``choice``."""
-    from dgcode.engine.engine import EngineOptions
+    from dgcode.engine.settings import EngineOptions
 
     return EngineOptions(n_ctx=config.get("n_ctx"), n_threads=config.get("threads"),
                          mask_token_id=choice.mask_token_id)
@@ -165,7 +164,7 @@ def sampler_settings(config: Mapping[str, object], choice: ModelChoice | None = 
     With a plain mapping (no record of where values came from), every value
     given counts as the user's.
     """
-    from dgcode.engine.unmasking import SamplerSettings
+    from dgcode.engine.settings import SamplerSettings
 
     def users(key: str) -> bool:
         return key in config and config[key] is not None and _source(config, key) != "default"

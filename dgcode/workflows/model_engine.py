@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy comes with it: `dgcode --version` and `models info` need neither
-    from dgcode.engine.unmasking import SamplerSettings
+    from dgcode.engine.settings import SamplerSettings
 
 Say = Callable[[str], None]
 StepObserver = Callable[[object], object]
@@ -116,6 +116,13 @@ class ModelEngine:
             except BaseException as error:  # noqa: BLE001 - kept for the caller's own start()
                 self._early_error = error
 
+        spawn = getattr(self.client, "spawn", None)
+        if spawn is not None and not self.client.alive:
+            try:
+                spawn()  # in this thread: the load thread below only waits for the model
+            except BaseException as error:  # noqa: BLE001 - kept for the caller's own start()
+                self._early_error = error
+                return
         threading.Thread(target=load, name="dgcode-engine-load", daemon=True).start()
 
     def start(self, say: Say | None = None) -> None:
@@ -127,7 +134,7 @@ class ModelEngine:
             self._start(say)
 
     def _start(self, say: Say | None) -> None:
-        if self.client.alive:
+        if self.client.ready:
             return
         say = say or self.say
         self._described = None
@@ -193,7 +200,7 @@ class ModelEngine:
 
     def describe(self) -> dict | None:
         """What the loaded model is (architecture, n_ctx, backend ...); None before it has loaded."""
-        return self._described if self.client.alive else None
+        return self._described if self.client.ready else None
 
     def summary(self) -> dict:
         """Path, architecture, cached path, load state; reads the file's header if not loaded (ModelFileError)."""

@@ -29,11 +29,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dgcode.engine.errors import EngineError
-from dgcode.engine.sampler import StepEvent
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.workflows.model_engine import Answer, Say, StepObserver
+
+if TYPE_CHECKING:  # the sampler imports numpy, which `fix` does not need before its engine is spawned
+    from dgcode.engine.sampler import StepEvent
 
 RETRIED_STATUS = (429, 502, 503, 504)
 CHARS_PER_TOKEN = 3.5
@@ -77,6 +80,8 @@ class _Canvases:
         self.index, self.tokens, self.texts, self.confidence, self.masked = -1, [], [], [], []
 
     def event(self, state: dict, began: float) -> StepEvent:
+        from dgcode.engine.sampler import StepEvent
+
         if state["canvas"] != self.index:
             length = int(state["length"])
             self.index = state["canvas"]

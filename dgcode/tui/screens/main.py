@@ -35,7 +35,7 @@ from dgcode.config import UntrustedSettings
 from dgcode.context.errors import ContextError
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.tui.engine import ChatEngine, EngineFactory
 from dgcode.tui.screens.candidates import CandidatesMixin
 from dgcode.tui.screens.commands import CommandsMixin

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 from dgcode.engine.errors import PromptTooLongError
-from dgcode.engine.unmasking import SamplerSettings, sub_block_ranges
+from dgcode.engine.settings import SamplerSettings, sub_block_ranges
 
 FLOOR = 32
 GROWTH = 1.5

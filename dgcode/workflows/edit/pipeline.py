@@ -31,7 +31,7 @@ from dgcode.edits.diff import FileChange
 from dgcode.edits.hunks import Accepted, accepted_changes, apply_accepted, is_everything
 from dgcode.edits.infill import InfillRequest, infill_edit, request_infill
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.workflows.edit.budget import choose_budget, grown, settings_for
 from dgcode.workflows.edit.engine import RangeEngine
 from dgcode.workflows.edit.range_target import RangeTarget

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dgcode.engine.errors import ModelFileError
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.workflows.fix.report import Answer
 from dgcode.workflows.model_engine import ModelEngine, RenderChat, StepObserver  # noqa: F401  (RenderChat: re-export)
 
@@ -87,7 +87,7 @@ def repairer_for(model_path: Path, config: Mapping[str, object], say: Callable[[
         return None
     if not any(key.startswith(LAYOUT_PREFIX) for key in header.values):
         return None
-    from dgcode.engine.engine import EngineOptions
+    from dgcode.engine.settings import EngineOptions
     from dgcode.engine.worker import EngineClient
     from dgcode.repair.abstain import DEFAULT_POLICY, policy_for
     from dgcode.repair.repair_model import NotARepairModel, read_layout

@@ -41,14 +41,14 @@ from dgcode.context.gitcli import run_git, split_z
 from dgcode.context.prefill import context_size_of, count_prefill, renderer_for
 from dgcode.context.prompt import build_prompt, fence_for, fill
 from dgcode.context.prompt_map import build_prompt_map
-from dgcode.context.sources import LineRange, gather_context, parse_file_spec, resolve_path
+from dgcode.context.sources import LineRange, gather_context, parse_file_spec, readable_named_files, resolve_path
 from dgcode.edits.apply import ApplyReport, apply_response
 from dgcode.edits.atomic import FileSnapshot
 from dgcode.edits.diff import FileChange
 from dgcode.edits.errors import EditError
 from dgcode.edits.hunks import Accepted, accepted_changes, apply_accepted, is_everything
 from dgcode.engine.errors import EngineError, InvalidSettingsError, ModelFileError, PromptTooLongError
-from dgcode.engine.unmasking import SamplerSettings
+from dgcode.engine.settings import SamplerSettings
 from dgcode.workflows.fix.engine import FixEngine, StepObserver
 from dgcode.workflows.fix.report import Answer, CommandResult, FixReport, RoundReport
 from dgcode.workflows.user_command import run_user_command
@@ -190,15 +190,7 @@ class FixRequest:
 
 def named_paths(request: FixRequest) -> set[str]:
     """The repo-relative files the person named; ContextError for a path that cannot be used or read."""
-    named = set()
-    for raw in request.paths:
-        relative, real = resolve_path(request.root, parse_file_spec(raw).path, request.cwd)
-        try:  # a named file that cannot be read is an error, never a silent skip (RELIABILITY #24)
-            os.close(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
-        except OSError as error:
-            raise ContextError(f"cannot read {relative}: {error.strerror or error}") from None
-        named.add(relative)
-    return named
+    return readable_named_files(request.root, request.paths, request.cwd)
 
 
 def _task_files(request: FixRequest, last_run: CommandResult | None, notes: list[str]) -> list[str]:
