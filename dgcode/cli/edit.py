@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.text import Text
 
-from dgcode.cli.fix import _consoles, _Progress, _usage_error, diff_confirm, diff_lines, run_and_report
+from dgcode.cli.confirm import diff_confirm, diff_lines
+from dgcode.cli.fix import _consoles, _Progress, _usage_error, run_and_report
 from dgcode.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:  # the edit workflow loads tree-sitter and numpy: only when `dgcode edit` runs
