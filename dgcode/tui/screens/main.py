@@ -1,16 +1,12 @@
-"""The main screen: transcript, live canvas, prompt and context panel, and the turn loop that drives the engine.
+"""The main screen: transcript, live canvas, prompt and context panel, and the messages of the turn loop.
 
-A message starts one turn in ONE thread worker (``generate``, exclusive): it
-loads the model if needed, builds the prompt from the session, and runs the
-engine, posting StepReceived (coalesced: at most one waits in the queue, and
-the canvas draws the newest), BlockFinished when a block is final,
-AnswerFinished, or EngineFailed / PromptFailed. Escape sets a flag the step
-callback returns, and asks the engine to cancel, so the answer stops before
-its next step. A crash is shown in the transcript; the next message starts a
-fresh engine. The step callback also records every token's committed
-confidence, which /remask (screens/remask.py) uses. An answer with edits
-opens the review screen (screens/edits.py); only the files accepted there
-are applied. Slash commands live in screens/commands.py, /model in
+A message starts one turn (screens/turn.py: ``generate`` in one exclusive
+thread worker, the step callback and the handlers that draw each step and
+end the turn). Escape sets a flag the step callback returns, and asks the
+engine to cancel, so the answer stops before its next step. A crash is shown
+in the transcript; the next message starts a fresh engine. An answer with
+edits opens the review screen (screens/edits.py); only the files accepted
+there are applied. Slash commands live in screens/commands.py, /model in
 screens/model.py, /edit in screens/range_edit.py, /candidates in screens/candidates.py, /models and /pull in screens/pull.py, saved sessions (/clear, /history, --continue)
 in screens/sessions.py; ``@`` in the prompt offers repository files
 (dgcode.workflows.chat.mentions), and a file mentioned as ``@PATH`` goes in the context.
@@ -22,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -32,8 +27,6 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from dgcode.config import UntrustedSettings
-from dgcode.context.errors import ContextError
-from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.engine.settings import SamplerSettings
 from dgcode.tui.engine import ChatEngine, EngineFactory
@@ -49,6 +42,7 @@ from dgcode.tui.screens.repair import RepairMixin
 from dgcode.tui.screens.resend import RESEND_KEY, ResendMixin
 from dgcode.tui.screens.sessions import SessionsMixin
 from dgcode.tui.screens.status import StatusMixin
+from dgcode.tui.screens.turn import TurnMixin
 from dgcode.tui.widgets.candidate_canvases import CandidateCanvases
 from dgcode.tui.widgets.canvas import DiffusionCanvas
 from dgcode.tui.widgets.context_panel import ContextPanel
@@ -64,12 +58,11 @@ from dgcode.workflows.fix.report import Answer
 
 NARROW_WIDTH = 72
 """Below this many columns the context panel hides itself (f2 shows it)."""
-TEXT_ONLY = "waiting for the remote answer: this backend sends text only, no per-step canvas states"
 NO_MODEL = ("no model is configured: set `model` in .dgcode.toml or ~/.config/dgcode/config.toml, or "
             "DGCODE_MODEL=PATH.gguf. Commands (/add, /diff, /run ...) work without one.")
 
 
-class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, CandidatesMixin, ModelMixin, PullMixin,
+class MainScreen(TurnMixin, CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, CandidatesMixin, ModelMixin, PullMixin,
                  RepairMixin, EditsMixin, StatusMixin, CopyMixin, ResendMixin, Screen):
     """The conversation."""
 
@@ -293,128 +286,8 @@ class MainScreen(CommandsMixin, SessionsMixin, RemaskMixin, RangeEditMixin, Cand
         self._begin_generation()
         self.generate(text)
 
-    def _begin_generation(self, subject: str = "", remasking: bool = False, frame=None,
-                          canvas_size: int | None = None) -> None:
-        """Reset the step bookkeeping and show the canvas, for a new answer or a re-masked span (with a
-        ``frame``, a file view of a range being rewritten)."""
-        self._cancel_requested = False
-        self._step_pending = False
-        self._latest = self._last_step = None
-        self._answer_view = None
-        self._recorder = TokenRecorder()
-        self._remasking = remasking
-        self.canvas.begin(canvas_size or self.settings.canvas_size, subject, frame)
-        self.answering = True
-
     def watch_answering(self, answering: bool) -> None:
         self.prompt.busy = answering
-
-    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def generate(self, instruction: str) -> None:
-        """The turn, off the UI thread; it ends by posting one of AnswerFinished, TurnCancelled or *Failed."""
-        engine = self.engine
-        say = lambda text: self.post_message(self.StatusChanged(text))  # noqa: E731
-        try:
-            engine.start(say)
-            say("building the prompt")
-            turn = self.session.prepare(instruction, engine.count_tokens)
-            self.post_message(self.PromptCounted(turn.prompt_tokens, turn.chars))
-            if self._cancel_requested:
-                self.post_message(self.TurnCancelled())
-                return
-            say(f"prefilling {turn.prompt_tokens} prompt tokens" if getattr(engine, "per_step_states", True)
-                else TEXT_ONLY)
-            answer = engine.generate(turn.messages, self.settings, self._on_step, say)
-        except ContextError as error:
-            self.post_message(self.PromptFailed(str(error)))
-        except EngineError as error:
-            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
-        except Exception as error:  # noqa: BLE001 - the app must outlive any engine bug
-            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
-        else:
-            self.post_message(self.AnswerFinished(answer, turn))
-
-    def _on_step(self, event: StepEvent) -> bool:
-        """Runs in the worker thread for every step; returning False cancels before the next one."""
-        self._recorder.observe(event)
-        previous = self._last_step
-        if previous is not None and event.canvas_index != previous.canvas_index and not self._remasking:
-            self.post_message(self.BlockFinished(previous.canvas_index, "".join(previous.texts)))
-        self._last_step = self._latest = event
-        if not self._step_pending:
-            self._step_pending = True
-            self.post_message(self.StepReceived(event))
-        return not self._cancel_requested
-
-    def on_main_screen_step_received(self, _message: StepReceived) -> None:
-        self._step_pending = False  # before reading: a newer event posts a new message
-        if self._latest is not None and self.answering:
-            self.canvas.show(self._latest)
-            self.status_step(self._latest.step)
-
-    def on_main_screen_status_changed(self, message: StatusChanged) -> None:
-        if self.answering:
-            self.canvas.phase = message.text
-            self.candidate_canvases.set_phase(message.text)
-            self.refresh_panel()
-
-    def on_main_screen_prompt_counted(self, message: PromptCounted) -> None:
-        self._counted = message.tokens
-        if message.tokens > 0:  # later estimates use this model's measured characters per token
-            self._chars_per_token = max(message.chars / message.tokens, 0.5)
-        self.refresh_panel()
-
-    async def on_main_screen_block_finished(self, message: BlockFinished) -> None:
-        if self._answer_view is None:
-            self._answer_view = await self.transcript.start_answer(message.text)
-        else:
-            self._answer_view.append_block(message.text)
-
-    def _end_turn(self) -> None:
-        self.canvas.finish()
-        self.end_candidates()
-        self.answering = False
-        self._remasking = False
-        self.refresh_panel()
-
-    def on_main_screen_engine_failed(self, message: EngineFailed) -> None:
-        self._end_turn()
-        hint = "" if message.crashed else " The app is still usable; try again or check the model."
-        self.transcript.add_note(f"engine error: {message.error}{hint}", "error")
-
-    def on_main_screen_turn_cancelled(self, _message: TurnCancelled) -> None:
-        self._end_turn()
-        self.transcript.add_note("cancelled before the model started answering", "warning")
-
-    def on_main_screen_prompt_failed(self, message: PromptFailed) -> None:
-        self._end_turn()
-        self.transcript.add_note(f"could not build the prompt: {message.error}", "error")
-
-    async def on_main_screen_answer_finished(self, message: AnswerFinished) -> None:
-        answer, turn = message.answer, message.turn
-        view = self._answer_view or await self.transcript.start_answer(answer.text)
-        self._answer_view = None
-        cancelled = answer.stop_reason == "cancelled"
-        view.finish(answer.text, cancelled)
-        self.status_finish(answer, turn.prompt_tokens)
-        per_step = answer.tokens / answer.steps if answer.steps else 0.0
-        self.transcript.add_note(
-            f"{answer.tokens} tokens in {answer.steps} steps ({per_step:.1f}/step), {answer.tok_per_s:.1f} tok/s, "
-            f"prefill {answer.prefill_ms:.0f} ms, stopped: {answer.stop_reason}")
-        for note in turn.notes:
-            self.transcript.add_note(note, "warning")
-        if cancelled:
-            self.transcript.add_note(f"cancelled after {answer.steps} steps; edits in a cancelled answer are "
-                                     "not offered", "warning")
-        self._end_turn()  # only now: the answer and its notes are all in the transcript
-        if cancelled:
-            self.save_session()
-            return
-        self.session.remember(turn.instruction, answer.text)
-        self.last_answer = LastAnswer(view, turn, answer.text, self._recorder.tokens(answer.tokens))
-        self.refresh_panel()
-        self.save_session()
-        self.review(answer.text, turn.snapshots)
 
     # --- keys -------------------------------------------------------------------------------------
 
