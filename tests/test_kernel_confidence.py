@@ -317,3 +317,30 @@ def test_engine_commits_what_the_numpy_path_commits(kernel, models, monkeypatch,
             slow = engine.generate("def add(a, b):", settings)
             assert len(calls) - before == fast.steps
             assert (fast.tokens, fast.steps) == (slow.tokens, slow.steps), extra
+
+
+def test_the_engine_childs_fallback_notice_reaches_the_front_end(models, monkeypatch, tmp_path):
+    """The engine runs in a child whose stderr is llama.cpp's log: the notice comes back through ``say``."""
+    from dgcode.engine.worker import EngineClient
+    from dgcode.workflows.model_engine import ModelEngine
+
+    monkeypatch.setenv(ck.ENV_LIBRARY, str(tmp_path / "no-such-confidence.so"))
+    monkeypatch.delenv(ck.ENV_BACKEND, raising=False)
+    monkeypatch.delenv(ck.ENV_QUIET, raising=False)
+    said: list[str] = []
+    engine = ModelEngine(EngineClient(models["dream"]), said.append)
+    try:
+        engine.start()
+        notices = [line for line in said if "confidence kernel" in line]
+        assert notices == [f"confidence kernel: numpy, the C kernel library {tmp_path / 'no-such-confidence.so'} "
+                           "does not exist"], said
+    finally:
+        engine.close()
+    monkeypatch.setenv(ck.ENV_QUIET, "1")
+    said.clear()
+    engine = ModelEngine(EngineClient(models["dream"]), said.append)
+    try:
+        engine.start()
+        assert not [line for line in said if "confidence kernel" in line], said
+    finally:
+        engine.close()

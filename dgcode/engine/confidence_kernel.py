@@ -14,7 +14,9 @@ Same seed, same tokens: the per-row uniforms for sampling come from the same
 `rng.random(rows)` call the numpy path makes, and the kernel inverts the same
 CDF. Where the library is missing (no C compiler at install time), fails to
 load, or `DGCODE_KERNELS=numpy` asks for numpy, dgcode says so once per
-process on stderr (`DGCODE_KERNELS_QUIET=1` silences it) and uses numpy.
+process (`DGCODE_KERNELS_QUIET=1` silences it) and uses numpy: on stderr,
+or, in the engine's child process, through the front end's progress line
+(`fallback_notice`).
 """
 
 from __future__ import annotations
@@ -185,15 +187,26 @@ def status() -> KernelStatus:
 
 def active() -> CKernel | None:
     """The loaded C kernel, or None (then, once per process, a one-line notice on stderr says why)."""
-    global _noticed
     state = _load()
     if state.backend == "c":
         return _kernel
-    quiet = _quiet if _quiet is not None else os.environ.get(ENV_QUIET, "") not in ("", "0")
-    if not _noticed and not quiet:
-        print(f"dgcode: confidence kernel: numpy, {state.reason}", file=sys.stderr)
-    _noticed = True
+    notice = fallback_notice()
+    if notice is not None:
+        print(f"dgcode: {notice}", file=sys.stderr)
     return None
+
+
+def fallback_notice() -> str | None:
+    """The once-per-process line saying that numpy is used and why; None when the C kernel is, when it was
+    said already, or with DGCODE_KERNELS_QUIET.  The engine's child process, whose stderr is llama.cpp's log,
+    hands it to the front end this way (workflows/model_engine.py), so the person sees it."""
+    global _noticed
+    state = _load()
+    quiet = _quiet if _quiet is not None else os.environ.get(ENV_QUIET, "") not in ("", "0")
+    if state.backend == "c" or _noticed or quiet:
+        return None
+    _noticed = True
+    return f"confidence kernel: numpy, {state.reason}"
 
 
 def reset(quiet: bool | None = None) -> None:

@@ -87,6 +87,13 @@ def describe_backend(engine) -> str:
     return ("GPU" if on_gpu else "CPU") + f", {engine.n_threads} threads"
 
 
+def kernel_notice(_engine) -> str | None:
+    """Runs in the engine process: the line saying the confidence kernel fell back to numpy, once (else None)."""
+    from dgcode.engine.confidence_kernel import fallback_notice
+
+    return fallback_notice()
+
+
 def copy_notice(name: str, copy: dict) -> str:
     """What the one-time cached copy of a dream/llada model costs, and where it lives."""
     size = f"{copy['size_bytes'] / 1e9:.1f} GB" if copy["size_bytes"] >= 1e8 else f"{copy['size_bytes'] / 1e6:.1f} MB"
@@ -150,6 +157,9 @@ class ModelEngine:
         self.client.start(on_progress=on_progress)
         self._described = dict(self.client.description or {})
         self._described["backend"] = self.client.call(describe_backend)
+        kernel = self.client.call(kernel_notice)
+        if kernel:
+            say(kernel)
         copy = self._described.get("cached_copy")
         if copy and copy.get("created"):  # said once: the run that made it
             say(copy_notice(self.name, copy))
