@@ -8,23 +8,20 @@ AnswerFinished, or EngineFailed / PromptFailed / TurnCancelled; the
 handlers here draw each and end the turn.  The step callback records every
 token's committed confidence, which /remask (screens/remask.py) uses, and
 returns False once Escape asked to cancel.  The messages themselves are
-MainScreen's (screens/main.py), so their handlers keep its names.
+MainScreen's (screens/main.py), so their handlers keep its names (and the
+handlers here name their type only as Message: importing main.py would be a cycle).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import work
+from textual.message import Message
 
 from dgcode.context.errors import ContextError
 from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.engine.sampler import StepEvent
 from dgcode.tui.screens.remask import LastAnswer
 from dgcode.workflows.chat.remask import TokenRecorder
-
-if TYPE_CHECKING:  # only for the messages' names in the handlers' signatures
-    from dgcode.tui.screens.main import MainScreen
 
 TEXT_ONLY = "waiting for the remote answer: this backend sends text only, no per-step canvas states"
 
@@ -82,25 +79,25 @@ class TurnMixin:
             self.post_message(self.StepReceived(event))
         return not self._cancel_requested
 
-    def on_main_screen_step_received(self, _message: MainScreen.StepReceived) -> None:
+    def on_main_screen_step_received(self, _message: Message) -> None:
         self._step_pending = False  # before reading: a newer event posts a new message
         if self._latest is not None and self.answering:
             self.canvas.show(self._latest)
             self.status_step(self._latest.step)
 
-    def on_main_screen_status_changed(self, message: MainScreen.StatusChanged) -> None:
+    def on_main_screen_status_changed(self, message: Message) -> None:
         if self.answering:
             self.canvas.phase = message.text
             self.candidate_canvases.set_phase(message.text)
             self.refresh_panel()
 
-    def on_main_screen_prompt_counted(self, message: MainScreen.PromptCounted) -> None:
+    def on_main_screen_prompt_counted(self, message: Message) -> None:
         self._counted = message.tokens
         if message.tokens > 0:  # later estimates use this model's measured characters per token
             self._chars_per_token = max(message.chars / message.tokens, 0.5)
         self.refresh_panel()
 
-    async def on_main_screen_block_finished(self, message: MainScreen.BlockFinished) -> None:
+    async def on_main_screen_block_finished(self, message: Message) -> None:
         if self._answer_view is None:
             self._answer_view = await self.transcript.start_answer(message.text)
         else:
@@ -113,20 +110,20 @@ class TurnMixin:
         self._remasking = False
         self.refresh_panel()
 
-    def on_main_screen_engine_failed(self, message: MainScreen.EngineFailed) -> None:
+    def on_main_screen_engine_failed(self, message: Message) -> None:
         self._end_turn()
         hint = "" if message.crashed else " The app is still usable; try again or check the model."
         self.transcript.add_note(f"engine error: {message.error}{hint}", "error")
 
-    def on_main_screen_turn_cancelled(self, _message: MainScreen.TurnCancelled) -> None:
+    def on_main_screen_turn_cancelled(self, _message: Message) -> None:
         self._end_turn()
         self.transcript.add_note("cancelled before the model started answering", "warning")
 
-    def on_main_screen_prompt_failed(self, message: MainScreen.PromptFailed) -> None:
+    def on_main_screen_prompt_failed(self, message: Message) -> None:
         self._end_turn()
         self.transcript.add_note(f"could not build the prompt: {message.error}", "error")
 
-    async def on_main_screen_answer_finished(self, message: MainScreen.AnswerFinished) -> None:
+    async def on_main_screen_answer_finished(self, message: Message) -> None:
         answer, turn = message.answer, message.turn
         view = self._answer_view or await self.transcript.start_answer(answer.text)
         self._answer_view = None
