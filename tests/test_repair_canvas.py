@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,9 +16,11 @@ from dgcode.repair.canvas import (
     ERROR,
     FIX,
     PAD,
+    V3_SPEC,
     CanvasSpec,
     InferenceCanvas,
     Window,
+    answer_positions,
     apply_answer,
     choose_window,
     clean_message,
@@ -24,6 +28,7 @@ from dgcode.repair.canvas import (
     fixed_bytes,
     make_example,
     make_inference_canvas,
+    shrinking_windows,
     split_lines,
 )
 from dgcode.repair.edit_ops import KEEP, ins_op
@@ -55,8 +60,13 @@ def test_split_lines_counts_lines_as_compile_does():
     assert split_lines("x\n") == ["x\n"]
 
 
-def test_training_canvas_is_the_inference_prompt_plus_the_answer(tok, cases):
-    spec = CanvasSpec()
+V2 = CanvasSpec(canvas=288, slot=112)  # the shipped model's layout
+V3 = V3_SPEC  # version 2's core and a reach of 2 lines before it and 1 after, in 80 more bytes
+WIDE = CanvasSpec(canvas=384, slot=160, lines_before_error=2, lines_after_error=1)  # a wider core, no reach
+
+
+@pytest.mark.parametrize("spec", [V2, V3, WIDE], ids=["v2", "v3", "wide"])
+def test_training_canvas_is_the_inference_prompt_plus_the_answer(tok, cases, spec):
     checked = 0
     for case in cases:
         made = make_example(tok, case.broken, case.error_line, case.message, case.answer_for, spec,
@@ -67,7 +77,7 @@ def test_training_canvas_is_the_inference_prompt_plus_the_answer(tok, cases):
             continue
         tokens, loss_mask, window = made
         assert canvas is not None and canvas.window == window
-        assert tokens.shape == (spec.canvas,) and loss_mask.sum() == spec.slot
+        assert tokens.shape == (spec.canvas,) and loss_mask.sum() == spec.answer_length
         assert loss_mask[spec.answer_start:].all() and not loss_mask[:spec.answer_start].any()
         prompt = tokens[:spec.answer_start]
         first_real = int(np.argmax(prompt != tok.special(PAD)))
@@ -101,11 +111,95 @@ def test_broken_and_answer_slots_are_aligned(tok, cases):
 
 def test_window_is_the_reported_line_and_the_one_before():
     lines = [f"x{i} = {i}\n" for i in range(10)]
-    assert choose_window(lines, 5) == Window((4, 6), b"x4 = 4\nx5 = 5\n")
-    assert choose_window(lines, 0).lines == (0, 1)
+    assert choose_window(lines, 5, V2) == Window((4, 6), b"x4 = 4\nx5 = 5\n")
+    assert choose_window(lines, 0, V2).lines == (0, 1)
     long_line = "y = " + " + ".join(f"v{i}" for i in range(30)) + "\n"
-    assert choose_window([long_line, "z = 1\n"], 1).lines == (1, 2)  # too long together: the line alone
-    assert choose_window([], 0) is None
+    assert choose_window([long_line, "z = 1\n"], 1, V2).lines == (1, 2)  # too long together: the line alone
+    assert choose_window([], 0, V2) is None
+
+
+def test_a_wider_core_reaches_two_lines_up_and_one_down_and_shrinks_to_fit():
+    lines = [f"x{i} = {i}\n" for i in range(10)]
+    assert choose_window(lines, 5, WIDE) == Window((3, 7), b"x3 = 3\nx4 = 4\nx5 = 5\nx6 = 6\n")
+    assert choose_window(lines, 0, WIDE).lines == (0, 2) and choose_window(lines, 9, WIDE).lines == (7, 10)
+    # too long: the line farthest from the reported one goes first (a line after it when both are as far)
+    assert list(shrinking_windows((3, 7), 5)) == [(3, 7), (4, 7), (4, 6), (5, 6)]
+    assert list(shrinking_windows((4, 6), 5)) == [(4, 6), (5, 6)]  # version 2's rule: both, else the line
+    assert list(shrinking_windows((1, 6), (3, 5))) == [(1, 6), (2, 6), (2, 5), (3, 5)]  # lines 3, 4 always kept
+    filler = "    value = " + "a" * 32 + "\n"  # 45 bytes
+    text = [filler] * 3 + ["    if x\n"] + [filler] * 3
+    assert choose_window(text, 3, WIDE).lines == (1, 5)   # 144 bytes: all four lines fit in 160
+    assert choose_window(text, 3, replace(WIDE, slot=128)).lines == (2, 5)
+    assert choose_window(text, 3, replace(WIDE, slot=64)).lines == (2, 4)
+    assert choose_window(text, 3, replace(WIDE, slot=32)).lines == (3, 4)
+
+
+def test_the_reach_adds_lines_around_version_2s_core():
+    lines = [f"x{i} = {i}\n" for i in range(10)]
+    window = choose_window(lines, 5, V3)
+    assert window.lines == (2, 7) and window.core_lines == (4, 6)
+    assert window.core == choose_window(lines, 5, V2).broken == b"x4 = 4\nx5 = 5\n"  # the core is version 2's
+    assert window.broken == b"".join(line.encode() for line in lines[2:7])
+    assert window.reach == b"x2 = 2\nx3 = 3\n" + b"x6 = 6\n"
+    assert answer_positions(window, V3.slot) == tuple(range(112, 126)) + tuple(range(14)) + tuple(range(126, 133))
+    filler = "    value = " + "a" * 32 + "\n"  # 45 bytes: only one filler fits in the 80-byte reach
+    text = [filler] * 3 + ["    if x\n"] + [filler] * 3
+    assert choose_window(text, 3, V3).lines == (1, 4)  # the farthest reach lines go first, after it on ties
+    assert choose_window(text, 3, replace(V3, reach_slot=40)).lines == (2, 4)  # no reach line fits: the core
+    long_line = "y = " + " + ".join(f"v{i}" for i in range(40)) + "\n"
+    cut = choose_window(["a = 1\n", long_line, "b = 2\n"], 1, V3, 50)
+    assert (cut.head or cut.tail) and cut.reach == b"" and cut.lines == (1, 2)  # a cut line gets no reach
+
+
+def test_the_reach_keeps_the_core_aligned_and_is_filled_with_endoftext(tok, cases):
+    checked = 0
+    for case in cases:
+        made = make_example(tok, case.broken, case.error_line, case.message, case.answer_for, V3, case.error_column)
+        canvas = make_inference_canvas(tok, case.broken_source, case.error_line + 1, case.message, V3,
+                                       case.error_column + 1)
+        if made is None or not any(p >= V3.slot for p in canvas.op_positions):
+            continue  # no reach for this window (a cut line, or at the file's edge)
+        window = choose_window(case.broken, case.error_line, V3, case.error_column)
+        tokens = made[0].tolist()
+        fix_at = V3.answer_start
+        core_at = fix_at - 1 - V3.slot
+        reach_at = core_at - 1 - V3.reach_slot
+        assert tokens[core_at - 1] == tokens[reach_at - 1] == tok.special(BROKEN) and tokens[fix_at - 1] == tok.special(FIX)
+        assert tokens[core_at:core_at + len(window.core)] == [BYTE_TOKEN_IDS[b] for b in window.core]
+        assert tokens[reach_at:reach_at + len(window.reach)] == [BYTE_TOKEN_IDS[b] for b in window.reach]
+        assert set(tokens[reach_at + len(window.reach):core_at - 1]) <= {tok.special(EOS)}  # no visible pads
+        answer = tokens[fix_at:]
+        ops_at = canvas.op_positions
+        assert all(answer[p] != tok.special(EOS) for p in ops_at)
+        assert [t for i, t in enumerate(answer) if i not in set(ops_at)] == [tok.special(EOS)] * (
+            V3.answer_length - len(window.broken))
+        checked += 1
+    assert checked >= len(cases) // 2
+
+
+def test_a_slip_in_the_reach_is_repaired_through_the_reach_slot(tok):
+    original = ["def f(items):\n", "    for item in items:\n", "        if item:\n", "            print(item)\n",
+                "    return items\n"]
+    broken = original[:1] + ["      for item in items:\n"] + original[2:]  # the loop indented 2 more
+    source = "".join(broken)
+    with pytest.raises(SyntaxError) as raised:
+        compile(source, "m.py", "exec")
+    error = raised.value
+    assert error.lineno == 5 and "unindent" in error.msg  # reported three lines below the slip
+
+    def answer_for(window):  # the slip is line 1 (0-based); a window must hold it
+        return original[window[0]:window[1]] if window[0] <= 1 < window[1] else None
+
+    assert choose_window(broken, 4, V2).lines == (3, 5) and answer_for((3, 5)) is None  # version 2: out of reach
+    tokens, _mask, lines = make_example(tok, broken, 4, error.msg, answer_for, V3, (error.offset or 1) - 1)
+    canvas = make_inference_canvas(tok, source, error.lineno, error.msg, V3, error.offset or 0)
+    assert lines == canvas.window == (1, 5) and any(p >= V3.slot for p in canvas.op_positions)
+    assert tokens[V3.answer_start - len(canvas.prompt):V3.answer_start].tolist() == canvas.prompt
+    answer = tokens[V3.answer_start:]
+    delete = tok.special("<|del|>")  # the two extra spaces (the last two of the six, by ops_for's convention)
+    assert [i for i, t in enumerate(answer) if t == delete] == [V3.slot + 4, V3.slot + 5]
+    replacement = decode_answer(tok, canvas, answer)
+    assert apply_answer(source, canvas.window, replacement) == "".join(original)
 
 
 @pytest.mark.parametrize("column", [0, 30, 120, 170, 400])
@@ -124,7 +218,7 @@ def test_a_line_longer_than_the_slot_is_cut_around_the_error(column):
 
 
 def test_a_cut_line_trains_and_infers_alike_and_decodes_back(tok):
-    spec = CanvasSpec()
+    spec = V2
     first = "        result = combine(" + ", ".join(f"item_{i}" for i in range(8)) + ")\n"
     second = "        other = compute(" + ", ".join(f"arg_{i}" for i in range(8)) + ")\n"
     original = ["def f():\n", first, second, "        return result\n"]
@@ -151,8 +245,8 @@ def test_a_cut_line_trains_and_infers_alike_and_decodes_back(tok):
     assert fixed_bytes(choose_window(broken, 1, spec, offset - 1), ["x = 1\n"]) is None
 
 
-def test_inference_canvas_respects_the_budget(tok, corpus):
-    spec = CanvasSpec()
+@pytest.mark.parametrize("spec", [V2, V3, WIDE], ids=["v2", "v3", "wide"])
+def test_inference_canvas_respects_the_budget(tok, corpus, spec):
     source = "".join(corpus.files[0].lines)
     n = len(split_lines(source))
     for lineno in (1, n // 2, n):
@@ -161,7 +255,9 @@ def test_inference_canvas_respects_the_budget(tok, corpus):
             continue
         assert len(canvas.prompt) + canvas.answer_slot <= spec.canvas
         assert canvas.prompt[-1] == tok.special(FIX)
-        assert canvas.window[1] - 1 == lineno - 1
+        start, end = canvas.window
+        reach = spec.lines_before_error + spec.lines_after_error + spec.reach_before + spec.reach_after
+        assert start <= lineno - 1 < end and end - start <= reach + 1
 
 
 def test_decode_answer_applies_the_operations_to_the_window(tok):
@@ -187,7 +283,7 @@ def test_example_stream_is_deterministic(tok, corpus):
     assert not (stream[18][0] == a[0]).all()
 
 
-@pytest.mark.parametrize("spec", [CanvasSpec(), CanvasSpec(canvas=160, slot=64, after_budget=40, error_budget=30)])
+@pytest.mark.parametrize("spec", [V2, V3, CanvasSpec(canvas=160, slot=64, after_budget=40, error_budget=30)])
 def test_context_and_message_never_overflow_the_canvas(tok, spec):
     lines = [f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(60)]
     source = "".join(lines)

@@ -132,7 +132,7 @@ def test_smoke_run_trains_exports_and_repairs_through_the_engine(tmp_path, capsy
     with Engine(gguf_path, EngineOptions(n_ctx=spec.canvas, n_threads=1)) as engine:
         outcome = repair_case(engine, case, spec, 0.9)
     assert outcome is not None and outcome.fits and outcome.kind == "missing_colon"
-    assert 1 <= outcome.steps <= spec.slot  # an untrained model's answer is junk, but the loop is bounded
+    assert 1 <= outcome.steps <= spec.answer_length  # an untrained model's answer is junk, but the loop is bounded
 
 
 def test_kind_weights_choose_which_errors_are_drawn(data):

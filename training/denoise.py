@@ -22,6 +22,7 @@ from dgcode.repair.canvas import (
     PAD,
     CanvasSpec,
     Tokenizer,
+    answer_ended,
     apply_answer,
     decode_answer,
     make_inference_canvas,
@@ -45,7 +46,8 @@ class Outcome:
 @torch.no_grad()
 def denoise_batch(model: RepairModel, prompts: list[list[int]], tok: Tokenizer, spec: CanvasSpec,
                   threshold: float = 0.9, device: str = "cpu") -> tuple[list[list[int]], list[int]]:
-    """Answers (tokens up to, not including, <|endoftext|>) and the steps each took."""
+    """Answers (tokens up to, not including, <|endoftext|>; with a reach slot, every position, masked ones as
+    <|mask|>, as repair_window decodes them) and the steps each took."""
     pad, mask_id, eos = tok.special(PAD), tok.special(MASK), tok.special(EOS)
     b, a = len(prompts), spec.answer_start
     canvas = torch.full((b, spec.canvas), pad, dtype=torch.long)
@@ -56,8 +58,9 @@ def denoise_batch(model: RepairModel, prompts: list[list[int]], tok: Tokenizer, 
     attention = canvas_attention_mask(canvas, pad, a)
     steps = torch.zeros(b, dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
-    arange = torch.arange(spec.slot, device=device)
-    for _ in range(spec.slot):  # each step commits at least one position per unfinished example
+    n = spec.answer_length
+    arange = torch.arange(n, device=device)
+    for _ in range(n):  # each step commits at least one position per unfinished example
         if bool(done.all()):
             break
         answer = canvas[:, a:]
@@ -74,12 +77,19 @@ def denoise_batch(model: RepairModel, prompts: list[list[int]], tok: Tokenizer, 
         steps += (~done).long()
         answer, masked = canvas[:, a:], canvas[:, a:] == mask_id
         is_end = answer == eos
-        first_end = torch.where(is_end.any(-1), is_end.float().argmax(-1), torch.full_like(steps, spec.slot))
+        first_end = torch.where(is_end.any(-1), is_end.float().argmax(-1), torch.full_like(steps, n))
         masked_before = (masked & (arange[None] < first_end[:, None])).any(-1)
-        done |= (is_end.any(-1) & ~masked_before) | ~masked.any(-1)
+        if spec.reach_slot:  # the core's <|endoftext|> run is not the end: each slot must have ended
+            ended = torch.tensor([answer_ended(row, spec, eos, mask_id) for row in answer.tolist()], device=device)
+        else:
+            ended = is_end.any(-1) & ~masked_before
+        done |= ended | ~masked.any(-1)
     out = []
     for row in canvas[:, a:].tolist():
-        out.append(row[:row.index(eos)] if eos in row else [t for t in row if t != mask_id])
+        if spec.reach_slot:
+            out.append(row)
+        else:
+            out.append(row[:row.index(eos)] if eos in row else [t for t in row if t != mask_id])
     return out, steps.tolist()
 
 
@@ -109,7 +119,7 @@ def evaluate_cases(model: RepairModel, cases: list[RepairCase], tok: Tokenizer, 
                 case.broken_source, canvas.window, replacement)
             outcomes[i] = Outcome(case.kind, True, case.answer_for(canvas.window) is not None,
                                   repaired == case.original_source, syntax_error(repaired) is None,
-                                  len(answer), n_steps)
+                                  sum(t != tok.special(MASK) for t in answer), n_steps)
     model.train(was_training)
     return outcomes  # type: ignore[return-value]
 

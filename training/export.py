@@ -5,7 +5,9 @@ Linear weights are (out, in); GGUFWriter stores them in ggml order). The
 header says diffusion.shift_logits = false (logits at position i predict token
 i, as trained), names the mask / end-of-text / padding tokens, stores the
 tokenizer as gpt2 + qwen2 pre-tokenizer, and records the canvas layout under
-dgcode.repair.* so inference can rebuild the exact training canvas.
+dgcode.repair.* (the oldest layout version that describes it, layout.py) so
+inference can rebuild the exact training canvas. training/gguf_import.py
+reads such a file back.
 
     python -m training.export --checkpoint runs/repair/last.pt --out runs/repair/dgcode-repair.gguf
 """
@@ -14,14 +16,37 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from dgcode.repair.canvas import EOS, MASK, PAD, CanvasSpec
-from dgcode.repair.repair_model import LAYOUT_KEY, LAYOUT_VERSION
+from dgcode.repair.layout import LAYOUT_KEY, layout_values
 from training.tokenizer import ByteBPE
+
+LAYER_TENSORS = (
+    ("attn_norm.weight", "attn_norm.weight"),
+    ("attn_q.weight", "attn.q.weight"), ("attn_q.bias", "attn.q.bias"),
+    ("attn_k.weight", "attn.k.weight"), ("attn_k.bias", "attn.k.bias"),
+    ("attn_v.weight", "attn.v.weight"), ("attn_v.bias", "attn.v.bias"),
+    ("attn_output.weight", "attn.o.weight"),
+    ("ffn_norm.weight", "ffn_norm.weight"),
+    ("ffn_gate.weight", "ffn.gate.weight"),
+    ("ffn_up.weight", "ffn.up.weight"),
+    ("ffn_down.weight", "ffn.down.weight"),
+)
+"""(gguf name in blk.N., RepairModel state_dict name in blocks.N.) for each tensor of a layer."""
+
+
+def tensor_names(n_layer: int, tied: bool) -> list[tuple[str, str]]:
+    """(gguf name, RepairModel state_dict name) for every weight, in the order the GGUF stores them."""
+    out = [("token_embd.weight", "embed.weight")]
+    for i in range(n_layer):
+        out += [(f"blk.{i}.{g}", f"blocks.{i}.{t}") for g, t in LAYER_TENSORS]
+    out.append(("output_norm.weight", "norm.weight"))
+    if not tied:
+        out.append(("output.weight", "output.weight"))
+    return out
 
 
 def gguf_tensors(state: dict, n_layer: int, tied: bool) -> list[tuple[str, np.ndarray]]:
@@ -32,24 +57,7 @@ def gguf_tensors(state: dict, n_layer: int, tied: bool) -> list[tuple[str, np.nd
             value = value.detach().float().cpu().numpy()
         return np.asarray(value, dtype=np.float32)
 
-    out = [("token_embd.weight", get("embed.weight"))]
-    for i in range(n_layer):
-        p, b = f"blk.{i}.", f"blocks.{i}."
-        out += [
-            (p + "attn_norm.weight", get(b + "attn_norm.weight")),
-            (p + "attn_q.weight", get(b + "attn.q.weight")), (p + "attn_q.bias", get(b + "attn.q.bias")),
-            (p + "attn_k.weight", get(b + "attn.k.weight")), (p + "attn_k.bias", get(b + "attn.k.bias")),
-            (p + "attn_v.weight", get(b + "attn.v.weight")), (p + "attn_v.bias", get(b + "attn.v.bias")),
-            (p + "attn_output.weight", get(b + "attn.o.weight")),
-            (p + "ffn_norm.weight", get(b + "ffn_norm.weight")),
-            (p + "ffn_gate.weight", get(b + "ffn.gate.weight")),
-            (p + "ffn_up.weight", get(b + "ffn.up.weight")),
-            (p + "ffn_down.weight", get(b + "ffn.down.weight")),
-        ]
-    out.append(("output_norm.weight", get("norm.weight")))
-    if not tied:
-        out.append(("output.weight", get("output.weight")))
-    return out
+    return [(name, get(key)) for name, key in tensor_names(n_layer, tied)]
 
 
 def random_state(config: dict, seed: int = 0, std: float = 0.05) -> dict[str, np.ndarray]:
@@ -81,6 +89,7 @@ def export_gguf(state: dict, config: dict, tok: ByteBPE, spec: CanvasSpec, path:
         raise ValueError("dtype must be f16 or f32")
     if config["n_vocab"] != tok.n_vocab:
         raise ValueError(f"model vocab {config['n_vocab']} != tokenizer vocab {tok.n_vocab}")
+    layout = layout_values(spec)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     w = gguf.GGUFWriter(tmp, "dream")
@@ -113,9 +122,8 @@ def export_gguf(state: dict, config: dict, tok: ByteBPE, spec: CanvasSpec, path:
         w.add_mask_token_id(tok.special(MASK))
         w.add_add_bos_token(False)
 
-        w.add_uint32(LAYOUT_KEY + "version", LAYOUT_VERSION)
-        for key, value in asdict(spec).items():
-            w.add_uint32(LAYOUT_KEY + key, int(value))
+        for key, value in layout.items():  # version first, then that version's keys
+            w.add_uint32(LAYOUT_KEY + key, value)
 
         for tname, array in gguf_tensors(state, config["n_layer"], config["tied_embeddings"]):
             if array.ndim > 1 and dtype == "f16":

@@ -8,6 +8,8 @@ or LLaDA's 1/t weighting with --loss-weight inv_t). AdamW, linear warm-up then
 cosine decay, gradient clipping, bf16 autocast on CUDA. Every --eval-every
 steps it prints a held-out exact-repair estimate (training/denoise.py);
 checkpoints hold everything export needs (config, canvas spec, tokenizer).
+--init-from starts a fine-tuning leg from a checkpoint or an exported GGUF
+(training/gguf_import.py), on the flags' canvas layout.
 
     python -m training.train --out runs/repair --device cuda --steps 12000 --batch 256 --workers 14
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dgcode.repair.canvas import MASK, PAD, CanvasSpec
+from dgcode.repair.canvas import MASK, PAD, V3_SPEC, CanvasSpec, spec_problem
 from training.corpus import Corpus
 from training.corrupt import KINDS
 from training.denoise import evaluate_cases, format_summary, summarize
@@ -55,9 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-head", type=int, default=6)
     p.add_argument("--n-head-kv", type=int, default=2)
     p.add_argument("--n-ff", type=int, default=1024)
-    p.add_argument("--canvas", type=int, default=CanvasSpec.canvas, help="training canvas length in tokens")
-    p.add_argument("--slot", type=int, default=CanvasSpec.slot, help="broken slot = answer slot length")
-    p.add_argument("--after-budget", type=int, default=CanvasSpec.after_budget)
+    p.add_argument("--canvas", type=int, default=V3_SPEC.canvas, help="training canvas length in tokens")
+    p.add_argument("--slot", type=int, default=V3_SPEC.slot, help="the core's broken slot = its answer slot, in bytes")
+    p.add_argument("--after-budget", type=int, default=V3_SPEC.after_budget)
+    p.add_argument("--lines-before", type=int, default=V3_SPEC.lines_before_error,
+                   help="window lines before the reported line (layout version 2: 1)")
+    p.add_argument("--lines-after", type=int, default=V3_SPEC.lines_after_error,
+                   help="window lines after the reported line (layout version 2: 0)")
+    p.add_argument("--reach-before", type=int, default=V3_SPEC.reach_before,
+                   help="reach: whole lines before the window's core that the model may also edit (version 3)")
+    p.add_argument("--reach-after", type=int, default=V3_SPEC.reach_after, help="reach: lines after the core")
+    p.add_argument("--reach-slot", type=int, default=V3_SPEC.reach_slot,
+                   help="the reach's bytes (0: no reach; with version 2's window, layout version 2)")
     p.add_argument("--workers", type=int, default=0, help="data-loader processes (0: in the main process)")
     p.add_argument("--max-files", type=int, default=None, help="use only the first N files of each split (smoke)")
     p.add_argument("--log-every", type=int, default=50)
@@ -66,8 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ckpt-every", type=int, default=1000)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init-from", default=None,
-                   help="start from this checkpoint's weights (same model shape and tokenizer) with a fresh "
-                        "optimizer, step count and schedule: a fine-tuning leg")
+                   help="start from the weights of this checkpoint or exported .gguf (same model shape; its "
+                        "tokenizer) with a fresh optimizer, step count and schedule: a fine-tuning leg, which may "
+                        "move to another canvas layout (RoPE is relative)")
     p.add_argument("--kind-weights", default=None,
                    help="how often each error kind is drawn, e.g. 'missing_bracket=2,missing_colon=0.5' "
                         "(kinds not named weigh 1); uniform if not given")
@@ -156,6 +168,27 @@ def mask_answer(tokens: torch.Tensor, answer_start: int, mask_id: int, eps: floa
     return noisy, masked, t.to(tokens.device)
 
 
+def load_init(path: str, device: torch.device) -> dict:
+    """--init-from's checkpoint as a dict with "model", "tokenizer", "spec" and "origin" (what it is); an
+    exported .gguf is read back with training/gguf_import.py."""
+    if Path(path).suffix != ".gguf":
+        init = torch.load(path, map_location=device, weights_only=False)
+        return {**init, "origin": f"step {init['step']}"}
+    from dgcode.repair.layout import NotARepairModel
+    from training.gguf_import import NotImportable, read_gguf_model
+
+    try:
+        imported = read_gguf_model(path)
+    except (NotARepairModel, NotImportable) as error:
+        raise SystemExit(f"--init-from: {error}") from None
+    spec = imported.spec
+    return {"model": {k: torch.from_numpy(v).to(device) for k, v in imported.state.items()},
+            "tokenizer": imported.tokenizer.to_dict(), "spec": asdict(spec), "config": imported.config.to_dict(),
+            "origin": f"GGUF, layout version {spec.layout_version}: canvas {spec.canvas}, slot {spec.slot}, "
+                      f"window {spec.lines_before_error} line(s) before and {spec.lines_after_error} after, "
+                      f"reach slot {spec.reach_slot}"}
+
+
 def save_checkpoint(path: Path, model: RepairModel, optimizer, step: int, args, spec: CanvasSpec,
                     tok: ByteBPE) -> None:
     raw = getattr(model, "_orig_mod", model)
@@ -183,18 +216,20 @@ def main(argv: list[str] | None = None) -> None:
     held_corpus = Corpus("heldout", max_files=args.max_files)
     print(f"corpus: {train_corpus.stats()} / {held_corpus.stats()} in {time.time() - t0:.0f}s")
     kind_weights = parse_kind_weights(args.kind_weights)
-    init = None
-    if args.init_from:
-        init = torch.load(args.init_from, map_location=device, weights_only=False)
-        if not (out / "tokenizer.json").exists():
-            ByteBPE.from_dict(init["tokenizer"]).save(out / "tokenizer.json")
+    spec = CanvasSpec(canvas=args.canvas, slot=args.slot, after_budget=args.after_budget,
+                      lines_before_error=args.lines_before, lines_after_error=args.lines_after,
+                      reach_before=args.reach_before, reach_after=args.reach_after, reach_slot=args.reach_slot)
+    if spec_problem(spec) is not None:
+        raise SystemExit(f"the canvas flags do not make a canvas: {spec_problem(spec)}")
+    init = load_init(args.init_from, device) if args.init_from else None
+    if init is not None and not (out / "tokenizer.json").exists():
+        ByteBPE.from_dict(init["tokenizer"]).save(out / "tokenizer.json")
     tok = load_or_train_tokenizer(out, train_corpus, args.vocab)
     if init is not None and init["tokenizer"] != tok.to_dict():
         raise SystemExit(f"--init-from {args.init_from}: its tokenizer differs from {out / 'tokenizer.json'}")
-    spec = CanvasSpec(canvas=args.canvas, slot=args.slot, after_budget=args.after_budget)
     if init is not None and init["spec"] != asdict(spec):
-        raise SystemExit(f"--init-from {args.init_from}: its canvas layout {init['spec']} differs from the "
-                         f"flags' {asdict(spec)}")
+        print(f"canvas layout: {init['spec']} in {args.init_from}, fine-tuned on {asdict(spec)} "
+              f"(layout version {spec.layout_version})")
     cfg = ModelConfig(n_vocab=tok.n_vocab, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
                       n_head_kv=args.n_head_kv, n_ff=args.n_ff, n_ctx=max(1024, args.canvas))
     model = RepairModel(cfg).to(device)
@@ -210,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             model.load_state_dict(init["model"])
         except RuntimeError as error:
             raise SystemExit(f"--init-from {args.init_from}: the model flags do not match its shape ({error})") from None
-        print(f"weights from {args.init_from} (step {init['step']})")
+        print(f"weights from {args.init_from} ({init['origin']})")
     if args.resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -266,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         ce = F.cross_entropy(logits.float()[masked], tokens[:, a:][masked], reduction="none")
         if args.loss_weight == "inv_t":
             weights = (1.0 / t)[:, None].expand_as(masked)[masked]
-            loss = (ce * weights).sum() / (tokens.shape[0] * spec.slot)
+            loss = (ce * weights).sum() / (tokens.shape[0] * spec.answer_length)
         else:
             loss = ce.mean()
         optimizer.zero_grad(set_to_none=True)

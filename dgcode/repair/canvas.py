@@ -2,27 +2,30 @@
 
 Shared by training (`make_example`) and inference (`make_inference_canvas`,
 `decode_answer`, `apply_answer`); docs/model.md describes the same format.
-Given the line L that compile() reports, the *window* is lines [L-1, L], or
-line L alone when both do not fit the slot, or, for a line longer than the
-slot, the part of line L around the error's column, its head and tail then
-joining the context (`choose_window`). The canvas, in
+The window (the bytes the model tags) is chosen in window.py: a *core* of
+the reported line and the one before it (layout version 2), and in layout
+version 3 optionally a *reach* of a few more lines around it. The canvas, in
 suffix-prefix-middle order so that the answer slot comes last (dgcode's
 engine generates after the prompt):
 
     <|after|>  lines after the window (BPE tokens, nearest first, cut to a budget)
     <|before|> lines before the window (BPE tokens, nearest last, the rest of the budget)
     <|error|>  the compiler's message (BPE tokens, cut to a budget)
-    <|broken|> the window's bytes, one byte token each, then <|pad|> up to SLOT
-    <|fix|>    the answer slot: SLOT positions, all <|mask|> at inference; in
-               training one edit operation per window byte (edit_ops.py), then
-               <|endoftext|> to the end
+   [<|broken|> the reach's bytes, then <|endoftext|> up to REACH_SLOT]   (version 3 with a reach only)
+    <|broken|> the core's bytes, one byte token each, then <|pad|> up to SLOT
+    <|fix|>    the answer: SLOT positions for the core, then REACH_SLOT for the
+               reach, all <|mask|> at inference; in training one edit
+               operation per byte (edit_ops.py), each slot's rest <|endoftext|>
 
-Broken byte i and its operation sit exactly SLOT+1 positions apart, a fixed
+Core byte i and its operation sit exactly SLOT+1 positions apart, a fixed
 relative offset (RoPE), so "look at the byte I tag" is one attention pattern;
-and since most operations are <|keep|>, the model's real decisions are few
-and local. Training canvases are left-padded with <|pad|> to CANVAS tokens
-with the pads hidden from attention, so the unpadded prompt at inference gives
-the same result.
+the reach keeps the core where version 2 has it (its own bytes and operations
+are a fixed 2*SLOT+REACH_SLOT+2 apart), so a version 2 model's alignment
+carries over unchanged, while a longer slot would move it (the weights learnt
+SLOT+1). Since most operations are <|keep|>, the model's real decisions are
+few and local. Training canvases are left-padded with <|pad|> to CANVAS
+tokens with the pads hidden from attention, so the unpadded prompt at
+inference gives the same result.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ import numpy as np
 
 from dgcode.engine.byte_vocab import byte_char_map
 from dgcode.repair.edit_ops import OPS, apply_ops, ops_for
+from dgcode.repair.window import (  # noqa: F401 (re-exported: the window is part of the canvas's contract)
+    Window,
+    answer_positions,
+    choose_window,
+    fixed_bytes,
+    shrinking_windows,
+    split_lines,
+    window_for_error,
+)
 
 EOS, PAD, MASK = "<|endoftext|>", "<|pad|>", "<|mask|>"
 AFTER, BEFORE, ERROR, BROKEN, FIX = "<|after|>", "<|before|>", "<|error|>", "<|broken|>", "<|fix|>"
@@ -50,95 +62,80 @@ class Tokenizer(Protocol):
     def special(self, name: str) -> int: ...
 
 
+V2_WINDOW = (1, 0)
+"""Layout version 2's window: the reported line and the one before it (lines before, lines after)."""
+
+
 @dataclass(frozen=True)
 class CanvasSpec:
-    canvas: int = 352          # training canvas length (prompt + answer slot)
-    slot: int = 128            # broken slot = answer slot length, in bytes
+    """A canvas layout. The defaults have version 2's window and no reach (a GPU-sized canvas); V3_SPEC is layout
+    version 3's, and the shipped model's is read from its GGUF (version 2: canvas 288, slot 112)."""
+
+    canvas: int = 352          # training canvas length (prompt + answer)
+    slot: int = 128            # core broken slot = its answer slot, in bytes
     after_budget: int = 24     # most tokens of lines after the window (more if the file starts soon)
     error_budget: int = 16     # most tokens of the compiler's message
-    lines_before_error: int = 1  # window = [L - lines_before_error, L]
+    lines_before_error: int = 1  # core = [L - lines_before_error, L + lines_after_error]
+    lines_after_error: int = 0
+    reach_before: int = 0      # reach: whole lines before the core ...
+    reach_after: int = 0       # ... and after it
+    reach_slot: int = 0        # reach broken slot = its answer slot, in bytes (0: no reach)
+
+    @property
+    def layout_version(self) -> int:
+        """The oldest GGUF layout version that describes this canvas: 2 for version 2's window, else 3."""
+        core = (self.lines_before_error, self.lines_after_error)
+        return 2 if core == V2_WINDOW and self.reach_slot == 0 else 3
+
+    @property
+    def n_markers(self) -> int:
+        return len(MARKERS) + (self.reach_slot > 0)
+
+    @property
+    def answer_length(self) -> int:
+        """Answer positions: the core's slot, then the reach's."""
+        return self.slot + self.reach_slot
 
     @property
     def context_budget(self) -> int:
-        """Tokens for the after + before context and the message (five markers, two slots)."""
-        return self.canvas - 2 * self.slot - len(MARKERS)
+        """Tokens for the after + before context and the message (the markers, the slots twice)."""
+        return self.canvas - 2 * self.answer_length - self.n_markers
 
     @property
     def answer_start(self) -> int:
         """Position of the first answer token in a (left-padded) training canvas."""
-        return self.canvas - self.slot
+        return self.canvas - self.answer_length
 
 
 DEFAULT_SPEC = CanvasSpec()
+V3_SPEC = CanvasSpec(canvas=448, slot=112, reach_before=2, reach_after=1, reach_slot=80)
+"""Layout version 3 as train.py makes it by default (docs/model.md, "Layout version 3"): the shipped model's core
+(canvas 288's slot of 112 bytes, version 2's window, so its alignment carries over) and a reach of two lines before
+it and one after in 80 more bytes, chosen by measuring coverage (training/coverage.py); the canvas grows by the
+two reach slots and a marker, so the context budget stays version 2's."""
+MAX_WINDOW_LINES = 16
+"""The most lines a window may reach before or after the reported line (core and reach each)."""
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings, split at "\\n" as compile() counts lines (not at form feeds as
-    str.splitlines does; a lone "\\r", which compile() also counts, is not handled)."""
-    parts = text.split("\n")
-    lines = [p + "\n" for p in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def window_for_error(n_lines: int, error_line: int, spec: CanvasSpec = DEFAULT_SPEC) -> tuple[int, int]:
-    """Lines [start, end) around the 0-based line compile() reported, before any length check."""
-    error_line = min(max(error_line, 0), max(n_lines - 1, 0))
-    return max(0, error_line - spec.lines_before_error), min(n_lines, error_line + 1)
-
-
-@dataclass(frozen=True)
-class Window:
-    """What the model tags: source lines [start, end) (0-based), or the middle of one long line."""
-
-    lines: tuple[int, int]
-    broken: bytes           # the bytes the model sees and tags
-    head: bytes = b""       # bytes of the line before `broken` (a long line cut to fit the slot)
-    tail: bytes = b""       # bytes of the line after it
-
-
-def fixed_bytes(window: Window, answer_lines: Sequence[str]) -> bytes | None:
-    """What window.broken should be, given the correct text of the window's lines; None when the
-    repair reaches outside a cut line's window (its head or tail would change too)."""
-    fixed = "".join(answer_lines).encode("utf-8")
-    head, tail = window.head, window.tail
-    if len(fixed) < len(head) + len(tail) or not (fixed.startswith(head) and fixed.endswith(tail)):
-        return None
-    return fixed[len(head):len(fixed) - len(tail)]
-
-
-def _cut(line: bytes, column: int, room: int) -> tuple[int, int]:
-    """Bytes [a, b) of a line longer than `room`: `room` bytes or a few less (never splitting a UTF-8
-    character), with byte `column` two thirds of the way in (a slip usually comes before the error)."""
-    a = min(max(column - (2 * room) // 3, 0), len(line) - room)
-    b = a + room
-    while a < b and 0x80 <= line[a] < 0xC0:
-        a += 1
-    while b > a and b < len(line) and 0x80 <= line[b] < 0xC0:
-        b -= 1
-    return a, b
-
-
-def choose_window(lines: Sequence[str], error_line: int, spec: CanvasSpec = DEFAULT_SPEC,
-                  column: int = 0) -> Window | None:
-    """window_for_error's lines; the reported line alone when they are too long together; the part of
-    that line around `column` (0-based, in characters) when it alone is too long. There is always room
-    left for <|endoftext|>; None only when there are no lines."""
-    if not lines:
-        return None
-    window = window_for_error(len(lines), error_line, spec)
-    broken = "".join(lines[window[0]:window[1]]).encode("utf-8")
-    if len(broken) < spec.slot:
-        return Window(window, broken)
-    line = min(max(error_line, 0), len(lines) - 1)
-    text = lines[line]
-    broken = text.encode("utf-8")
-    if len(broken) < spec.slot:
-        return Window((line, line + 1), broken)
-    column = len(text[:min(max(column, 0), len(text))].encode("utf-8"))
-    a, b = _cut(broken, column, spec.slot - 1)
-    return Window((line, line + 1), broken[a:b], broken[:a], broken[b:])
+def spec_problem(spec: CanvasSpec) -> str | None:
+    """Why `spec` does not make a canvas (a slot with no room, a context budget below zero, a window out of
+    range), or None when it does."""
+    if spec.slot < 2:
+        return f"slot {spec.slot} has no room for a byte and <|endoftext|>"
+    if spec.reach_slot == 1 or spec.reach_slot < 0:
+        return f"reach_slot {spec.reach_slot} has no room for a byte and <|endoftext|>"
+    if spec.reach_slot == 0 and (spec.reach_before or spec.reach_after):
+        return "reach lines without a reach slot"
+    if spec.context_budget < 0:
+        need = 2 * spec.answer_length + spec.n_markers
+        return (f"canvas {spec.canvas} is shorter than its slots of {spec.slot} and {spec.reach_slot}, twice, "
+                f"and {spec.n_markers} markers ({need} tokens)")
+    if min(spec.after_budget, spec.error_budget) < 0:
+        return "a negative context budget"
+    for name in ("lines_before_error", "lines_after_error", "reach_before", "reach_after"):
+        if not 0 <= getattr(spec, name) <= MAX_WINDOW_LINES:
+            return f"{name} = {getattr(spec, name)} is outside 0..{MAX_WINDOW_LINES}"
+    return None
 
 
 _LINE_REFERENCE = re.compile(r" \(detected at line \d+\)| on line \d+")
@@ -159,9 +156,10 @@ def encode_lines(tok: Tokenizer, lines: Sequence[str]) -> list[int]:
 
 def _context(tok: Tokenizer, lines: Sequence[str], window: Window, message: str, spec: CanvasSpec,
              look: int = 24) -> tuple[list[int], list[int], list[int]]:
-    """(after, before, message) tokens within the context budget; a cut line's head ends the lines
-    before, its tail starts the lines after."""
-    start, end = window.lines
+    """(after, before, message) tokens within the context budget: the lines after and before the window's core
+    (a reach's lines too, so the core's context is version 2's); a cut line's head ends the lines before, its
+    tail starts the lines after."""
+    start, end = window.core_lines
     error = tok.encode(clean_message(message))[:min(spec.error_budget, spec.context_budget)]
     budget = spec.context_budget - len(error)
     after = tok.encode(window.tail.decode("utf-8")) + encode_lines(tok, lines[end:end + look])
@@ -172,18 +170,24 @@ def _context(tok: Tokenizer, lines: Sequence[str], window: Window, message: str,
     return after[:n_after], before[len(before) - n_before:], error
 
 
-def _prompt(tok: Tokenizer, after: list[int], before: list[int], error: list[int], broken: bytes,
+def _byte_slot(tok: Tokenizer, data: bytes, size: int, fill: str) -> list[int]:
+    return [tok.special(BROKEN)] + [BYTE_TOKEN_IDS[b] for b in data] + [tok.special(fill)] * (size - len(data))
+
+
+def _prompt(tok: Tokenizer, after: list[int], before: list[int], error: list[int], window: Window,
             spec: CanvasSpec) -> list[int]:
+    # the reach is filled with <|endoftext|>: a version 2 model reads a <|pad|> it can see as the end of the
+    # core's bytes (visible pads outside the core cost it nearly all its answers; <|endoftext|> almost none)
+    reach = _byte_slot(tok, window.reach, spec.reach_slot, EOS) if spec.reach_slot else []
     return ([tok.special(AFTER)] + after + [tok.special(BEFORE)] + before + [tok.special(ERROR)] + error
-            + [tok.special(BROKEN)] + [BYTE_TOKEN_IDS[b] for b in broken]
-            + [tok.special(PAD)] * (spec.slot - len(broken)) + [tok.special(FIX)])
+            + reach + _byte_slot(tok, window.core, spec.slot, PAD) + [tok.special(FIX)])
 
 
 def make_example(tok: Tokenizer, broken_lines: Sequence[str], error_line: int, message: str,
                  answer_for: Callable[[tuple[int, int]], Sequence[str] | None],
                  spec: CanvasSpec = DEFAULT_SPEC,
                  error_column: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
-    """A training canvas: (tokens, loss mask over the answer slot, window lines), left-padded to spec.canvas.
+    """A training canvas: (tokens, loss mask over the answer, window lines), left-padded to spec.canvas.
 
     `broken_lines` is the whole broken file, `error_line` the 0-based line
     compile() reports, `error_column` its 0-based column and `message` its
@@ -203,8 +207,10 @@ def make_example(tok: Tokenizer, broken_lines: Sequence[str], error_line: int, m
     if ops is None:
         return None
     after, before, error = _context(tok, broken_lines, window, message, spec)
-    prompt = _prompt(tok, after, before, error, window.broken, spec)
-    body = prompt + [tok.special(op) for op in ops] + [tok.special(EOS)] * (spec.slot - len(ops))
+    answer = [tok.special(EOS)] * spec.answer_length
+    for position, op in zip(answer_positions(window, spec.slot), ops):
+        answer[position] = tok.special(op)
+    body = _prompt(tok, after, before, error, window, spec) + answer
     tokens = np.full(spec.canvas, tok.special(PAD), dtype=np.int64)
     tokens[spec.canvas - len(body):] = body
     loss_mask = np.zeros(spec.canvas, dtype=bool)
@@ -214,12 +220,18 @@ def make_example(tok: Tokenizer, broken_lines: Sequence[str], error_line: int, m
 
 @dataclass(frozen=True)
 class InferenceCanvas:
-    prompt: list[int]          # ends with <|fix|>; the answer slot follows
+    prompt: list[int]          # ends with <|fix|>; the answer follows
     answer_slot: int           # positions to generate (all masked)
     window: tuple[int, int]    # the source lines [start, end) the answer replaces (0-based)
-    broken: bytes              # the bytes the answer's operations apply to
+    broken: bytes              # the bytes the answer's operations apply to, in file order
     head: bytes = b""          # of a cut line: the bytes before `broken` ...
     tail: bytes = b""          # ... and after it, kept as they are
+    positions: tuple[int, ...] = ()
+    """The answer position of each byte's operation (window.answer_positions); () for byte i at position i."""
+
+    @property
+    def op_positions(self) -> Sequence[int]:
+        return self.positions or range(len(self.broken))
 
 
 def make_inference_canvas(tok: Tokenizer, source: str, error_lineno: int, message: str,
@@ -231,14 +243,31 @@ def make_inference_canvas(tok: Tokenizer, source: str, error_lineno: int, messag
     if window is None:
         return None
     after, before, error = _context(tok, lines, window, message, spec)
-    return InferenceCanvas(_prompt(tok, after, before, error, window.broken, spec), spec.slot, window.lines,
-                           window.broken, window.head, window.tail)
+    return InferenceCanvas(_prompt(tok, after, before, error, window, spec), spec.answer_length, window.lines,
+                           window.broken, window.head, window.tail, answer_positions(window, spec.slot))
+
+
+def answer_ended(answer: Sequence[int], spec: CanvasSpec, eos: int, mask: int) -> bool:
+    """Whether denoising can stop: in each slot of the answer (the core's, then the reach's) an <|endoftext|>
+    is committed with nothing masked before it, or nothing is masked at all."""
+    for lo, hi in ((0, spec.slot), (spec.slot, spec.answer_length)):
+        part = list(answer[lo:hi])
+        end = part.index(eos) if eos in part else len(part)
+        if mask in part[:end]:
+            return False
+    return True
 
 
 def decode_answer(tok: Tokenizer, canvas: InferenceCanvas, answer_tokens: Sequence[int]) -> list[str] | None:
-    """The replacement lines an answer's operations make of the window; None if they are not UTF-8."""
+    """The replacement lines an answer's operations make of the window; None if they are not UTF-8. An answer
+    cut short (at its <|endoftext|>) keeps the bytes it has no operation for."""
     names = {tok.special(op): op for op in OPS}
-    ops = [names.get(int(t), "") for t in answer_tokens[:len(canvas.broken)]]
+    return rewrite_window(canvas, [names.get(int(answer_tokens[p]), "") if p < len(answer_tokens) else ""
+                                   for p in canvas.op_positions])
+
+
+def rewrite_window(canvas: InferenceCanvas, ops: Sequence[str]) -> list[str] | None:
+    """The replacement lines that operations for the window's bytes, in file order, make; None if not UTF-8."""
     try:
         return split_lines((canvas.head + apply_ops(canvas.broken, ops) + canvas.tail).decode("utf-8"))
     except UnicodeDecodeError:

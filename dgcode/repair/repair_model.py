@@ -1,7 +1,8 @@
 """dgcode's repair model as a GGUF: recognising one, reading its canvas layout, and one repair step in the engine.
 
 A repair model is a `dream` GGUF whose metadata carries `dgcode.repair.*`
-(the canvas layout it was trained with, canvas.py). `repair_window` runs
+(the canvas layout it was trained with, canvas.py; read and checked by
+layout.py, whose names this module re-exports). `repair_window` runs
 inside the engine's process (`EngineClient.call`): it lays out the canvas
 for a file and its compiler error, denoises the answer slot with the engine's
 threshold sampler, and turns the edit operations back into lines. It can also
@@ -11,67 +12,29 @@ compiler to judge when the denoised answer does not compile.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from dgcode.repair.canvas import (
+    EOS,
+    MASK,
     SPECIALS,
     CanvasSpec,
     InferenceCanvas,
     Tokenizer,
+    answer_ended,
     apply_answer,
     decode_answer,
     make_inference_canvas,
+    rewrite_window,
     split_lines,
 )
 from dgcode.repair.edit_ops import OPS
+from dgcode.repair.layout import LAYOUT_KEY, LAYOUT_VERSION, NotARepairModel, read_layout  # noqa: F401 (re-exported)
 from dgcode.repair.ranked_ops import ranked_choices
-
-LAYOUT_KEY = "dgcode.repair."
-LAYOUT_VERSION = 2  # 2: one edit operation per broken byte
-
-
-class NotARepairModel(ValueError):
-    """The GGUF is not a dgcode repair model of a layout this version reads."""
-
-
-def read_layout(path: str | os.PathLike[str]) -> CanvasSpec:
-    """The canvas layout a repair model was trained with; NotARepairModel when it has none (or another version).
-
-    Read with dgcode's bounded header reader (engine/gguf_header.py), which skips the token arrays: milliseconds
-    even on a 152k-token vocabulary, where gguf's full reader took seconds.
-    """
-    from dgcode.engine.errors import ModelFileError
-    from dgcode.engine.gguf_header import INTEGER_TYPES, read_gguf_header
-
-    try:
-        header = read_gguf_header(Path(path).expanduser())
-    except ModelFileError as error:
-        raise NotARepairModel(f"{path}: cannot read it as GGUF ({error})") from None
-
-    def number(key: str) -> int | None:
-        name = LAYOUT_KEY + key
-        if name not in header.values or header.types[name] not in INTEGER_TYPES:
-            return None
-        return int(header.values[name])
-
-    version = number("version")
-    if version is None:
-        raise NotARepairModel(f"{path}: no {LAYOUT_KEY}version; not a dgcode repair model")
-    if version != LAYOUT_VERSION:
-        raise NotARepairModel(f"{path}: repair layout version {version}; this dgcode reads version {LAYOUT_VERSION}")
-    values = {}
-    for key in asdict(CanvasSpec()):
-        value = number(key)
-        if value is None:
-            raise NotARepairModel(f"{path}: no {LAYOUT_KEY}{key}; the repair model is incomplete")
-        values[key] = value
-    return CanvasSpec(**values)
 
 
 def syntax_error(source: str, filename: str = "<file>") -> SyntaxError | None:
@@ -174,7 +137,7 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
     error there, 0 if not known); None for an empty source or an answer that is not UTF-8. Attempt 0 takes the most likely operations (greedy); attempt k > 0
     samples them at RETRY_TEMPERATURE with seed k, for a different guess when the first did not compile.
     With `alternatives` > 0, attempt 0 also ranks up to that many other rewrites (ranked_rewrites)."""
-    from dgcode.engine.unmasking import SamplerSettings
+    from dgcode.engine.settings import SamplerSettings
 
     tok = _TOKENIZERS.get(id(engine.model))
     if tok is None:
@@ -182,19 +145,27 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
     canvas = make_inference_canvas(tok, source, lineno, message, spec, offset)
     if canvas is None:
         return None
-    settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=spec.slot,
-                               canvas_size=spec.slot, sub_block_size=spec.slot,
-                               temperature=RETRY_TEMPERATURE if attempt else 0.0, seed=attempt)
-
+    n = spec.answer_length
+    # one slot: the sampler ends the answer at its <|endoftext|>; with a reach, `bounded` ends it once both slots
+    # have theirs (the core's <|endoftext|> run is not the end of the answer)
+    settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=n, canvas_size=n,
+                               sub_block_size=n, temperature=RETRY_TEMPERATURE if attempt else 0.0, seed=attempt,
+                               stop_at_eos=spec.reach_slot == 0)
+    eos, mask = tok.special(EOS), tok.special(MASK)
     last: list = []
 
     def bounded(event) -> bool:  # each step commits at least one position: never more steps than positions
         last[:] = [event]
-        return event.step < spec.slot
+        return event.step < n and not (spec.reach_slot and answer_ended(event.tokens, spec, eos, mask))
 
     generation = engine.generate(canvas.prompt, settings, on_step=bounded)
-    committed = tuple(last[0].confidence[:len(generation.tokens)]) if last else ()
-    replacement = decode_answer(tok, canvas, generation.tokens)
+    answer, committed = generation.tokens, ()
+    if last and spec.reach_slot:
+        answer = last[0].tokens  # every position (masked ones hold the mask id: decoded as keep)
+        committed = tuple(last[0].confidence[p] for p in canvas.op_positions)
+    elif last:
+        committed = tuple(last[0].confidence[:len(generation.tokens)])
+    replacement = decode_answer(tok, canvas, answer)
     if replacement is None:
         return None
     start, end = canvas.window
@@ -205,7 +176,8 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
         t0 = time.perf_counter()
         ranked = ranked_rewrites(engine, tok, canvas, alternatives, exclude={old, tuple(replacement)})
         wall_s += time.perf_counter() - t0
-    return WindowRepair(start, end, old, tuple(replacement), generation.steps, len(generation.tokens),
+    n_tokens = len(generation.tokens) if not spec.reach_slot else sum(t != mask for t in answer)
+    return WindowRepair(start, end, old, tuple(replacement), generation.steps, n_tokens,
                         wall_s, tuple(lines for lines, _ in ranked), committed, tuple(cost for _, cost in ranked))
 
 
@@ -214,14 +186,14 @@ def ranked_rewrites(engine, tok: Tokenizer, canvas: InferenceCanvas, limit: int,
     """Up to `limit` distinct rewrites of the window with their costs, most likely first: the operation
     sequences that ranked_ops ranks highest under one forward pass over the all-masked answer slot (not
     UTF-8, or in `exclude`: skipped), each with its log-probability below the most likely sequence's."""
-    n = len(canvas.broken)
     op_ids = np.array([tok.special(op) for op in OPS])
-    logits = engine.masked_logits(canvas.prompt, canvas.answer_slot)[:n][:, op_ids].astype(np.float64)
+    logits = engine.masked_logits(canvas.prompt, canvas.answer_slot)[list(canvas.op_positions)]
+    logits = logits[:, op_ids].astype(np.float64)
     logprobs = logits - logits.max(axis=1, keepdims=True)
     logprobs -= np.log(np.exp(logprobs).sum(axis=1, keepdims=True))
     seen, out = set(exclude), []
     for cost, choice in ranked_choices(logprobs):
-        lines = decode_answer(tok, canvas, op_ids[choice].tolist())
+        lines = rewrite_window(canvas, [OPS[i] for i in choice])
         if lines is None or tuple(lines) in seen:
             continue
         seen.add(tuple(lines))
