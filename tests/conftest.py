@@ -10,8 +10,10 @@ from dgcode.engine.synthetic import special_token_ids, write_synthetic_gguf
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
-    """Aliased copies and synthetic models go to a per-session temp folder, never the user's cache."""
+    """Aliased copies and synthetic models go to a per-session temp folder, never the user's cache; the engine
+    loads llama-cpp-python's own library (tests/test_libllama.py chooses dgcode's build where it means to)."""
     monkeypatch.setenv("DGCODE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dgcode-cache"))
+    monkeypatch.delenv("DGCODE_LIBLLAMA", raising=False)
 
 
 @pytest.fixture(autouse=True)

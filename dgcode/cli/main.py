@@ -15,6 +15,7 @@ from dgcode.cli.edits import register as register_edit_commands
 from dgcode.cli.fix import API_KEY_ENV_HELP, ENDPOINT_HELP, REMOTE_MODEL_HELP, remote_flags
 from dgcode.cli.fix import register as register_fix_commands
 from dgcode.cli.hook import register as register_hook_commands
+from dgcode.cli.kernels import register as register_kernel_commands
 from dgcode.cli.models import register as register_model_commands
 from dgcode.cli.serve import register as register_serve_command
 from dgcode.cli.style import Group
@@ -73,6 +74,7 @@ register_fix_commands(app)
 register_hook_commands(app)
 register_trust_command(app)
 register_serve_command(app)
+register_kernel_commands(app)
 err = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 out = Console()
 
@@ -228,7 +230,7 @@ def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None
                   f"{spec.prompt_tokens}, answer {spec.gen_tokens} tokens, {first['threads']} threads")
     table.caption = ("prefill and step in ms; ratio = wall time / dgcode's; break-even = tokens per step at which "
                      f"a step costs what AR's tokens do; logits = MB to the host per step; confidence kernel: "
-                     f"{first.get('confidence_kernel', '?')}")
+                     f"{first.get('confidence_kernel', '?')}; libllama: {first.get('libllama', '?')}")
     for col in ("mode", "wall s", "tok/s", "steps", "tok/st", "prefill", "step", "ratio", "break-even", "logits"):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
     for r in rows:
@@ -349,7 +351,7 @@ def _run_with_view(client, prompt, settings):
 def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Show what a GGUF's header says and whether dgcode's fast cached path applies."""
-    from dgcode.engine import confidence_kernel
+    from dgcode.engine import confidence_kernel, libllama
     from dgcode.engine.errors import ModelFileError
     from dgcode.engine.model_file import read_model_info
 
@@ -368,6 +370,7 @@ def models_info(path: Path = typer.Argument(..., help="A GGUF file."),
                                                                  or info.mask_token_id is not None),
         "chat_template": info.chat_template is not None,
         "confidence_kernel": confidence_kernel.status().describe(),
+        "libllama": libllama.choose().describe(),
     }
     if as_json:
         print(json.dumps(facts, indent=2))

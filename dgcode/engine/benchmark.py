@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from dgcode.engine import confidence_kernel
+from dgcode.engine import confidence_kernel, libllama
 from dgcode.engine.alias import default_cache_dir
 from dgcode.engine.autoregressive import generate_greedy
 from dgcode.engine.engine import Engine, EngineOptions
@@ -150,6 +150,7 @@ def _row(mode: str, engine: Engine, tokens: int, steps: int, wall_s: float, pref
         "threads": engine.n_threads,
         "logit_bytes_per_step": round(_LogitMeter.take(engine) / steps) if steps else 0,
         "confidence_kernel": confidence_kernel.status().describe(),
+        "libllama": (libllama.loaded() or libllama.choose()).describe(),
     }
 
 

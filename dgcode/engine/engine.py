@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from dgcode.engine import alias
+from dgcode.engine import alias, libllama
 from dgcode.engine.backends import backend_for
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
@@ -52,7 +52,11 @@ class Engine:
             raise InvalidSettingsError(f"{info.path.name} is stored relabelled as '{info.relabelled_as}' (see "
                                        "`dgcode models pull`): it runs on the cached path only")
         self.aliased_copy: alias.AliasedCopy | None = None
-        if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES and info.relabelled_as is None:
+        self.native_cache = (self.cached and info.architecture in DIFFUSION_ARCH_ALIASES
+                             and info.relabelled_as is None and libllama.has_diffusion_cache())
+        """dgcode's libllama build gives this dream/llada model a KV cache as it is: no relabelled copy."""
+        if self.cached and info.architecture in DIFFUSION_ARCH_ALIASES and info.relabelled_as is None \
+                and not self.native_cache:
             self.aliased_copy = alias.make_aliased_copy(info, options.cache_dir, progress)
             load_path = self.aliased_copy.path
         else:
@@ -200,6 +204,9 @@ class Engine:
             "n_threads": self.n_threads, "flash_attn": self.flash_attn,
             "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
             "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
+            "libllama": (libllama.loaded() or libllama.choose()).describe(),
+            "libllama_fallback": (libllama.loaded() or libllama.choose()).fallback,
+            "native_diffusion_cache": self.native_cache,
             "cached_copy": None if self.aliased_copy is None else {
                 "path": str(self.aliased_copy.path), "size_bytes": self.aliased_copy.size_bytes,
                 "created": self.aliased_copy.created, "cloned": self.aliased_copy.cloned},

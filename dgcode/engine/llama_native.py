@@ -30,9 +30,10 @@ _log_callback_ref = None
 
 
 def _lib():
-    import llama_cpp  # deferred: importing it loads the shared library
+    """llama_cpp, imported on first use with the library engine/libllama.py chooses (importing it loads it)."""
+    from dgcode.engine.libllama import load_llama_cpp
 
-    return llama_cpp
+    return load_llama_cpp()[0]
 
 
 def init_backend() -> None:

@@ -160,6 +160,8 @@ class ModelEngine:
         kernel = self.client.call(kernel_notice)
         if kernel:
             say(kernel)
+        if self._described.get("libllama_fallback"):  # a dgcode build of libllama is there but was not used
+            say(f"libllama: {self._described['libllama']}")
         copy = self._described.get("cached_copy")
         if copy and copy.get("created"):  # said once: the run that made it
             say(copy_notice(self.name, copy))
