@@ -141,7 +141,9 @@ def test_dash_m_is_not_a_model(command: str) -> None:
 
 @pytest.mark.parametrize("args, wording", [(["fix", "--rounds", "many"], "'many' is not a whole number"),
                                            (["bench", "--prompt-tokens", "1.5"], "'1.5' is not a whole number"),
-                                           (["generate", "x", "--threshold", "high"], "'high' is not a number")])
+                                           (["generate", "x", "--threshold", "high"], "'high' is not a number"),
+                                           (["fix", "--candidates", "99"], "must be at most 16, not '99'"),
+                                           (["fix", "--candidates", "0"], "must be at least 1, not '0'")])
 def test_a_bad_number_is_named_in_dgcodes_words(args: list[str], wording: str) -> None:
     result = runner.invoke(cli_main.app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 2

@@ -24,6 +24,8 @@ PLACEHOLDERS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "path": "PAT
 VALUE_WORDS = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
                "bool_parsing": "true or false"}
 """What a value had to be, by pydantic's error type, for the few types dgcode's options use."""
+BOUND_WORDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+"""A number out of an option's range (min=, max=), by the bound pydantic names."""
 
 
 class Argument(TyperArgument):
@@ -117,6 +119,12 @@ def _reword(error: BadParameter) -> None:
 
     cause = error.__cause__
     problems = cause.errors() if isinstance(cause, ValidationError) else []
-    wanted = VALUE_WORDS.get(problems[0].get("type", "")) if problems else None
+    if not problems:
+        return
+    kind, given, limits = problems[0].get("type", ""), problems[0].get("input"), problems[0].get("ctx") or {}
+    wanted = VALUE_WORDS.get(kind)
+    bound = next(((words, limits[key]) for key, words in BOUND_WORDS.items() if key in limits), None)
     if wanted is not None:
-        error.message = f"{problems[0].get('input')!r} is not {wanted}"
+        error.message = f"{given!r} is not {wanted}"
+    elif bound is not None:
+        error.message = f"must be {bound[0]} {bound[1]}, not {given!r}"
