@@ -240,12 +240,12 @@ def register(app: typer.Typer, *, open_engine: OpenEngine | None = None) -> None
         model_file = choice.path if choice is not None else None
         from dgcode.context.sources import readable_named_files
 
-        try:
+        try:  # the settings and the named paths are checked before anything about the model is said or started
             root = repo_root(cwd)
             settings = sampler_settings(config, choice)
             settings.validate()
-            readable_named_files(root, tuple(paths or ()), cwd)  # the paths checked before anything about the
-        except (ContextError, InvalidSettingsError) as error:  # model is said or started
+            readable_named_files(root, tuple(paths or ()), cwd)
+        except (ContextError, InvalidSettingsError) as error:
             _usage_error(str(error))
         progress = _Progress(err)
         from dgcode.workflows.fix.engine import repairer_for
