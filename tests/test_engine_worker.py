@@ -143,3 +143,18 @@ def test_close_during_a_generation_ends_the_child_by_itself(models):
     closer.join()
     process.join(60)  # generous: a loaded machine is slow, and how fast is for benchmarks, not unit tests
     assert process.exitcode == 0  # it left by itself after the close request, not by a kill
+
+
+def test_closing_an_engine_still_loading_stops_its_child_then_a_start_loads_afresh(models):
+    """`dgcode fix` spawns the engine early; a usage error right after closes it without waiting for the load."""
+    client = EngineClient(models["dream"])
+    client.spawn()
+    assert client.alive and not client.ready
+    process = client._process
+    client.close()
+    assert not process.is_alive() and process.exitcode == -signal.SIGKILL
+    assert not client.alive and not client.ready
+    try:
+        assert client.start()["architecture"] == "dream" and client.ready
+    finally:
+        client.close()

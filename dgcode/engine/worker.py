@@ -325,6 +325,9 @@ class EngineClient:
     def close(self) -> None:
         if self._process is None:
             return
+        if self._process.is_alive() and self._loading:  # still loading (spawn, then a usage error): nothing to
+            self._process.kill()                         # finish, and it reads no request until it has loaded
+            self._process.join(5)
         if self._process.is_alive():
             self._cancel.set()  # a generation in progress stops at its next step
             try:
