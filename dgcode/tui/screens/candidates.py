@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from textual import work
 from textual.message import Message
 
-from dgcode.context.errors import ContextError
-from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.tui.widgets.candidate_canvases import CandidateCanvases
 from dgcode.workflows.chat.candidates_turn import Judgement, first_passing, judge_answers, parse_candidates
 from dgcode.workflows.chat.session import PreparedTurn
@@ -96,12 +94,8 @@ class CandidatesMixin:
                                                            say)
             judged = judge_answers(self.session.repo or self.session.root, answers, command, self.run_timeout_s,
                                    say=say, stopped=lambda: self._cancel_requested)
-        except ContextError as error:
-            self.post_message(self.PromptFailed(str(error)))
-        except EngineError as error:
-            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
         except Exception as error:  # noqa: BLE001 - the app must outlive any engine bug
-            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
+            self.post_failure(error)  # screens/turn.py
         else:
             self.post_message(self.CandidatesFinished(turn, answers, judged, counters))
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from textual import work
 from textual.message import Message
 
-from dgcode.engine.errors import EngineCrashedError, EngineError
 from dgcode.tui.widgets.transcript import AnswerView
 from dgcode.workflows.chat.remask import (
     DEFAULT_THRESHOLD,
@@ -126,10 +125,8 @@ class RemaskMixin:
             say(f"re-masking {job.span.length} tokens")
             answer = engine.generate(job.answer.turn.messages, settings, self._on_step, say,
                                      prefix=job.before, suffix=job.after)
-        except EngineError as error:
-            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
         except Exception as error:  # noqa: BLE001 - the app must outlive any engine bug
-            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
+            self.post_failure(error)  # screens/turn.py
         else:
             self.post_message(self.RemaskFinished(answer, job))
 

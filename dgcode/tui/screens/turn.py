@@ -58,14 +58,20 @@ class TurnMixin:
             say(f"prefilling {turn.prompt_tokens} prompt tokens" if getattr(engine, "per_step_states", True)
                 else TEXT_ONLY)
             answer = engine.generate(turn.messages, self.settings, self._on_step, say)
-        except ContextError as error:
-            self.post_message(self.PromptFailed(str(error)))
-        except EngineError as error:
-            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
         except Exception as error:  # noqa: BLE001 - the app must outlive any engine bug
-            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
+            self.post_failure(error)
         else:
             self.post_message(self.AnswerFinished(answer, turn))
+
+    def post_failure(self, error: Exception) -> None:
+        """From an engine worker: the message that ends a turn that raised (the prompt could not be built, the
+        engine failed or crashed, or a bug)."""
+        if isinstance(error, ContextError):
+            self.post_message(self.PromptFailed(str(error)))
+        elif isinstance(error, EngineError):
+            self.post_message(self.EngineFailed(str(error), isinstance(error, EngineCrashedError)))
+        else:
+            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}", crashed=False))
 
     def _on_step(self, event: StepEvent) -> bool:
         """Runs in the worker thread for every step; returning False cancels before the next one."""
