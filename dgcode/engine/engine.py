@@ -195,6 +195,7 @@ class Engine:
 
     def describe(self) -> dict:
         info = self.info
+        library = libllama.loaded() or libllama.choose()
         return {
             "model": str(info.path), "name": info.name, "architecture": info.architecture,
             "relabelled_as": info.relabelled_as, "cached_path": self.cached, "forward_backend": self.backend.name,
@@ -204,8 +205,7 @@ class Engine:
             "n_threads": self.n_threads, "flash_attn": self.flash_attn,
             "mask_token_id": self.special.mask, "eos_token_id": self.special.eos,
             "context_length": info.context_length, "n_vocab": info.n_vocab, "file_type": info.file_type,
-            "libllama": (libllama.loaded() or libllama.choose()).describe(),
-            "libllama_fallback": (libllama.loaded() or libllama.choose()).fallback,
+            "libllama": library.describe(), "libllama_fallback": library.fallback,
             "native_diffusion_cache": self.native_cache,
             "cached_copy": None if self.aliased_copy is None else {
                 "path": str(self.aliased_copy.path), "size_bytes": self.aliased_copy.size_bytes,
