@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from git_shim import git_shim  # noqa: F401  (autouse: every test runs with the logging, blocking git shim)
 
-from dgcode.engine.synthetic import special_token_ids, write_synthetic_gguf
+from dgcode.engine.synthetic import special_token_ids, with_changes, write_synthetic_gguf
+
+ON_LIBLLAMA = "DGCODE_TESTS_ON_LIBLLAMA"
 
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Aliased copies and synthetic models go to a per-session temp folder, never the user's cache; the engine
-    loads llama-cpp-python's own library (tests/test_libllama.py chooses dgcode's build where it means to)."""
+    loads llama-cpp-python's own library (tests/test_libllama.py chooses dgcode's build where it means to),
+    except in a pytest process started on dgcode's build on purpose (ON_LIBLLAMA: masked_rows_checks.py)."""
     monkeypatch.setenv("DGCODE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dgcode-cache"))
-    monkeypatch.delenv("DGCODE_LIBLLAMA", raising=False)
+    if os.environ.get(ON_LIBLLAMA) != "1":
+        monkeypatch.delenv("DGCODE_LIBLLAMA", raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +46,12 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def test_ids():
     return special_token_ids("test")
+
+
+@pytest.fixture(scope="session")
+def one_layer(tmp_path_factory):
+    """1-layer models: keys and values depend on token and position only, so a stale cache cell cannot show."""
+    folder = tmp_path_factory.mktemp("one-layer")
+    shape = with_changes("test", n_layer=1)
+    return {arch: write_synthetic_gguf(folder / f"{arch}.gguf", shape, arch=arch, dtype="f32", seed=2)
+            for arch in ("dream", "llada")}

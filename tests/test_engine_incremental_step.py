@@ -28,7 +28,6 @@ from dgcode.engine.forward import CachedBlockForward  # noqa: E402
 from dgcode.engine.incremental_forward import IncrementalBlockForward  # noqa: E402
 from dgcode.engine.llama_native import _lib  # noqa: E402
 from dgcode.engine.sampler import denoise  # noqa: E402
-from dgcode.engine.synthetic import with_changes, write_synthetic_gguf  # noqa: E402
 from dgcode.engine.unmasking import SamplerSettings  # noqa: E402
 
 PROMPT = [5, 300, 17, 256, 99, 42, 7, 350, 120, 64, 3, 260]
@@ -37,15 +36,6 @@ EXACT = dict(kv_f32=True, flash_attn=False)  # llama.cpp's f16 shortcuts would b
 
 def _scale(a: np.ndarray) -> float:
     return float(np.abs(a).max())
-
-
-@pytest.fixture(scope="module")
-def one_layer(tmp_path_factory):
-    """1-layer models: keys and values depend on token and position only, so staleness cannot show."""
-    folder = tmp_path_factory.mktemp("one-layer")
-    shape = with_changes("test", n_layer=1)
-    return {arch: write_synthetic_gguf(folder / f"{arch}.gguf", shape, arch=arch, dtype="f32", seed=2)
-            for arch in ("dream", "llada")}
 
 
 class NumpyKV:

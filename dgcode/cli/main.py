@@ -235,7 +235,9 @@ def _print_bench_table(rows: list[dict], ratios: dict[str, float], spec) -> None
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
     for r in rows:
         ratio = ratios.get(r["mode"])
-        table.add_row(r["mode"], f"{r['wall_s']:.2f}", f"{r['tok_per_s']:.1f}", str(r["steps"]),
+        mode = r["mode"] + (f" ({r['forward_backend']})" if r["mode"] == "dgcode" and r.get("forward_backend")
+                            not in (None, "cached") else "")
+        table.add_row(mode, f"{r['wall_s']:.2f}", f"{r['tok_per_s']:.1f}", str(r["steps"]),
                       f"{r['tokens_per_step']:.2f}", f"{r['prefill_ms']:.0f}", f"{r['step_ms_mean']:.1f}",
                       "1.00" if r["mode"] == "dgcode" else (f"{ratio:.2f}" if ratio else ""),
                       f"{r['break_even_tokens_per_step']:.2f}" if "break_even_tokens_per_step" in r else "",

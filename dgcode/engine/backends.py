@@ -13,8 +13,14 @@ prefix.  Which implementation computes that is a backend chosen by name
 - ``incremental``: the cached pass with a cheaper step (``IncrementalBlockForward``,
   engine/incremental_forward.py): committed tokens at the window's left edge
   stay in the cache, so a step decodes from the first masked row on. An
-  approximation (docs/engine.md, "A cheaper step"), so not the default.
+  approximation (docs/engine.md, "A cheaper step"), so not the default;
+- ``masked-rows``: on dgcode's libllama only (a batch between cached cells):
+  every committed token stays cached and a step decodes only the masked
+  positions, the rows asked for and what changed (engine/masked_rows_forward.py).
 
+The default for a model with a cache is ``masked-rows`` where the process
+runs dgcode's libllama (the embedded repair model's exact-repair rate is the
+same as with ``cached``: docs/engine.md), else ``cached``.
 ``DGCODE_FORWARD_BACKEND`` (a name above) replaces the default for a model
 with a cache when no backend is named, in every front end and in
 training/evaluate.py alike (the engine process inherits it).
@@ -33,9 +39,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dgcode.engine import libllama
 from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.forward import CachedBlockForward, FullSequenceForward
 from dgcode.engine.incremental_forward import IncrementalBlockForward
+from dgcode.engine.masked_rows_forward import MaskedRowsForward
 from dgcode.engine.sampler import BlockForward
 
 
@@ -49,6 +57,8 @@ class ForwardBackend:
     """Runs on a KV-cached context (the aliased copy or an AR-stored file), not the native uncached path."""
     make: Callable[[object], BlockForward]
     """A fresh BlockForward for one request, from the opened ``Engine``."""
+    needs_free_positions: bool = False
+    """Decodes batches between cached cells: dgcode's libllama only (``LlamaContext.free_positions``)."""
 
 
 def _cached(engine) -> BlockForward:
@@ -61,11 +71,16 @@ def _incremental(engine) -> BlockForward:
                                    causal_prefill=engine.causal_prefill, reuse_prefix=engine.reuse_prefix)
 
 
+def _masked_rows(engine) -> BlockForward:
+    return MaskedRowsForward(engine.ctx, mask_token=engine.special.mask, shift_logits=engine.shift_logits,
+                             causal_prefill=engine.causal_prefill, reuse_prefix=engine.reuse_prefix)
+
+
 def _full_sequence(engine) -> BlockForward:
     return FullSequenceForward(engine.ctx, shift_logits=engine.shift_logits)
 
 
-CACHED, FULL_SEQUENCE, INCREMENTAL = "cached", "full-sequence", "incremental"
+CACHED, FULL_SEQUENCE, INCREMENTAL, MASKED_ROWS = "cached", "full-sequence", "incremental", "masked-rows"
 DEFAULT_ENV = "DGCODE_FORWARD_BACKEND"
 _BACKENDS: dict[str, ForwardBackend] = {
     CACHED: ForwardBackend(CACHED, "prefix KV cache; each step decodes only the active window", True, _cached),
@@ -74,6 +89,9 @@ _BACKENDS: dict[str, ForwardBackend] = {
     INCREMENTAL: ForwardBackend(INCREMENTAL, "prefix KV cache; committed tokens at the window's left edge are "
                                 "kept as they are committed, so each step decodes from the first masked row on",
                                 True, _incremental),
+    MASKED_ROWS: ForwardBackend(MASKED_ROWS, "prefix KV cache holding every committed token (dgcode's libllama); "
+                                "each step decodes only the masked positions and what changed", True, _masked_rows,
+                                needs_free_positions=True),
 }
 
 
@@ -89,15 +107,16 @@ def backend_names() -> tuple[str, ...]:
 
 
 def backend_for(name: str | None, *, has_cache: bool, cached: bool = True) -> ForwardBackend:
-    """The backend called ``name``; by default the cached one (or ``$DGCODE_FORWARD_BACKEND``) where the
-    model has a cache and ``cached``, else the full-sequence one.
+    """The backend called ``name``; by default, where the model has a cache and ``cached``,
+    ``$DGCODE_FORWARD_BACKEND`` or else the masked-rows one on dgcode's libllama and the cached one on
+    llama-cpp-python's own library; without a cache the full-sequence one.
 
     ``has_cache``: the model has a same-graph cached twin or is stored as AR.
     """
     if name is None:
         if not (cached and has_cache):
             return _BACKENDS[FULL_SEQUENCE]
-        name = os.environ.get(DEFAULT_ENV) or CACHED
+        name = os.environ.get(DEFAULT_ENV) or (MASKED_ROWS if libllama.has_free_positions() else CACHED)
         if name not in _BACKENDS:
             raise InvalidSettingsError(f"{DEFAULT_ENV}={name!r} names no forward backend; known: "
                                        f"{', '.join(_BACKENDS)}")

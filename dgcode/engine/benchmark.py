@@ -7,6 +7,8 @@ difference is how each step is computed:
 - dgcode: prefix KV cache, only the active sub-block decoded, logits for its masked rows only;
 - dgcode-incremental (asked for by name, or `dgcode bench --incremental`): the same with the cheaper
   step (engine/incremental_forward.py), on the same loaded model right after dgcode;
+- dgcode-masked-rows (asked for by name; dgcode's libllama only): the same with the step that keeps
+  every committed token cached (engine/masked_rows_forward.py), likewise;
 - diffusion-cli: the whole sequence re-decoded every step on the native diffusion
   architecture, no cache, logits for every row (llama.cpp's examples/diffusion);
 - ar: the same weights as an autoregressive model, causal and cached, one token per step.
@@ -34,8 +36,11 @@ from dgcode.engine.engine import Engine, EngineOptions
 from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.unmasking import SamplerSettings
 
-MODES = ("dgcode", "dgcode-incremental", "diffusion-cli", "ar")
-DEFAULT_MODES = ("dgcode", "diffusion-cli", "ar")  # dgcode-incremental runs when asked for
+MODES = ("dgcode", "dgcode-incremental", "dgcode-masked-rows", "diffusion-cli", "ar")
+DEFAULT_MODES = ("dgcode", "diffusion-cli", "ar")  # the other dgcode steps run when asked for
+STEP_MODES = {"dgcode-incremental": ("incremental", "committed tokens at the window's left edge kept in the cache"),
+              "dgcode-masked-rows": ("masked-rows", "every committed token kept in the cache, masked rows decoded")}
+"""The modes that run dgcode with another step: mode -> (forward backend, what its progress line says)."""
 Progress = Callable[[str], None]
 
 
@@ -103,7 +108,7 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
         special = {t for t in (engine.special.mask, engine.special.eos, engine.special.pad) if t is not None}
         return bench_prompt(engine.info.n_vocab, spec.prompt_tokens, special, spec.seed)
 
-    if {"dgcode", "dgcode-incremental", "ar"} & set(spec.modes):
+    if {"dgcode", "ar", *STEP_MODES} & set(spec.modes):
         progress("loading the model for the cached path")
         with Engine(model, options) as engine:
             engine.warm_up()
@@ -113,10 +118,11 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
                 progress("dgcode: denoising with the prefix cache")
                 g = engine.generate(prompt, settings)
                 rows.append(_row("dgcode", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms,
-                                 commit_ms=g.commit_ms))
-            if "dgcode-incremental" in spec.modes:
-                progress("dgcode-incremental: committed tokens at the window's left edge kept in the cache")
-                rows.append(_incremental_row(engine, prompt, settings))
+                                 commit_ms=g.commit_ms) | {"forward_backend": engine.backend.name})
+            for mode, (backend, what) in STEP_MODES.items():
+                if mode in spec.modes:
+                    progress(f"{mode}: {what}")
+                    rows.append(_step_row(mode, backend, engine, prompt, settings))
             if "ar" in spec.modes:
                 progress("ar: one token per step")
                 run = generate_greedy(engine.ctx, prompt, spec.gen_tokens)
@@ -154,18 +160,21 @@ def _row(mode: str, engine: Engine, tokens: int, steps: int, wall_s: float, pref
     }
 
 
-def _incremental_row(engine: Engine, prompt: list[int], settings: SamplerSettings) -> dict:
-    """The dgcode row with the incremental step, and the mean tokens its steps decoded."""
-    from dgcode.engine.backends import INCREMENTAL, backend_for
+def _step_row(mode: str, backend: str, engine: Engine, prompt: list[int], settings: SamplerSettings) -> dict:
+    """The dgcode row with another forward backend's step, and the mean tokens its steps decoded."""
+    from dgcode.engine.backends import backend_for
 
-    chosen, saved, made = backend_for(INCREMENTAL, has_cache=engine.cached), engine.backend, []
+    chosen, saved, made = backend_for(backend, has_cache=engine.cached), engine.backend, []
+    if chosen.needs_free_positions and not engine.ctx.free_positions:
+        raise InvalidSettingsError(f"mode {mode} needs dgcode's libllama, which decodes between cached cells "
+                                   f"(`dgcode kernels build`); this process runs {libllama.loaded().describe()}")
     engine.backend = dataclasses.replace(chosen, make=lambda e: made.append(chosen.make(e)) or made[-1])
     try:
         g = engine.generate(prompt, settings)
     finally:
         engine.backend = saved
-    row = _row("dgcode-incremental", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms,
-               commit_ms=g.commit_ms)
+    row = _row(mode, engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms, commit_ms=g.commit_ms)
+    row["forward_backend"] = backend
     row["step_tokens_mean"] = round(float(np.mean(made[0].step_tokens)), 2) if made[0].step_tokens else 0.0
     return row
 

@@ -78,6 +78,11 @@ class Engine:
             flash_attn=self.flash_attn, kv_f32=options.kv_f32))
         self.special = SpecialTokens(mask=mask, eos=info.eos_token_id, pad=info.pad_token_id)
         self._multi = None  # generate_candidates' K-sequence context, opened on first use
+        if self.backend.needs_free_positions and not self.ctx.free_positions:
+            self.close()
+            raise InvalidSettingsError(f"the {self.backend.name!r} backend needs dgcode's libllama, which decodes "
+                                       "between cached cells (`dgcode kernels build`); this process runs "
+                                       f"{libllama.loaded().describe()}")
 
     # --- prompts -------------------------------------------------------------------------
 

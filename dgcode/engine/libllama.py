@@ -32,6 +32,8 @@ ENV = "DGCODE_LIBLLAMA"
 RECORD = "dgcode-libllama.json"
 FEATURE_DIFFUSION_CACHE = 1
 """Bit 0 of ``dgcode_libllama_features()``: Dream and LLaDA have a KV cache (kernels/llama/dgcode-libllama.patch)."""
+FEATURE_FREE_POSITIONS = 2
+"""Bit 1: with non-causal attention a batch may sit at any positions, below or between cached cells."""
 LIB_NAMES = ("libllama.so", "libllama.dylib", "llama.dll")
 
 
@@ -48,7 +50,10 @@ class LibllamaChoice:
         if self.folder is None:
             own = f"llama-cpp-python {self.version}'s own"
             return own if self.fallback is None else f"{own} ({self.fallback})"
-        extras = " (dream/llada KV cache)" if self.features & FEATURE_DIFFUSION_CACHE else ""
+        added = [name for bit, name in ((FEATURE_DIFFUSION_CACHE, "dream/llada KV cache"),
+                                        (FEATURE_FREE_POSITIONS, "decodes between cached cells"))
+                 if self.features & bit]
+        extras = f" ({', '.join(added)})" if added else ""
         return f"dgcode's build for llama-cpp-python {self.version} at {self.folder}{extras}"
 
 
@@ -130,3 +135,8 @@ def loaded() -> LibllamaChoice | None:
 def has_diffusion_cache() -> bool:
     """The loaded libllama gives Dream and LLaDA a KV cache (loads llama_cpp if it is not loaded)."""
     return bool(load_llama_cpp()[1].features & FEATURE_DIFFUSION_CACHE)
+
+
+def has_free_positions() -> bool:
+    """The loaded libllama decodes a non-causal batch at any positions (loads llama_cpp if it is not loaded)."""
+    return bool(load_llama_cpp()[1].features & FEATURE_FREE_POSITIONS)

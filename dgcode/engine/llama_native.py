@@ -200,6 +200,10 @@ class LlamaContext:
                               f"{recent_log(5) or 'out of memory?'}")
         self._mem = lib.llama_get_memory(self._ptr)
         self.has_cache = bool(self._mem)
+        from dgcode.engine.libllama import has_free_positions
+
+        self.free_positions = self.has_cache and has_free_positions()
+        """dgcode's libllama: with causal attention off, a batch may sit at any uncached positions."""
         self._batch = lib.llama_batch_init(settings.n_batch, 0, 1)
         self._causal: bool | None = None
         self._cells: dict[int, int] = {}  # position -> token of every cell the KV cache holds (sequence 0)
@@ -246,6 +250,9 @@ class LlamaContext:
         continuous"); anything else is refused here, naming why, with the
         cache left as it was (llama.cpp would fail the decode).  Positions
         below that may have holes (``drop``).  Without a cache any positions go.
+        With dgcode's libllama (``free_positions``) and causal attention off, a
+        batch may sit at any increasing positions that hold no cell, below,
+        between or above the cached ones (the non-causal mask sees every cell).
         """
         n = len(tokens)
         s = self.settings
@@ -258,7 +265,13 @@ class LlamaContext:
             raise EngineError(f"internal: batch of {n} tokens exceeds the context's batch size {s.n_batch}")
         if pos.min() < 0 or pos.max() >= s.n_ctx:
             raise EngineError(f"internal: positions up to {int(pos.max()) + 1} exceed the context ({s.n_ctx})")
-        if self.has_cache:
+        if self.free_positions and self._causal is False:
+            if np.any(np.diff(pos) <= 0):
+                raise EngineError(f"internal: batch positions must increase, not {_ranges(pos.tolist())}")
+            taken = sorted(self._cells.keys() & set(pos.tolist()))
+            if taken:
+                raise EngineError(f"internal: positions {_ranges(taken)} are cached already: drop them first")
+        elif self.has_cache:
             if np.any(np.diff(pos) != 1):
                 raise EngineError("internal: llama.cpp decodes a batch only at consecutive positions, not "
                                   f"{_ranges(pos.tolist())}")
@@ -286,7 +299,7 @@ class LlamaContext:
         if self.has_cache:
             for p, t in zip(pos.tolist(), tokens):
                 self._cells[p] = int(t)
-            self._end = int(pos[-1]) + 1
+            self._end = max(self._end, int(pos[-1]) + 1)
             while self._run in self._cells:
                 self._run += 1
         if not rows:

@@ -1,0 +1,71 @@
+"""A cheaper denoising step on dgcode's libllama: every committed token stays cached, each step decodes what changed.
+
+CachedBlockForward decodes the whole active window at every step, and
+IncrementalBlockForward only trims the committed run at its left edge, because
+stock llama.cpp decodes a batch only right after the highest cached position.
+dgcode's libllama lifts that rule for non-causal attention (feature bit 1,
+kernels/llama/dgcode-libllama.patch), so a batch may sit between cached cells.
+MaskedRowsForward uses it the way dKV-Cache does: a committed token enters the
+cache one step late (it was decoded as a mask at the step that committed it, so
+the next step decodes it once with its real identity) and stays there while
+its sub-block is denoised. A step decodes, anywhere in the window:
+
+- every masked position (a mask's keys and values are recomputed each step);
+- every row whose logits are asked for (for shift-logits models row j-1
+  predicts token j, so a committed token before a masked one is decoded again);
+- every position whose cell is missing or holds another token (the tokens the
+  previous step committed, or one a caller changed).
+
+Everything else is read from the cache as it was computed. When the sub-block
+is committed it is decoded afresh, as CachedBlockForward does, so stale cells
+never outlive their sub-block; cells of the window beyond it (an infill
+suffix) are kept.
+
+What is approximate (as for IncrementalBlockForward, but for more cells): a kept
+cell's keys and values were computed at the step that kept it, when positions
+committed later were still masks. With one transformer layer keys and values
+depend only on the token and its position, so the step is exact there
+(tests/test_engine_masked_rows_step.py checks that, and checks the multi-layer
+case against a numpy cache that keeps each cell as computed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dgcode.engine.forward import CachedBlockForward
+from dgcode.engine.llama_native import LlamaContext
+
+
+class MaskedRowsForward(CachedBlockForward):
+    def __init__(self, ctx: LlamaContext, *, mask_token: int, shift_logits: bool, causal_prefill: bool = False,
+                 reuse_prefix: bool = False):
+        if not ctx.free_positions:
+            raise ValueError("MaskedRowsForward needs dgcode's libllama (a batch between cached cells)")
+        super().__init__(ctx, shift_logits=shift_logits, causal_prefill=causal_prefill, reuse_prefix=reuse_prefix)
+        self.mask_token = int(mask_token)
+
+    def logits(self, seq: np.ndarray, active_end: int, targets: np.ndarray) -> np.ndarray:
+        rows = np.asarray(targets, dtype=np.int64) - self.lead
+        if rows.size and rows[0] < self.cached:
+            raise ValueError(f"target row {rows[0]} is already cached (cache ends at {self.cached})")
+        start = self.cached
+        self.ctx.drop_from(active_end)  # nothing outside the window may be attended to
+        window = np.asarray(seq[start:active_end], dtype=np.int64)
+        cells = self.ctx.cells
+        held = np.fromiter((cells.get(p, -1) for p in range(start, active_end)), dtype=np.int64,
+                           count=active_end - start)
+        redo = (held != window) | (window == self.mask_token)
+        redo[rows - start] = True
+        positions = start + np.flatnonzero(redo)
+        self.ctx.drop(positions[held[positions - start] >= 0])
+        self.step_tokens.append(int(positions.size))
+        return self.ctx.decode_at(window[positions - start], positions, np.searchsorted(positions, rows))
+
+    def commit(self, seq: np.ndarray, upto: int) -> None:
+        keep_to = upto - self.lead
+        if keep_to > self.cached:
+            # The finished sub-block decoded afresh (every token final); cells beyond it stay.
+            self.ctx.drop(range(self.cached, keep_to))
+            self.ctx.decode_at(seq[self.cached:keep_to], range(self.cached, keep_to))
+            self.cached = keep_to
