@@ -219,3 +219,23 @@ def test_the_engine_and_the_bench_run_the_masked_rows_step(models, monkeypatch):
     assert [r["forward_backend"] for r in rows] == ["masked-rows", "masked-rows"]
     assert rows[0]["tokens"] == rows[1]["tokens"] == 32 and rows[0]["steps"] == rows[1]["steps"] == 8
     assert 0 < rows[1]["step_tokens_mean"] < 16 + 1  # less than the window: sub-block + the lead row
+
+
+def test_a_later_prompt_reuses_the_committed_cells_but_not_the_working_ones(models, test_ids):
+    settings = SamplerSettings(max_tokens=16, sub_block_size=8, stop_at_eos=False)
+    with Engine(models["llada"], EngineOptions(n_ctx=128, **EXACT)) as engine:
+        def run(prompt):
+            forward = MaskedRowsForward(engine.ctx, mask_token=test_ids["mask"], shift_logits=False,
+                                        reuse_prefix=True)
+            gen = denoise(forward, prompt, settings, engine.special, engine.model.token_text,
+                          engine.model.detokenize)
+            return forward, gen
+
+        _, first = run(PROMPT)
+        P = len(PROMPT)
+        # The last sub-block's cells are still cached (decoded while its neighbours were masks) ...
+        assert max(engine.ctx.cells) == P + 15 and engine.ctx.working_from == P + 8
+        # ... but a prompt that continues the answer reuses only the prompt and the committed sub-block.
+        assert engine.ctx.cell_tokens == PROMPT + first.tokens[:8]
+        second, _ = run(PROMPT + first.tokens + [7, 8])
+        assert second.reused == P + 8

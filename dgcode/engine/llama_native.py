@@ -208,6 +208,9 @@ class LlamaContext:
         self._causal: bool | None = None
         self._cells: dict[int, int] = {}  # position -> token of every cell the KV cache holds (sequence 0)
         self._run = 0                     # positions [0, _run) are all cached
+        self.working_from: int | None = None
+        """Cells from this position on are a denoising step's working cells (engine/masked_rows_forward.py),
+        not a prefix another request may reuse: ``cell_tokens`` stops here. Dropping them ends it."""
         self._end = 0                     # one past the highest cached position
 
     def set_causal(self, causal: bool) -> None:
@@ -219,7 +222,8 @@ class LlamaContext:
     def cell_tokens(self) -> list[int]:
         """The tokens of the cached run that starts at position 0, position by position (what a new
         prompt's common prefix can reuse); cells beyond a hole are in ``cells``."""
-        return [self._cells[p] for p in range(self._run)]
+        run = self._run if self.working_from is None else min(self._run, self.working_from)
+        return [self._cells[p] for p in range(run)]
 
     @property
     def cells(self) -> Mapping[int, int]:
@@ -316,6 +320,8 @@ class LlamaContext:
             for p in range(max(pos, 0), self._end):
                 self._cells.pop(p, None)
             self._forgot(pos)
+            if self.working_from is not None and pos <= self.working_from:
+                self.working_from = None
 
     def drop(self, positions) -> None:
         """Forget the cached cells at these positions (one llama_memory_seq_rm per run of consecutive
@@ -342,6 +348,7 @@ class LlamaContext:
             _lib().llama_memory_clear(self._mem, True)
         self._cells = {}
         self._run = self._end = 0
+        self.working_from = None
 
     def close(self) -> None:
         if self._ptr:

@@ -19,7 +19,9 @@ its sub-block is denoised. A step decodes, anywhere in the window:
 Everything else is read from the cache as it was computed. When the sub-block
 is committed it is decoded afresh, as CachedBlockForward does, so stale cells
 never outlive their sub-block; cells of the window beyond it (an infill
-suffix) are kept.
+suffix) are kept. The working cells stay in the cache after the last step, so
+they are marked (``LlamaContext.working_from``): a later request's prompt
+reuses only the prompt and the committed sub-blocks before them.
 
 What is approximate (as for IncrementalBlockForward, but for more cells): a kept
 cell's keys and values were computed at the step that kept it, when positions
@@ -51,6 +53,7 @@ class MaskedRowsForward(CachedBlockForward):
             raise ValueError(f"target row {rows[0]} is already cached (cache ends at {self.cached})")
         start = self.cached
         self.ctx.drop_from(active_end)  # nothing outside the window may be attended to
+        self.ctx.working_from = start
         window = np.asarray(seq[start:active_end], dtype=np.int64)
         cells = self.ctx.cells
         held = np.fromiter((cells.get(p, -1) for p in range(start, active_end)), dtype=np.int64,
@@ -68,4 +71,4 @@ class MaskedRowsForward(CachedBlockForward):
             # The finished sub-block decoded afresh (every token final); cells beyond it stay.
             self.ctx.drop(range(self.cached, keep_to))
             self.ctx.decode_at(seq[self.cached:keep_to], range(self.cached, keep_to))
-            self.cached = keep_to
+            self.cached = self.ctx.working_from = keep_to
