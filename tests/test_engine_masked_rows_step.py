@@ -31,7 +31,7 @@ CHECKS = Path(__file__).with_name("masked_rows_checks.py")
 def test_the_stock_library_refuses_the_step_and_says_what_it_needs(models, test_ids):
     with pytest.raises(InvalidSettingsError, match=r"'masked-rows' backend needs dgcode's libllama.*kernels build"):
         Engine(models["dream"], EngineOptions(n_ctx=64, backend="masked-rows"))
-    with pytest.raises(InvalidSettingsError, match="mode dgcode-masked-rows needs dgcode's libllama"):
+    with pytest.raises(InvalidSettingsError, match="'masked-rows' backend needs dgcode's libllama"):
         run_bench(models["llada"], BenchSpec(prompt_tokens=16, gen_tokens=16, steps=4, sub_block=8,
                                              modes=("dgcode-masked-rows",)))
     with Engine(models["llada"], EngineOptions(n_ctx=64)) as engine:

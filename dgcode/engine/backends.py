@@ -127,3 +127,11 @@ def backend_for(name: str | None, *, has_cache: bool, cached: bool = True) -> Fo
         raise InvalidSettingsError(f"the {name!r} backend needs a KV cache, which this model's architecture "
                                    f"does not have; use {FULL_SEQUENCE!r}")
     return backend
+
+
+def require_runnable(backend: ForwardBackend, ctx) -> None:
+    """Refuse, with what it needs, a backend the opened context cannot run (``ctx``: a LlamaContext)."""
+    if backend.needs_free_positions and not ctx.free_positions:
+        raise InvalidSettingsError(f"the {backend.name!r} backend needs dgcode's libllama, which decodes between "
+                                   "cached cells (`dgcode kernels build`); this process runs "
+                                   f"{(libllama.loaded() or libllama.choose()).describe()}")

@@ -162,12 +162,10 @@ def _row(mode: str, engine: Engine, tokens: int, steps: int, wall_s: float, pref
 
 def _step_row(mode: str, backend: str, engine: Engine, prompt: list[int], settings: SamplerSettings) -> dict:
     """The dgcode row with another forward backend's step, and the mean tokens its steps decoded."""
-    from dgcode.engine.backends import backend_for
+    from dgcode.engine.backends import backend_for, require_runnable
 
     chosen, saved, made = backend_for(backend, has_cache=engine.cached), engine.backend, []
-    if chosen.needs_free_positions and not engine.ctx.free_positions:
-        raise InvalidSettingsError(f"mode {mode} needs dgcode's libllama, which decodes between cached cells "
-                                   f"(`dgcode kernels build`); this process runs {libllama.loaded().describe()}")
+    require_runnable(chosen, engine.ctx)
     engine.backend = dataclasses.replace(chosen, make=lambda e: made.append(chosen.make(e)) or made[-1])
     try:
         g = engine.generate(prompt, settings)

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from dgcode.engine import alias, libllama
-from dgcode.engine.backends import backend_for
+from dgcode.engine.backends import backend_for, require_runnable
 from dgcode.engine.chat import render_chat
 from dgcode.engine.errors import InvalidSettingsError, PromptTooLongError
 from dgcode.engine.llama_native import ContextSettings, LlamaContext, LlamaModel, gpu_offload_supported, physical_cores
@@ -78,11 +78,11 @@ class Engine:
             flash_attn=self.flash_attn, kv_f32=options.kv_f32))
         self.special = SpecialTokens(mask=mask, eos=info.eos_token_id, pad=info.pad_token_id)
         self._multi = None  # generate_candidates' K-sequence context, opened on first use
-        if self.backend.needs_free_positions and not self.ctx.free_positions:
+        try:
+            require_runnable(self.backend, self.ctx)
+        except InvalidSettingsError:
             self.close()
-            raise InvalidSettingsError(f"the {self.backend.name!r} backend needs dgcode's libllama, which decodes "
-                                       "between cached cells (`dgcode kernels build`); this process runs "
-                                       f"{libllama.loaded().describe()}")
+            raise
 
     # --- prompts -------------------------------------------------------------------------
 
