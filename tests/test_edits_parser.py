@@ -6,14 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dgcode.edits.markup import fence_of, is_marker, path_from_line
 from dgcode.edits.parser import (
     ParseResult,
     SearchReplaceEdit,
     WholeFileEdit,
-    fence_of,
-    is_marker,
     parse_response,
-    path_from_line,
 )
 
 TWO_FILES = """I'll make `greet` take a name and add a test.
