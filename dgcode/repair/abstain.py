@@ -11,7 +11,10 @@ well on held-out data (docs/model.md, "Abstaining"):
   not compile; its log-probability cost below the most likely operations;
 - either: whether another rewrite of the same lines also compiles (a
   runner-up), and how far behind it is. Two repairs the compiler accepts,
-  close in likelihood, mean the model cannot tell which was meant.
+  close in likelihood, mean the model cannot tell which was meant;
+- either: whether the rewrite loads a name the rest of the file never
+  mentions (unknown_names.py): the slip joined two names and the repair kept
+  them joined (``charsi`` for ``chars[i]``).
 
 ``judge`` applies a policy to every rewrite a file repair took (all must
 pass) and says why it abstains; the pipelines (workflows/fix/syntax.py, the
@@ -37,10 +40,12 @@ class AbstainPolicy:
     """A ranked alternative (the denoised answer did not compile): at most this far below the most likely."""
     min_confidence: float = 0.0
     """The denoised answer: every token committed with at least this probability (0: not checked)."""
+    allow_unknown_names: bool = False
+    """Offer a rewrite that loads a name the rest of the file never mentions (taken only when no other compiles)."""
 
 
 DEFAULT_POLICY = AbstainPolicy()
-OFFER_EVERYTHING = AbstainPolicy(min_margin=0.0, max_cost=float("inf"), min_confidence=0.0)
+OFFER_EVERYTHING = AbstainPolicy(min_margin=0.0, max_cost=float("inf"), min_confidence=0.0, allow_unknown_names=True)
 """Every repair that compiles is offered (the behaviour before abstention; ``repair.min_margin = 0``)."""
 
 
@@ -62,6 +67,9 @@ def cost(window: WindowRepair) -> float:
 
 def window_problem(window: WindowRepair, policy: AbstainPolicy) -> str | None:
     """Why ``policy`` does not offer this rewrite, or None when it does."""
+    if window.unknown_names and not policy.allow_unknown_names:
+        names = ", ".join(window.unknown_names[:3])
+        return f"the repair uses a name the rest of the file never mentions ({names})"
     if window.rank == 0:
         lowest = min_confidence(window)
         if lowest < policy.min_confidence:

@@ -23,6 +23,7 @@ from typing import Callable
 from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
+from dgcode.repair.unknown_names import unknown_names, words_outside
 
 RepairAsk = Callable[[str, int, str, int, int], "WindowRepair | None"]
 """(source, 1-based line to centre the window on, compiler message, sample, 1-based error column on that
@@ -85,10 +86,16 @@ def describe(error: SyntaxError) -> str:
 def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: RepairAsk,
                attempts: int, runner_up_within: float = 0.0) -> tuple[str, SyntaxError | None] | None:
     """The first rewrite that compiles, else the first that moves the error down, of the first attempt
-    that has one: (new source, its error); None if no attempt has one."""
+    that has one: (new source, its error); None if no attempt has one.
+
+    A rewrite that compiles but loads a name the rest of the file never mentions (unknown_names.py) is
+    held back while the rewrites after it and the later attempts are tried; the first clean one that
+    compiles wins, else the first held back, marked with its unknown names (abstain.py does not offer it).
+    """
     lineno = error.lineno or 1
     n_lines = max(1, len(split_lines(current)))
     asked, fitted = set(), False
+    held = None  # the first rewrite that compiles with unknown names: (plan index, window, rank, lines, source)
     for plan_index, plan in enumerate(ATTEMPT_PLAN[:attempts]):
         centre = min(max(lineno + plan.shift, 1), n_lines)
         if (centre, plan.sample) in asked:
@@ -101,33 +108,47 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         result.steps += window.steps
         result.tokens += window.tokens
         result.wall_s += window.wall_s
-        passed = None  # (rank, new lines, new source, its error): compiles, else the first that moved down
-        rewrites = window.rewrites()
-        for rank, new_lines in enumerate(rewrites):
+        known = words_outside(current, window.start, window.end)
+        moved = None  # (rank, new lines, new source, its error): the first that moved the error down
+        for rank, new_lines in enumerate(window.rewrites()):
             candidate = window.applied_to(current, new_lines)
             if candidate == current:
                 continue
             after = syntax_error(candidate, result.path)
             if after is None:
-                passed = rank, new_lines, candidate, None
-                break
-            if passed is None and (after.lineno or 0) > lineno:
-                passed = rank, new_lines, candidate, after
-        if passed is not None:
-            rank, new_lines, candidate, after = passed
-            runner_up = (_runner_up(window, current, rank, result.path, runner_up_within)
-                         if after is None and runner_up_within > 0 else None)
-            result.windows.append(replace(window, new_lines=new_lines, alternatives=(), rank=rank, plan=plan_index,
-                                          costs=window.costs[rank - 1:rank] if rank else (), runner_up=runner_up,
-                                          runner_up_cost=(window.costs[runner_up - 1] if runner_up and
-                                                          runner_up <= len(window.costs) else None)))
-            result.second_guesses += rank > 0 or plan != ATTEMPT_PLAN[0]
-            return candidate, after
+                unknown = unknown_names(candidate, window.start, len(new_lines), known)
+                if not unknown:
+                    return _take(result, window, plan_index, rank, new_lines, candidate, None, current,
+                                 runner_up_within)
+                if held is None:
+                    held = plan_index, replace(window, unknown_names=unknown), rank, new_lines, candidate
+            elif moved is None and (after.lineno or 0) > lineno:
+                moved = rank, new_lines, candidate, after
+        if moved is not None and held is None:
+            rank, new_lines, candidate, after = moved
+            return _take(result, window, plan_index, rank, new_lines, candidate, after, current, runner_up_within)
+    if held is not None:
+        plan_index, window, rank, new_lines, candidate = held
+        return _take(result, window, plan_index, rank, new_lines, candidate, None, current, runner_up_within)
     if not fitted:
         result.problem = f"{describe(error)}: the repair model gave no usable answer"
     else:
         result.problem = f"{describe(error)}: the repair model found no fix in {len(asked)} attempt(s)"
     return None
+
+
+def _take(result: FileRepair, window: WindowRepair, plan_index: int, rank: int, new_lines: tuple[str, ...],
+          candidate: str, after: SyntaxError | None, current: str,
+          runner_up_within: float) -> tuple[str, SyntaxError | None]:
+    """Record the accepted rewrite (with its runner-up, for abstain.py) and return (new source, its error)."""
+    runner_up = (_runner_up(window, current, rank, result.path, runner_up_within)
+                 if after is None and runner_up_within > 0 else None)
+    result.windows.append(replace(window, new_lines=new_lines, alternatives=(), rank=rank, plan=plan_index,
+                                  costs=window.costs[rank - 1:rank] if rank else (), runner_up=runner_up,
+                                  runner_up_cost=(window.costs[runner_up - 1] if runner_up and
+                                                  runner_up <= len(window.costs) else None)))
+    result.second_guesses += rank > 0 or plan_index > 0
+    return candidate, after
 
 
 def _runner_up(window: WindowRepair, current: str, rank: int, path: str, within: float) -> int | None:

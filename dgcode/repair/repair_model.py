@@ -93,6 +93,9 @@ class WindowRepair:
     """The rank of the next rewrite after the taken one that also compiles (None: none does)."""
     runner_up_cost: float | None = None
     """That rewrite's cost (see ``costs``)."""
+    unknown_names: tuple[str, ...] = ()
+    """Names the taken rewrite loads that the rest of the file never mentions (unknown_names.py); a rewrite
+    with some is taken only when no clean one compiles."""
 
     def applied_to(self, source: str, new_lines: tuple[str, ...] | None = None) -> str:
         return apply_answer(source, (self.start, self.end), self.new_lines if new_lines is None else new_lines)
