@@ -14,19 +14,22 @@ assignment, a ``for`` target, a parameter, an import, ...), and do not appear
 as a word anywhere else in the file, code, comments and strings alike (so a
 name defined in a way this check does not follow, or by another module, still
 counts as known wherever it is mentioned twice). A file with a star import is
-not checked. Only the statements overlapping the rewritten lines are walked.
+not checked. The file is parsed only when a word on the rewritten lines is
+new to the rest of it, and then only the statements overlapping those lines are walked.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import re
 import warnings
 
 from dgcode.repair.canvas import split_lines
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 STAR_IMPORT = re.compile(r"^\s*from\s+\S+\s+import\s+\*", re.MULTILINE)
 IMPLICIT = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
                                        "__package__", "__path__", "__builtins__", "__class__", "__annotations__",
@@ -47,6 +50,9 @@ def unknown_names(candidate: str, start: int, count: int, known: frozenset[str] 
     compiles, in order of first use; ``known`` is ``words_outside`` of the file around those lines."""
     if known is None or count <= 0:
         return ()
+    words = set(WORD.findall("".join(split_lines(candidate)[start:start + count])))
+    if not words - known - IMPLICIT - KEYWORDS:
+        return ()  # every word on the lines is known: nothing to parse (the common case)
     first, last = start + 1, start + count  # ast's 1-based line numbers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
