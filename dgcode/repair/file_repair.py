@@ -108,7 +108,7 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         result.steps += window.steps
         result.tokens += window.tokens
         result.wall_s += window.wall_s
-        known = words_outside(current, window.start, window.end)
+        known, looked = None, False  # words_outside, made at the first rewrite that compiles
         moved = None  # (rank, new lines, new source, its error): the first that moved the error down
         for rank, new_lines in enumerate(window.rewrites()):
             candidate = window.applied_to(current, new_lines)
@@ -116,6 +116,8 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 continue
             after = syntax_error(candidate, result.path)
             if after is None:
+                if not looked:
+                    known, looked = words_outside(current, window.start, window.end), True
                 unknown = unknown_names(candidate, window.start, len(new_lines), known)
                 if not unknown:
                     return _take(result, window, plan_index, rank, new_lines, candidate, None, current,
