@@ -131,6 +131,68 @@ def test_masked_rows_steps_equal_the_numpy_kv_reference(models, arch, test_ids):
         assert forward.step_tokens[-1] == sub + lead
 
 
+def _local_rule(seq, held, start, end, rows, targets, mask):
+    """The local step's positions: the masks asked for, rows asked for, cells missing or holding another token."""
+    asked = set(rows.tolist()) | {p for p in targets.tolist() if seq[p] == mask}
+    return [p for p in range(start, end) if p in asked or held.get(p) != seq[p]]
+
+
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+def test_local_steps_with_a_mask_window_equal_the_numpy_kv_reference(models, arch, test_ids):
+    """The local step (masked-rows-local): only the first 3 masks asked for, the later masks and the
+    committed sub-block kept as computed; each step and the commit against the numpy cache."""
+    mask, sub, window = test_ids["mask"], 8, 3
+    with Engine(models[arch], EngineOptions(n_ctx=64, **EXACT)) as engine:
+        lead = 1 if engine.shift_logits else 0
+        forward = MaskedRowsForward(engine.ctx, mask_token=mask, shift_logits=engine.shift_logits, local=True)
+        ref = NumpyKV(models[arch])
+        P = len(PROMPT)
+        seq = np.array(PROMPT + [mask] * (2 * sub))
+        forward.prefill(seq[:P])
+        ref.decode(PROMPT[:P - lead], range(P - lead))
+
+        def step(end):
+            targets = P + np.flatnonzero(seq[P:end] == mask)[:window]
+            rows = targets - lead
+            held = {p: c[0] for p, c in ref.cells.items()}
+            decode = _local_rule(seq, held, forward.cached, end, rows, targets, mask)
+            got = forward.logits(seq, end, targets)
+            ref.cells = {p: c for p, c in ref.cells.items() if p not in decode}
+            want = ref.decode(seq[decode], decode, np.searchsorted(decode, rows))
+            assert np.abs(got - want).max() <= 1e-4 * _scale(want)
+            assert forward.step_tokens[-1] == len(decode)
+            assert dict(engine.ctx.cells) == {p: c[0] for p, c in ref.cells.items()}
+            return decode, got
+
+        first, _ = step(P + sub)
+        assert len(first) == sub + lead, "a sub-block's first step decodes all of it"
+        for commits in [(0, 2), (1,), (3, 4, 5), (6, 7)]:
+            seq[P + np.array(commits)] = 100 + np.array(commits)
+            if (seq[P:P + sub] == mask).any():
+                decode, _ = step(P + sub)
+                later = [p for p in range(P, P + sub) if seq[p] == mask and p not in decode]
+                if (seq[P:P + sub] == mask).sum() > window:
+                    assert later, "masks after the window were read from their cells"
+                assert all(engine.ctx.cells[p] == mask for p in later)
+        # The commit decodes only the last step's tokens (6, 7): the rest of the sub-block stays as computed.
+        forward.commit(seq, P + sub)
+        new = list(range(P + 6, P + sub - lead))
+        ref.cells = {p: c for p, c in ref.cells.items() if p not in new}
+        if new:
+            ref.decode(seq[new], new)
+        assert forward.cached == P + sub - lead
+        assert dict(engine.ctx.cells) == {p: c[0] for p, c in ref.cells.items()}
+        decode, got = step(P + 2 * sub)
+        assert decode[0] == P + sub - lead and len(decode) == sub + lead
+        # What the masked-rows step would read instead: the sub-block decoded afresh at the commit.
+        fresh = NumpyKV(models[arch])
+        fresh.cells = {p: c for p, c in ref.cells.items() if p < P - lead}
+        fresh.decode(seq[P - lead:P + sub - lead], range(P - lead, P + sub - lead))
+        rows = P + sub + np.arange(window) - lead
+        want = fresh.decode(seq[decode], decode, np.searchsorted(decode, rows))
+        assert np.abs(got - want).max() > 100 * 1e-4 * _scale(want), "the kept cells of the sub-block show"
+
+
 def test_a_kept_cell_whose_token_changed_or_was_remasked_is_decoded_again(models, test_ids):
     mask = test_ids["mask"]
     with Engine(models["llada"], EngineOptions(n_ctx=64, **EXACT)) as engine:
@@ -183,6 +245,33 @@ def test_one_layer_answers_are_identical_and_steps_decode_what_the_rule_says(one
     assert sum(tokens) < sum(window_tokens)
 
 
+@pytest.mark.parametrize("arch", ["dream", "llada"])
+@pytest.mark.parametrize("settings", [
+    SamplerSettings(max_tokens=48, sub_block_size=16, stop_at_eos=False, mask_window=4),
+    SamplerSettings(schedule="block", steps=12, max_tokens=48, sub_block_size=16, temperature=0.8, seed=5,
+                    stop_at_eos=False, mask_window=6),
+], ids=["threshold", "block-sampled"])
+def test_one_layer_local_answers_with_a_mask_window_are_the_window_steps(one_layer, arch, settings, test_ids):
+    """With one layer a kept cell is exact, so the local step answers as the window step does with the same
+    mask window, and decodes fewer tokens than the masked-rows step."""
+    runs = []
+    with Engine(one_layer[arch], EngineOptions(n_ctx=128, **EXACT)) as engine:
+        for make in (lambda: CachedBlockForward(engine.ctx, shift_logits=engine.shift_logits),
+                     lambda: MaskedRowsForward(engine.ctx, mask_token=test_ids["mask"],
+                                               shift_logits=engine.shift_logits),
+                     lambda: MaskedRowsForward(engine.ctx, mask_token=test_ids["mask"],
+                                               shift_logits=engine.shift_logits, local=True)):
+            forward = make()
+            gen = denoise(forward, PROMPT, settings, engine.special, engine.model.token_text,
+                          engine.model.detokenize)
+            runs.append((gen, forward.step_tokens))
+    (window, _), (masked_rows, masked_tokens), (local, local_tokens) = runs
+    assert local.tokens == masked_rows.tokens == window.tokens and local.steps == window.steps
+    lead = 1 if arch == "dream" else 0
+    assert max(local_tokens) == settings.sub_block_size + lead  # a sub-block's first step
+    assert sum(local_tokens) < sum(masked_tokens)
+
+
 def test_one_layer_infill_is_identical_and_the_suffix_stays_cached(one_layer, test_ids):
     settings = SamplerSettings(max_tokens=16, sub_block_size=8, stop_at_eos=False)
     suffix = [9, 8, 7, 6, 5]
@@ -219,6 +308,22 @@ def test_the_engine_and_the_bench_run_the_masked_rows_step(models, monkeypatch):
     assert [r["forward_backend"] for r in rows] == ["masked-rows", "masked-rows"]
     assert rows[0]["tokens"] == rows[1]["tokens"] == 32 and rows[0]["steps"] == rows[1]["steps"] == 8
     assert 0 < rows[1]["step_tokens_mean"] < 16 + 1  # less than the window: sub-block + the lead row
+
+
+def test_the_bench_runs_the_local_step_with_a_mask_window(models):
+    from dgcode.engine.benchmark import BenchSpec, run_bench
+
+    with Engine(models["dream"], EngineOptions(n_ctx=64, backend="masked-rows-local")) as engine:
+        forward = engine._forward()
+        assert isinstance(forward, MaskedRowsForward) and forward.local
+    spec = BenchSpec(prompt_tokens=32, gen_tokens=32, steps=8, sub_block=16, mask_window=4,
+                     modes=("dgcode-masked-rows", "dgcode-masked-rows-local", "ar"))
+    rows = {r["mode"]: r for r in run_bench(models["llada"], spec)}
+    masked, local = rows["dgcode-masked-rows"], rows["dgcode-masked-rows-local"]
+    assert masked["mask_window"] == local["mask_window"] == 4 and "mask_window" not in rows["ar"]
+    assert local["forward_backend"] == "masked-rows-local" and local["tokens"] == 32 and local["steps"] == 8
+    assert local["step_tokens_mean"] < masked["step_tokens_mean"]  # later masks read from their cells
+    assert local["break_even_tokens_per_step"] > 0
 
 
 def test_a_later_prompt_reuses_the_committed_cells_but_not_the_working_ones(models, test_ids):

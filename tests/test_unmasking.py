@@ -74,6 +74,8 @@ def test_scores_per_algorithm():
     (dict(canvas_size=256, sub_block_size=48), "multiple of sub_block_size"),
     (dict(max_tokens=0), "at least 1"),
     (dict(top_p=0.0), "top_p"),
+    (dict(mask_window=-1), "mask_window must be >= 0"),
+    (dict(schedule="timestep", steps=8, mask_window=4), "threshold and block schedules only"),
 ])
 def test_bad_settings_are_explained(bad, message):
     with pytest.raises(InvalidSettingsError, match=message):
@@ -161,6 +163,30 @@ def test_fixed_steps_split_over_sub_blocks_and_schedule_counts():
     assert forward.commits == [3 + 8, 3 + 16, 3 + 24]
     assert [e.canvas_index for e in events] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert events[4].active == (0, 8)
+
+
+def test_a_mask_window_proposes_only_the_first_masks_of_the_sub_block():
+    answer = [1, 2, 3, 4, 5, 6, 7, 1]
+    conf = [0.5, 0.99, 0.5, 0.99, 0.99, 0.99, 0.99, 0.99]
+    forward = ScriptedForward(answer, conf, 3)
+    events = []
+    result = _run(forward, SamplerSettings(max_tokens=8, sub_block_size=8, canvas_size=8, stop_at_eos=False,
+                                           mask_window=3), events.append)
+    assert result.tokens == answer
+    assert [list(c - 3) for c in forward.calls[:2]] == [[0, 1, 2], [0, 2, 3]]
+    assert all(len(c) <= 3 for c in forward.calls) and all(e == 3 + 8 for e in forward.window_ends)
+    assert events[0].committed == [1]  # 3..7 are sure too, but outside the window
+    assert events[1].committed == [3]
+
+
+def test_a_mask_window_narrower_than_the_block_schedule_count_commits_what_it_has():
+    forward = ScriptedForward(list(range(1, 9)) * 2, [0.5] * 16, 3)
+    events = []
+    result = _run(forward, SamplerSettings(schedule="block", steps=4, max_tokens=16, sub_block_size=8,
+                                           canvas_size=16, stop_at_eos=False, mask_window=3), events.append)
+    assert result.tokens == list(range(1, 9)) * 2
+    assert [len(e.committed) for e in events[:2]] == [3, 3]  # the schedule's 4 per step, capped at 3
+    assert result.steps == 6  # a sub-block: 3, then its last budgeted step commits the window (3), then 2
 
 
 def test_timestep_schedule_reaches_the_end_in_its_steps():

@@ -184,6 +184,8 @@ def bench(
     gen_tokens: int = typer.Option(256, help="Answer length in tokens."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps for the answer (default gen-tokens/4)."),
     sub_block: int = typer.Option(32, help="Sub-block the engine denoises at a time."),
+    mask_window: int = typer.Option(0, help="Each step proposes only the sub-block's first N masked positions "
+                                    "(0: all of them)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: physical cores)."),
     modes: str = typer.Option("dgcode,diffusion-cli,ar", help="Comma-separated modes to run."),
     incremental: bool = typer.Option(False, "--incremental", help="Also run dgcode with the cheaper step "
@@ -204,7 +206,7 @@ def bench(
     spec = BenchSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, steps=steps, sub_block=sub_block,
                      threads=threads, modes=tuple(m.strip() for m in modes.split(",") if m.strip())
                      + (("dgcode-incremental",) if incremental and "dgcode-incremental" not in modes else ()),
-                     mask_token_id=mask)
+                     mask_window=mask_window, mask_token_id=mask)
     say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]{m}[/]"))
     try:
         if synthetic:

@@ -16,7 +16,11 @@ prefix.  Which implementation computes that is a backend chosen by name
   approximation (docs/engine.md, "A cheaper step"), so not the default;
 - ``masked-rows``: on dgcode's libllama only (a batch between cached cells):
   every committed token stays cached and a step decodes only the masked
-  positions, the rows asked for and what changed (engine/masked_rows_forward.py).
+  positions, the rows asked for and what changed (engine/masked_rows_forward.py);
+- ``masked-rows-local``: the same, keeping more cells as computed (masks no row
+  is asked for, as with the sampler's ``mask_window``, and a finished
+  sub-block, which is not decoded afresh), so a step costs about the rows it
+  asks for. A further approximation (docs/engine.md), so not the default.
 
 The default for a model with a cache is ``masked-rows`` where the process
 runs dgcode's libllama (the embedded repair model's exact-repair rate is the
@@ -76,11 +80,17 @@ def _masked_rows(engine) -> BlockForward:
                              causal_prefill=engine.causal_prefill, reuse_prefix=engine.reuse_prefix)
 
 
+def _masked_rows_local(engine) -> BlockForward:
+    return MaskedRowsForward(engine.ctx, mask_token=engine.special.mask, shift_logits=engine.shift_logits,
+                             causal_prefill=engine.causal_prefill, reuse_prefix=engine.reuse_prefix, local=True)
+
+
 def _full_sequence(engine) -> BlockForward:
     return FullSequenceForward(engine.ctx, shift_logits=engine.shift_logits)
 
 
 CACHED, FULL_SEQUENCE, INCREMENTAL, MASKED_ROWS = "cached", "full-sequence", "incremental", "masked-rows"
+MASKED_ROWS_LOCAL = "masked-rows-local"
 DEFAULT_ENV = "DGCODE_FORWARD_BACKEND"
 _BACKENDS: dict[str, ForwardBackend] = {
     CACHED: ForwardBackend(CACHED, "prefix KV cache; each step decodes only the active window", True, _cached),
@@ -92,6 +102,9 @@ _BACKENDS: dict[str, ForwardBackend] = {
     MASKED_ROWS: ForwardBackend(MASKED_ROWS, "prefix KV cache holding every committed token (dgcode's libllama); "
                                 "each step decodes only the masked positions and what changed", True, _masked_rows,
                                 needs_free_positions=True),
+    MASKED_ROWS_LOCAL: ForwardBackend(MASKED_ROWS_LOCAL, "as masked-rows, and masks no row is asked for and a "
+                                      "finished sub-block keep their cells as computed (dKV-Cache's greedy "
+                                      "variant)", True, _masked_rows_local, needs_free_positions=True),
 }
 
 

@@ -9,6 +9,8 @@ difference is how each step is computed:
   step (engine/incremental_forward.py), on the same loaded model right after dgcode;
 - dgcode-masked-rows (asked for by name; dgcode's libllama only): the same with the step that keeps
   every committed token cached (engine/masked_rows_forward.py), likewise;
+- dgcode-masked-rows-local (likewise): that step keeping the masks no row is asked for and the finished
+  sub-blocks as computed; with `--mask-window N` (every dgcode mode) a step proposes only the first N masks;
 - diffusion-cli: the whole sequence re-decoded every step on the native diffusion
   architecture, no cache, logits for every row (llama.cpp's examples/diffusion);
 - ar: the same weights as an autoregressive model, causal and cached, one token per step.
@@ -36,10 +38,12 @@ from dgcode.engine.engine import Engine, EngineOptions
 from dgcode.engine.errors import InvalidSettingsError
 from dgcode.engine.unmasking import SamplerSettings
 
-MODES = ("dgcode", "dgcode-incremental", "dgcode-masked-rows", "diffusion-cli", "ar")
+MODES = ("dgcode", "dgcode-incremental", "dgcode-masked-rows", "dgcode-masked-rows-local", "diffusion-cli", "ar")
 DEFAULT_MODES = ("dgcode", "diffusion-cli", "ar")  # the other dgcode steps run when asked for
 STEP_MODES = {"dgcode-incremental": ("incremental", "committed tokens at the window's left edge kept in the cache"),
-              "dgcode-masked-rows": ("masked-rows", "every committed token kept in the cache, masked rows decoded")}
+              "dgcode-masked-rows": ("masked-rows", "every committed token kept in the cache, masked rows decoded"),
+              "dgcode-masked-rows-local": ("masked-rows-local", "as masked-rows, unasked masks and finished "
+                                           "sub-blocks kept as computed")}
 """The modes that run dgcode with another step: mode -> (forward backend, what its progress line says)."""
 Progress = Callable[[str], None]
 
@@ -53,6 +57,7 @@ class BenchSpec:
     threads: int | None = None
     modes: tuple[str, ...] = DEFAULT_MODES
     seed: int = 0
+    mask_window: int = 0            # >0: each step proposes only the sub-block's first N masks (SamplerSettings)
     mask_token_id: int | None = None  # for block-diffusion models stored as AR (the registry's, via the model API)
 
     @property
@@ -97,7 +102,7 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
     canvas = max(spec.sub_block, (256 // spec.sub_block) * spec.sub_block)
     settings = SamplerSettings(schedule="block", steps=spec.total_steps, max_tokens=spec.gen_tokens,
                                sub_block_size=spec.sub_block, canvas_size=canvas, stop_at_eos=False,
-                               seed=spec.seed)
+                               seed=spec.seed, mask_window=spec.mask_window)
     settings.validate()
     rows: list[dict] = []
     options = EngineOptions(n_ctx=n_ctx, n_threads=spec.threads, max_window=spec.sub_block + 1,
@@ -139,6 +144,9 @@ def run_bench(model: Path, spec: BenchSpec, progress: Progress = lambda _: None)
             g = engine.generate(prompt, settings)
             rows.append(_row("diffusion-cli", engine, len(g.tokens), g.steps, g.wall_s, g.prefill_ms, g.step_ms))
     order = {m: i for i, m in enumerate(MODES)}
+    for r in rows:
+        if r["mode"] != "ar":
+            r["mask_window"] = spec.mask_window
     _add_break_even(rows)
     return sorted(rows, key=lambda r: order[r["mode"]])
 

@@ -23,6 +23,19 @@ suffix) are kept. The working cells stay in the cache after the last step, so
 they are marked (``LlamaContext.working_from``): a later request's prompt
 reuses only the prompt and the committed sub-blocks before them.
 
+With ``local=True`` (the ``masked-rows-local`` backend) two more things are
+kept as computed, after dKV-Cache's greedy variant, so a step costs about the
+rows it asks for:
+
+- masks no row is asked for (with the sampler's ``mask_window``, the masks
+  after the window; with infill, the slot's later sub-blocks) are decoded once,
+  at the first step that sees them, and then read from their cells until they
+  are asked for;
+- the finished sub-block is not decoded afresh: its commit decodes only what a
+  step would (the tokens the last step committed, once with their identity),
+  and later sub-blocks attend to cells that never saw the tokens committed
+  after them.
+
 What is approximate (as for IncrementalBlockForward, but for more cells): a kept
 cell's keys and values were computed at the step that kept it, when positions
 committed later were still masks. With one transformer layer keys and values
@@ -41,11 +54,12 @@ from dgcode.engine.llama_native import LlamaContext
 
 class MaskedRowsForward(CachedBlockForward):
     def __init__(self, ctx: LlamaContext, *, mask_token: int, shift_logits: bool, causal_prefill: bool = False,
-                 reuse_prefix: bool = False):
+                 reuse_prefix: bool = False, local: bool = False):
         if not ctx.free_positions:
             raise ValueError("MaskedRowsForward needs dgcode's libllama (a batch between cached cells)")
         super().__init__(ctx, shift_logits=shift_logits, causal_prefill=causal_prefill, reuse_prefix=reuse_prefix)
         self.mask_token = int(mask_token)
+        self.local = local
 
     def logits(self, seq: np.ndarray, active_end: int, targets: np.ndarray) -> np.ndarray:
         rows = np.asarray(targets, dtype=np.int64) - self.lead
@@ -55,11 +69,14 @@ class MaskedRowsForward(CachedBlockForward):
         self.ctx.drop_from(active_end)  # nothing outside the window may be attended to
         self.ctx.working_from = start
         window = np.asarray(seq[start:active_end], dtype=np.int64)
-        cells = self.ctx.cells
-        held = np.fromiter((cells.get(p, -1) for p in range(start, active_end)), dtype=np.int64,
-                           count=active_end - start)
-        redo = (held != window) | (window == self.mask_token)
+        held = self._held(start, active_end)
+        redo = held != window
         redo[rows - start] = True
+        if self.local:  # the masks asked for, recomputed
+            asked = np.asarray(targets, dtype=np.int64) - start
+            redo[asked[window[asked] == self.mask_token]] = True
+        else:
+            redo |= window == self.mask_token
         positions = start + np.flatnonzero(redo)
         self.ctx.drop(positions[held[positions - start] >= 0])
         self.step_tokens.append(int(positions.size))
@@ -68,7 +85,16 @@ class MaskedRowsForward(CachedBlockForward):
     def commit(self, seq: np.ndarray, upto: int) -> None:
         keep_to = upto - self.lead
         if keep_to > self.cached:
-            # The finished sub-block decoded afresh (every token final); cells beyond it stay.
-            self.ctx.drop(range(self.cached, keep_to))
-            self.ctx.decode_at(seq[self.cached:keep_to], range(self.cached, keep_to))
+            if not self.local:  # the finished sub-block decoded afresh (every token final)
+                positions = np.arange(self.cached, keep_to)
+            else:  # only cells missing or holding another token: the last step's commits
+                positions = self.cached + np.flatnonzero(self._held(self.cached, keep_to) != seq[self.cached:keep_to])
+            self.ctx.drop(positions)  # cells beyond the sub-block stay
+            if positions.size:
+                self.ctx.decode_at(seq[positions], positions)
             self.cached = self.ctx.working_from = keep_to
+
+    def _held(self, start: int, end: int) -> np.ndarray:
+        """The token each cached cell in [start, end) holds; -1 where none."""
+        cells = self.ctx.cells
+        return np.fromiter((cells.get(p, -1) for p in range(start, end)), dtype=np.int64, count=end - start)

@@ -3,7 +3,8 @@
 The answer is a row of masked positions after the prompt. It is shown to the
 user as canvases of `canvas_size` tokens, and denoised left to right in
 sub-blocks of `sub_block_size`: each step asks the forward pass for logits of
-the masked positions of the active sub-block only, commits some of them (see
+the masked positions of the active sub-block only (with `mask_window`, its first
+N masked positions), commits some of them (see
 engine/unmasking.py), and reports a StepEvent; the step callback may return
 False to cancel, which takes effect before the next forward pass. A finished
 sub-block is committed to the forward's KV cache and becomes prefix. The answer
@@ -133,6 +134,8 @@ def denoise(forward: BlockForward, prompt: list[int], settings: SamplerSettings,
             masked = a + np.flatnonzero(answer[a:b] == special.mask)
             if masked.size == 0:
                 break
+            if settings.mask_window:
+                masked = masked[:settings.mask_window]  # the later masks stay in view, unproposed
             t0 = time.perf_counter()
             window_end = len(seq) if len(suffix) else n_prompt + b
             logits = forward.logits(seq, window_end, n_prompt + masked)
@@ -178,7 +181,7 @@ def choose_rows(proposal: um.Proposal, settings: SamplerSettings, budget: int | 
         return um.choose_by_threshold(proposal.score, settings.threshold)
     last = budget is None or local_step >= budget - 1
     if settings.schedule == "block":
-        count = n if last or counts is None else counts[local_step]
+        count = n if last or counts is None else min(counts[local_step], n)  # n < count: a mask window
         fraction = count / n
     else:
         fraction = um.timestep_transfer_fraction(local_step, budget, settings.eps)

@@ -37,6 +37,9 @@ class SamplerSettings:
     canvas_size: int = 256        # the block a front end shows crystallizing
     sub_block_size: int = 32      # the engine denoises the canvas in sub-blocks of this size, left to right
     stop_at_eos: bool = True      # end the answer once end-of-text is final with everything before it
+    mask_window: int = 0          # >0: a step proposes only the sub-block's first N masked positions; the
+                                  # later masks stay in view (the masked-rows steps keep their cells as
+                                  # computed: dKV-Cache's local window). 0: every masked position
 
     def validate(self) -> None:
         def bad(msg: str):
@@ -68,6 +71,10 @@ class SamplerSettings:
             bad("top_k must be >= 0 and top_p in (0, 1]")
         if not 0.0 <= self.eps < 1.0:
             bad("eps must be in [0, 1)")
+        if self.mask_window < 0:
+            bad("mask_window must be >= 0 (0: every masked position of the sub-block)")
+        if self.mask_window and self.schedule == "timestep":
+            bad("mask_window works with the threshold and block schedules only")
 
 
 def sub_block_ranges(n_tokens: int, size: int) -> list[tuple[int, int]]:
