@@ -136,6 +136,19 @@ def test_the_evaluation_script_runs_on_a_small_held_out_sample(tmp_path: Path) -
     assert out.exists()
 
 
+def test_the_evaluation_script_measures_a_mask_window(tmp_path: Path) -> None:
+    import json
+
+    from training import evaluate
+
+    out = tmp_path / "eval.json"
+    summary = evaluate.main(["--model", str(EMBEDDED_MODEL), "--per-kind", "1", "--max-files", "20",
+                             "--threads", "2", "--mask-window", "2", "--json", str(out)])
+    assert summary["all"]["n"] >= 5
+    assert 1.0 <= summary["all"]["tokens_per_step"] <= 2.0  # a step commits at most the window's 2
+    assert json.loads(out.read_text())["mask_window"] == 2
+
+
 def test_ranked_alternatives_are_other_rewrites_of_the_same_window() -> None:
     from dgcode.engine.engine import Engine, EngineOptions
     from dgcode.repair.repair_model import repair_window

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -55,7 +56,8 @@ class EngineOutcome:
 
 def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
                 attempts: int = 1, alternatives: int = 0,
-                policy: AbstainPolicy = DEFAULT_POLICY) -> EngineOutcome | None:
+                policy: AbstainPolicy = DEFAULT_POLICY, mask_window: int = 0,
+                sub_block: int = 0) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file).
 
     The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
@@ -73,7 +75,8 @@ def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: f
         return EngineOutcome(fits=False, covered=False, exact=False, compiles=False, **base)
 
     def ask(text: str, lineno: int, message: str, attempt: int, offset: int = 0):
-        return repair_window(engine, text, lineno, message, spec, threshold, attempt, alternatives, offset)
+        return repair_window(engine, text, lineno, message, spec, threshold, attempt, alternatives, offset,
+                             mask_window=mask_window, sub_block=sub_block)
 
     result = repair_source(case.path, source, ask, attempts=attempts, policy=policy)  # as `dgcode fix` does
     repaired = result.withheld if result.abstained else result.repaired  # the repair, offered or not
@@ -139,6 +142,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--min-margin", type=float, default=DEFAULT_POLICY.min_margin,
                    help="the abstention policy's repair.min_margin (dgcode/repair/abstain.py; 0: offer every "
                         "repair that compiles); 'offered' and 'off ex' report it")
+    p.add_argument("--mask-window", type=int, default=0,
+                   help="each step proposes only the first N masked positions (SamplerSettings.mask_window)")
+    p.add_argument("--sub-block", type=int, default=0,
+                   help="denoise the answer slot in sub-blocks of N tokens (0: the whole slot at once, as dgcode "
+                   "fix does); a stress test of the steps' commit")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-files", type=int, default=None, help="use only the first N held-out files")
     p.add_argument("--root", default=None,
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
         engine.warm_up()
         for case in cases:
             outcome = repair_case(engine, case, spec, args.threshold, args.attempts, args.alternatives,
-                                  policy_for(args.min_margin))
+                                  policy_for(args.min_margin), args.mask_window, args.sub_block)
             if outcome is None:
                 skipped += 1
             else:
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"model": args.model, "threshold": args.threshold, "attempts": args.attempts,
-                       "min_margin": args.min_margin,
+                       "min_margin": args.min_margin, "mask_window": args.mask_window, "sub_block": args.sub_block,
+                       "forward_backend": os.environ.get("DGCODE_FORWARD_BACKEND", "default"),
                        "alternatives": args.alternatives,
                        "skipped": skipped, "summary": summary},
                       f, indent=1)

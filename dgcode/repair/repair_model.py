@@ -135,7 +135,7 @@ RANKED_ALTERNATIVES = 32
 
 def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSpec,
                   threshold: float = 0.9, attempt: int = 0, alternatives: int = 0,
-                  offset: int = 0) -> WindowRepair | None:
+                  offset: int = 0, mask_window: int = 0, sub_block: int = 0) -> WindowRepair | None:
     """The model's repair of the lines around `lineno` (1-based; `offset`: the 1-based column of the
     error there, 0 if not known); None for an empty source or an answer that is not UTF-8. Attempt 0 takes the most likely operations (greedy); attempt k > 0
     samples them at RETRY_TEMPERATURE with seed k, for a different guess when the first did not compile.
@@ -152,8 +152,9 @@ def repair_window(engine, source: str, lineno: int, message: str, spec: CanvasSp
     # one slot: the sampler ends the answer at its <|endoftext|>; with a reach, `bounded` ends it once both slots
     # have theirs (the core's <|endoftext|> run is not the end of the answer)
     settings = SamplerSettings(schedule="threshold", threshold=threshold, max_tokens=n, canvas_size=n,
-                               sub_block_size=n, temperature=RETRY_TEMPERATURE if attempt else 0.0, seed=attempt,
-                               stop_at_eos=spec.reach_slot == 0)
+                               sub_block_size=sub_block or n, seed=attempt,
+                               temperature=RETRY_TEMPERATURE if attempt else 0.0,
+                               stop_at_eos=spec.reach_slot == 0, mask_window=mask_window)
     eos, mask = tok.special(EOS), tok.special(MASK)
     last: list = []
 
