@@ -24,6 +24,8 @@ SETTINGS = {
     "greedy, confidence": um.SamplerSettings(),
     "greedy, entropy": um.SamplerSettings(schedule="block", steps=8, algorithm="entropy"),
     "temperature 0.8": um.SamplerSettings(temperature=0.8),
+    "t 0.8, top-p 0.9": um.SamplerSettings(temperature=0.8, top_p=0.9),
+    "t 0.8, top-k 50": um.SamplerSettings(temperature=0.8, top_k=50),
 }
 
 

@@ -219,7 +219,7 @@ def test_baseline_clone_agrees_with_the_installed_build(kernel, tmp_path):
                 np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
 
 
-def test_propose_dispatches_to_the_kernel_only_for_supported_settings(kernel, monkeypatch):
+def test_propose_dispatches_every_setting_to_the_kernel(kernel, monkeypatch):
     calls = []
     real = ck.propose
     monkeypatch.setattr(ck, "propose", lambda *a: calls.append(1) or real(*a))
@@ -228,10 +228,106 @@ def test_propose_dispatches_to_the_kernel_only_for_supported_settings(kernel, mo
     um.propose(x, SamplerSettings(), rng)
     um.propose(x, SamplerSettings(temperature=0.5), rng)
     um.propose(x, SamplerSettings(temperature=0.5, top_k=100), rng)  # top-k >= vocab filters nothing
-    assert len(calls) == 3
     um.propose(x, SamplerSettings(temperature=0.5, top_k=10), rng)
     um.propose(x, SamplerSettings(temperature=0.5, top_p=0.9), rng)
-    assert len(calls) == 3
+    um.propose(x, SamplerSettings(temperature=0.5, top_k=10, top_p=0.9, algorithm="margin"), rng)
+    assert len(calls) == 6
+    assert not ck.supports(SamplerSettings(), 2**31)  # top-p's candidates hold 32-bit indices
+
+
+def _clear_of_the_nucleus_edge(x: np.ndarray, temperature: float, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """Rows where no entry of probability > 1e-6 has a float64 mass-before within 2e-7 of top_p. Both sides'
+    rounding (numpy's float32 softmax, the kernel's float32 exp) can move the nucleus edge only past entries
+    that close to it (measured: up to 1.4e-7), and in these rows that moves no probability past the tolerance."""
+    if top_p >= 1.0:
+        return np.ones(len(x), bool)
+    y = (x / np.float32(temperature) if temperature > 0 else x).astype(np.float64)
+    if 0 < top_k < x.shape[-1]:
+        y = np.where(y < np.sort(y, axis=-1)[:, [-top_k]], -np.inf, y)
+    p = np.exp(y - y.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    p = -np.sort(-p, axis=-1)
+    before = np.cumsum(p, axis=-1) - p
+    return ~((np.abs(before - np.float32(top_p)) < 2e-7) & (p > 1e-6)).any(axis=-1)
+
+
+FILTERS = [dict(top_k=1), dict(top_k=7), dict(top_k=300), dict(top_k=5000),  # 5000: quickselect, not the heap
+           dict(top_p=0.5), dict(top_p=0.9), dict(top_p=0.99),
+           dict(top_k=40, top_p=0.8)]
+
+
+@pytest.mark.parametrize("rows,vocab,kind", [(33, 512, "normal"), (17, 1000, "neginf"), (9, 4099, "peaked"),
+                                             (12, 20000, "ties"), (5, 151936, "normal")])
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
+def test_top_k_and_top_p_agree_with_numpy(kernel, rows, vocab, kind, filters):
+    """Greedy and seeded sampling with each filter: numpy's tokens, probabilities and scores."""
+    if kind == "ties" and "top_p" in filters:
+        pytest.skip("numpy's argsort orders tied logits arbitrarily at the nucleus edge (the kernel: lower index)")
+    rng = np.random.default_rng(vocab + rows)
+    x = _random_logits(rng, rows, vocab, kind)
+    for temperature, algorithm in ((0.0, "confidence"), (0.0, "margin"), (0.0, "entropy"), (0.8, "confidence"),
+                                   (1.3, "random")):
+        settings = SamplerSettings(temperature=temperature, algorithm=algorithm, schedule="block", steps=8, seed=1,
+                                   **filters)
+        ref_rng, got_rng = np.random.default_rng(5), np.random.default_rng(5)
+        ref = um.propose_numpy(x, settings, ref_rng)
+        got = ck.propose(x, settings, got_rng)
+        clear = _clear_of_the_nucleus_edge(x, temperature, **filters)
+        assert clear.sum() >= len(x) // 2, "too many rows at the nucleus edge to test"
+        assert got.tokens[clear].tolist() == ref.tokens[clear].tolist(), (temperature, algorithm)
+        np.testing.assert_allclose(got.probability[clear], ref.probability[clear], rtol=2e-6)
+        if algorithm == "margin":
+            np.testing.assert_allclose(got.score[clear], ref.score[clear], atol=2e-6)
+        elif algorithm == "entropy":
+            np.testing.assert_allclose(got.score[clear], ref.score[clear], atol=2e-5 + vocab * 1e-10)
+        assert ref_rng.random() == got_rng.random()
+
+
+def test_top_p_keeps_the_smallest_set_reaching_the_mass(kernel):
+    """Probabilities 0.5, 0.3, 0.15, 0.05 (shuffled): top-p 0.75 keeps the first two, renormalised."""
+    p = np.array([0.15, 0.5, 0.05, 0.3])
+    x = np.log(p).astype(np.float32)[None, :]
+    draws = np.array([0.1, 0.6, 0.64, 0.999])
+    out = ck.fused(np.repeat(x, 4, axis=0), temperature=1.0, draws=draws, top_p=0.75)
+    assert out.top1.tolist() == [1] * 4
+    np.testing.assert_allclose(out.p1, 0.5 / 0.8, rtol=1e-5)
+    np.testing.assert_allclose(out.p2, 0.3 / 0.8, rtol=1e-5)
+    assert out.token.tolist() == [1, 1, 3, 3]  # the cdf over {1: 0.625, 3: 0.375}; never 0 or 2
+    wider = ck.fused(x, top_p=0.85)  # 0.5 + 0.3 = 0.8 < 0.85: the third (0.15) is needed too
+    np.testing.assert_allclose(wider.p1, 0.5 / 0.95, rtol=1e-5)
+
+
+def test_filters_on_ties_keep_the_kth_value_and_lower_indices_first(kernel):
+    x = np.array([[1.0, 3.0, 2.0, 2.0, 0.0]], dtype=np.float32)
+    top_k = ck.fused(x, top_k=2)  # the 2nd largest is 2.0: both 2.0s stay
+    e = np.exp([3.0, 2.0, 2.0])
+    np.testing.assert_allclose(top_k.p1, e[0] / e.sum(), rtol=1e-5)
+    np.testing.assert_allclose(top_k.negent, (e / e.sum() * np.log(e / e.sum())).sum(), atol=1e-5)
+    flat = np.zeros((1, 4), np.float32)  # four ties at 0.25: mass before the third is 0.5 <= 0.5, the fourth's 0.75
+    out = ck.fused(np.repeat(flat, 3, axis=0), temperature=1.0, draws=np.array([0.2, 0.5, 0.99]), top_p=0.5)
+    np.testing.assert_allclose(out.p1, 1 / 3, rtol=1e-6)
+    assert out.token.tolist() == [0, 1, 2]  # tokens 0, 1 and 2 kept, in index order; never 3
+
+
+@pytest.mark.parametrize("bad", [dict(top_k=-1), dict(top_p=0.0), dict(top_p=1.5), dict(top_p=float("nan"))])
+def test_bad_filters_are_refused_by_the_library(kernel, bad):
+    x = np.zeros((2, 8), np.float32)
+    with pytest.raises(RuntimeError, match="failed"):
+        ck.fused(x, **bad)
+
+
+def test_seeded_top_p_sampling_on_the_large_vocabulary(kernel):
+    rng = np.random.default_rng(23)
+    x = _random_logits(rng, 33, 151936, "normal")
+    x[:, 151665] = -np.inf
+    for seed, extra in ((0, dict(top_p=0.9)), (1, dict(top_p=0.95, top_k=2000)), (2, dict(top_k=50))):
+        settings = SamplerSettings(temperature=0.8, seed=seed, **extra)
+        ref = um.propose_numpy(x, settings, np.random.default_rng(seed))
+        got = ck.propose(x, settings, np.random.default_rng(seed))
+        clear = _clear_of_the_nucleus_edge(x, 0.8, **extra)
+        assert clear.sum() >= len(x) // 2, "too many rows at the nucleus edge to test"
+        assert got.tokens[clear].tolist() == ref.tokens[clear].tolist(), extra
+        np.testing.assert_allclose(got.probability[clear], ref.probability[clear], rtol=2e-6)
 
 
 def _numpy_path_taken(monkeypatch) -> list:
@@ -294,6 +390,8 @@ ENGINE_SETTINGS = [
     dict(schedule="block", steps=16, algorithm="random", temperature=1.2, seed=5),
     dict(schedule="timestep", steps=16, algorithm="origin", temperature=0.6, seed=2),
     dict(schedule="block", steps=16, algorithm="margin", alg_temp=0.5, temperature=0.5, seed=9),
+    dict(schedule="block", steps=16, temperature=0.9, top_p=0.9, seed=4),
+    dict(schedule="block", steps=16, temperature=0.7, top_k=20, seed=6),
 ]
 
 

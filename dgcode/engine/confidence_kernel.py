@@ -6,8 +6,8 @@ the (rows x vocab) probability matrix numpy builds to get them. The C kernel
 (`kernels/cpu/confidence.c`, built by `setup.py` into `dgcode/engine/_kernels/`
 and loaded here with ctypes) computes them in two streaming passes over each
 row, multithreaded over rows. `unmasking.propose` uses it whenever it is
-loaded and the settings are ones it supports (greedy, or temperature sampling
-without top-k / top-p; every scoring algorithm); otherwise numpy's
+loaded (every setting: greedy or temperature sampling, with or without top-k
+and top-p, every scoring algorithm); otherwise numpy's
 `unmasking.propose_numpy`, which stays the reference.
 
 Same seed, same tokens: the per-row uniforms for sampling come from the same
@@ -36,7 +36,7 @@ ENV_BACKEND = "DGCODE_KERNELS"          # numpy: always the numpy path; c or uns
 ENV_LIBRARY = "DGCODE_CONFIDENCE_LIB"   # a path to the built library instead of the installed one
 ENV_THREADS = "DGCODE_KERNEL_THREADS"   # threads for the kernel (default: the CPUs this process may use)
 ENV_QUIET = "DGCODE_KERNELS_QUIET"      # 1: no notice when the numpy path is used
-ABI_VERSION = 1
+ABI_VERSION = 2  # 2: top_k and top_p
 LIBRARY_DIR = Path(__file__).resolve().parent / "_kernels"
 
 
@@ -102,12 +102,13 @@ class CKernel:
         self.isa = self.lib.dgc_isa().decode()
         fn = self.lib.dgc_confidence
         p = ctypes.c_void_p
-        fn.argtypes = [p, ctypes.c_int64, ctypes.c_int64, ctypes.c_float, p, ctypes.c_int, p, p, p, p, p, p]
+        fn.argtypes = [p, ctypes.c_int64, ctypes.c_int64, ctypes.c_float, ctypes.c_int64, ctypes.c_float, p,
+                       ctypes.c_int, p, p, p, p, p, p]
         fn.restype = ctypes.c_int
         self._fn = fn
 
     def run(self, logits: np.ndarray, temperature: float = 0.0, draws: np.ndarray | None = None,
-            threads: int | None = None) -> Fused:
+            threads: int | None = None, top_k: int = 0, top_p: float = 1.0) -> Fused:
         import numpy as np
 
         x = np.ascontiguousarray(logits, dtype=np.float32)
@@ -120,7 +121,8 @@ class CKernel:
                 raise ValueError(f"one draw per row: {rows} rows, draws of shape {draws.shape}")
         token, top1 = np.empty(rows, np.int64), np.empty(rows, np.int64)
         prob, p1, p2, negent = (np.empty(rows, np.float32) for _ in range(4))
-        status = self._fn(x.ctypes.data, rows, vocab, temperature, None if draws is None else draws.ctypes.data,
+        status = self._fn(x.ctypes.data, rows, vocab, temperature, top_k, top_p,
+                          None if draws is None else draws.ctypes.data,
                           threads or self.threads, token.ctypes.data, prob.ctypes.data, top1.ctypes.data,
                           p1.ctypes.data, p2.ctypes.data, negent.ctypes.data)
         if status != 0:
@@ -216,18 +218,17 @@ def reset(quiet: bool | None = None) -> None:
 
 
 def supports(settings: Settings, vocab: int) -> bool:
-    """Greedy, or temperature sampling without top-k / top-p (every scoring algorithm)."""
-    no_top_k = settings.top_k == 0 or settings.top_k >= vocab  # filter_logits skips top_k >= vocab too
-    return settings.temperature >= 0 and no_top_k and settings.top_p >= 1.0
+    """Settings the kernel computes: valid ones (greedy or temperature, top-k, top-p, every scoring algorithm)."""
+    return settings.temperature >= 0 and settings.top_k >= 0 and 0.0 < settings.top_p <= 1.0 and vocab < 2**31
 
 
 def fused(logits: np.ndarray, temperature: float = 0.0, draws: np.ndarray | None = None,
-          threads: int | None = None) -> Fused:
+          threads: int | None = None, top_k: int = 0, top_p: float = 1.0) -> Fused:
     """Run the C kernel directly (tests, benchmarks); RuntimeError if it is not loaded."""
     kernel = _kernel if _load().backend == "c" else None
     if kernel is None:
         raise RuntimeError(f"the C confidence kernel is not available: {_load().reason}")
-    return kernel.run(logits, temperature, draws, threads)
+    return kernel.run(logits, temperature, draws, threads, top_k, top_p)
 
 
 def propose(logits: np.ndarray, settings: Settings, rng: np.random.Generator) -> Chosen:
@@ -237,7 +238,7 @@ def propose(logits: np.ndarray, settings: Settings, rng: np.random.Generator) ->
     rows = len(logits)
     temperature = settings.temperature
     draws = rng.random(rows) if temperature > 0 else None  # the numpy path's one call, same order
-    out = fused(logits, temperature, draws)
+    out = fused(logits, temperature, draws, top_k=settings.top_k, top_p=settings.top_p)
     if settings.algorithm == "margin":
         score = out.p1 - out.p2
     elif settings.algorithm == "entropy":

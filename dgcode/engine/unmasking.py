@@ -49,8 +49,10 @@ def filter_logits(logits: np.ndarray, temperature: float, top_k: int, top_p: flo
         order = np.argsort(-out, axis=-1)
         sorted_logits = np.take_along_axis(out, order, axis=-1)
         probs = softmax(sorted_logits)
-        cumulative = np.cumsum(probs, axis=-1)
-        drop_sorted = cumulative - probs > top_p  # keep the smallest prefix whose mass reaches top_p
+        # the mass before each entry, summed in float64: a float32 running sum near top_p drifts by more than
+        # a large vocabulary's tail probabilities, which moved the nucleus edge
+        before = np.cumsum(probs, axis=-1, dtype=np.float64) - probs
+        drop_sorted = before > top_p  # keep the smallest prefix whose mass reaches top_p
         drop = np.zeros_like(drop_sorted)
         np.put_along_axis(drop, order, drop_sorted, axis=-1)
         out[drop] = -np.inf

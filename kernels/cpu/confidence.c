@@ -26,12 +26,21 @@
  * -inf. The sums of exp are float32 within a block of BLOCK entries (LANES
  * lanes of BLOCK/LANES terms each) and double across blocks; probabilities,
  * entropy and the sampling walk are double, rounded to float32 at the end.
+ *
+ * Top-k / top-p (filter_row) first write the row's filtered y into a scratch
+ * row, excluded entries -inf, and the two passes then run on it: top-k finds
+ * the k-th largest value with a min-heap of k (k <= 4096) or a quickselect on
+ * a copy; top-p by collecting the
+ * entries that can be in the nucleus (probability >= (1 - top_p) / vocab: the
+ * last entry kept has at least that, since the mass from it on is >= 1 - top_p
+ * over at most vocab entries), sorting only those, and walking their mass.
  */
 #include "confidence.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LANES 16
 #define BLOCK 2048 /* a multiple of LANES */
@@ -141,6 +150,8 @@ typedef struct {
     const float *logits;
     int64_t vocab;
     float temperature;
+    int64_t top_k;  /* 0 or >= vocab: none */
+    float top_p;    /* 1: none */
     const double *draws;
     int64_t *token, *top1;
     float *prob, *p1, *p2, *negent;
@@ -149,10 +160,10 @@ typedef struct {
     int status;
 } job_t;
 
-DGC_INLINE void one_row(const job_t *job, int64_t r, double *bsum, int scaled) {
+/* Row r's outputs from its y: logits x (scaled by the temperature when `scaled`) or an already filtered row. */
+DGC_INLINE void row_facts(const job_t *job, int64_t r, const float *x, double *bsum, int scaled) {
     const int64_t V = job->vocab;
     const float T = job->temperature;
-    const float *x = job->logits + r * V;
     const int64_t nblocks = (V + BLOCK - 1) / BLOCK;
 
     float g1 = -INFINITY, g2 = -INFINITY;
@@ -219,14 +230,136 @@ DGC_INLINE void one_row(const job_t *job, int64_t r, double *bsum, int scaled) {
     job->prob[r] = (float)((double)exp_nonpos(load(x, k, scaled, T) - g1) / S);
 }
 
+typedef struct { float y; int32_t i; } entry_t;
+
+/* Order for the nucleus: y descending, then index ascending. */
+static int by_y_then_index(const void *a, const void *b) {
+    const entry_t *u = (const entry_t *)a, *v = (const entry_t *)b;
+    if (u->y != v->y) return u->y > v->y ? -1 : 1;
+    return (u->i > v->i) - (u->i < v->i);
+}
+
+/* The value at ascending position t of a[0..n) (a is reordered): Hoare quickselect. */
+static float select_nth(float *a, int64_t n, int64_t t) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        float pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) { float tmp = a[i]; a[i] = a[j]; a[j] = tmp; i++; j--; }
+        }
+        if (t <= j) hi = j;
+        else if (t >= i) lo = i;
+        else return a[t];
+    }
+    return a[t];
+}
+
+/* The k-th largest of y[0..n) (k <= n) by a min-heap of the k largest so far (heap: k floats): one pass in
+ * which, after the first few thousand entries, almost every entry is rejected by one comparison. */
+static float kth_largest_small(const float *y, int64_t n, int64_t k, float *heap) {
+    for (int64_t i = 0; i < k; i++) heap[i] = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        if (!(v > heap[0])) continue;
+        int64_t j = 0; /* replace the root, sift down */
+        for (;;) {
+            int64_t c = 2 * j + 1;
+            if (c >= k) break;
+            if (c + 1 < k && heap[c + 1] < heap[c]) c++;
+            if (!(heap[c] < v)) break;
+            heap[j] = heap[c];
+            j = c;
+        }
+        heap[j] = v;
+    }
+    return heap[0];
+}
+
+#define SMALL_K 4096 /* up to here the heap; above, quickselect */
+
+typedef struct {
+    float *row;       /* the filtered y */
+    float *copy;      /* top-k's heap or quickselect's working copy */
+    entry_t *cand;    /* top-p's candidates */
+} scratch_t;
+
+/* Writes row r's y, filtered by top-k then top-p (as unmasking.filter_logits), into sc->row. */
+DGC_INLINE void filter_row(const job_t *job, int64_t r, scratch_t *sc, double *bsum, int scaled) {
+    const int64_t V = job->vocab;
+    const float T = job->temperature;
+    const float *x = job->logits + r * V;
+    float *y = sc->row;
+    for (int64_t i = 0; i < V; i++) y[i] = load(x, i, scaled, T);
+    if (job->top_k > 0 && job->top_k < V) {
+        float kth;
+        if (job->top_k <= SMALL_K) {
+            kth = kth_largest_small(y, V, job->top_k, sc->copy);
+        } else {
+            memcpy(sc->copy, y, (size_t)V * sizeof(float));
+            kth = select_nth(sc->copy, V, V - job->top_k);
+        }
+        for (int64_t i = 0; i < V; i++) y[i] = y[i] < kth ? -INFINITY : y[i];
+    }
+    if (job->top_p >= 1.0f) return;
+    float g1 = -INFINITY;
+    for (int64_t i = 0; i < V; i++) g1 = y[i] > g1 ? y[i] : g1;
+    if (g1 == -INFINITY || g1 != g1) return; /* nothing to keep: row_facts gives NaN, as numpy */
+    const int64_t nblocks = (V + BLOCK - 1) / BLOCK;
+    double S = 0.0;
+    for (int64_t b = 0; b < nblocks; b++) {
+        int64_t lo = b * BLOCK, n = V - lo < BLOCK ? V - lo : BLOCK;
+        double s, a;
+        block_sums(y + lo, n, 0, T, g1, &s, &a);
+        bsum[b] = s;
+        S += s;
+    }
+    /* candidates: probability >= half of (1 - top_p) / V (the half: room for rounding) */
+    const double floor_p = 0.5 * (1.0 - (double)job->top_p) / (double)V;
+    const float cut = (float)((double)g1 + log(floor_p * S)) - 1e-3f;
+    int64_t m = 0;
+    for (int64_t i = 0; i < V; i++) {
+        if (y[i] >= cut) { sc->cand[m].y = y[i]; sc->cand[m].i = (int32_t)i; m++; }
+    }
+    qsort(sc->cand, (size_t)m, sizeof(entry_t), by_y_then_index);
+    double before = 0.0;
+    int64_t kept = 0;
+    while (kept < m && before <= (double)job->top_p) {
+        before += (double)exp_nonpos(sc->cand[kept].y - g1) / S;
+        kept++;
+    }
+    const float yb = sc->cand[kept - 1].y;
+    const int32_t ib = sc->cand[kept - 1].i;
+    for (int64_t i = 0; i < V; i++) {
+        if (!(y[i] > yb || (y[i] == yb && i <= ib))) y[i] = -INFINITY;
+    }
+}
+
 DGC_INLINE int64_t take_row(job_t *job) { return __atomic_fetch_add(job->next_row, 1, __ATOMIC_RELAXED); }
 
 DGC_CLONES static void run_rows_scaled(job_t *job, double *bsum) {
-    for (int64_t r = take_row(job); r < job->rows; r = take_row(job)) one_row(job, r, bsum, 1);
+    for (int64_t r = take_row(job); r < job->rows; r = take_row(job))
+        row_facts(job, r, job->logits + r * job->vocab, bsum, 1);
 }
 
 DGC_CLONES static void run_rows_plain(job_t *job, double *bsum) {
-    for (int64_t r = take_row(job); r < job->rows; r = take_row(job)) one_row(job, r, bsum, 0);
+    for (int64_t r = take_row(job); r < job->rows; r = take_row(job))
+        row_facts(job, r, job->logits + r * job->vocab, bsum, 0);
+}
+
+DGC_CLONES static void run_rows_filtered(job_t *job, double *bsum, scratch_t *sc) {
+    const int scaled = job->temperature > 0.0f;
+    for (int64_t r = take_row(job); r < job->rows; r = take_row(job)) {
+        filter_row(job, r, sc, bsum, scaled);
+        row_facts(job, r, sc->row, bsum, 0);
+    }
+}
+
+DGC_INLINE int filtering(const job_t *job) {
+    return (job->top_k > 0 && job->top_k < job->vocab) || job->top_p < 1.0f;
 }
 
 static void *run_job(void *arg) {
@@ -234,20 +367,33 @@ static void *run_job(void *arg) {
     int64_t nblocks = (job->vocab + BLOCK - 1) / BLOCK;
     double *bsum = (double *)malloc((size_t)nblocks * sizeof(double));
     if (!bsum) { job->status = -1; return NULL; }
-    if (job->temperature > 0.0f) run_rows_scaled(job, bsum);
-    else run_rows_plain(job, bsum);
-    free(bsum);
     job->status = 0;
+    if (filtering(job)) {
+        size_t V = (size_t)job->vocab;
+        scratch_t sc = {(float *)malloc(V * sizeof(float)), (float *)malloc(V * sizeof(float)),
+                        (entry_t *)malloc(V * sizeof(entry_t))};
+        if (sc.row && sc.copy && sc.cand) run_rows_filtered(job, bsum, &sc);
+        else job->status = -1;
+        free(sc.row);
+        free(sc.copy);
+        free(sc.cand);
+    } else if (job->temperature > 0.0f) {
+        run_rows_scaled(job, bsum);
+    } else {
+        run_rows_plain(job, bsum);
+    }
+    free(bsum);
     return NULL;
 }
 
 #define MAX_THREADS 256
 
 int dgc_confidence(const float *logits, int64_t rows, int64_t vocab, float temperature,
-                   const double *draws, int n_threads,
+                   int64_t top_k, float top_p, const double *draws, int n_threads,
                    int64_t *token, float *prob, int64_t *top1, float *p1, float *p2, float *negent) {
     if (!logits || rows < 0 || vocab < 1 || !token || !prob || !top1 || !p1 || !p2 || !negent) return -1;
-    if (!(temperature >= 0.0f)) return -1;
+    if (!(temperature >= 0.0f) || top_k < 0 || !(top_p > 0.0f && top_p <= 1.0f)) return -1;
+    if (top_p < 1.0f && vocab > INT32_MAX) return -1; /* top-p's candidates hold 32-bit indices */
     if (rows == 0) return 0;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > MAX_THREADS) nt = MAX_THREADS;
@@ -259,7 +405,8 @@ int dgc_confidence(const float *logits, int64_t rows, int64_t vocab, float tempe
     int started[MAX_THREADS];
     int64_t next_row = 0;
     for (int t = 0; t < nt; t++) {
-        job_t j = {logits, vocab, temperature, draws, token, top1, prob, p1, p2, negent, rows, &next_row, -1};
+        job_t j = {logits, vocab, temperature, top_k, top_p, draws, token, top1, prob, p1, p2, negent, rows,
+                   &next_row, -1};
         jobs[t] = j;
         started[t] = 0;
     }
