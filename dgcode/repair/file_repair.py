@@ -7,7 +7,9 @@ reported one is gone), and go on. The compiler is a cheap judge, so a
 rewrite that does not pass is not the end: the model's first answer comes
 with its next most likely rewrites (repair_model.ranked_rewrites), checked in
 order, the first that compiles winning (else the first that moves the error
-down); if none passes, the model is asked again, following ATTEMPT_PLAN:
+down); if none passes, ATTEMPT_PLAN goes on: the slip candidates found from
+the text alone (slip_candidates.py: a misspelled keyword, a line at the wrong
+indentation), taken only when exactly one of them compiles; then the model
 about windows moved a line or two (the compiler does not always report the
 line with the slip), then for samples instead of the most likely answer;
 then the file is given up. The result says what was found and
@@ -23,6 +25,7 @@ from typing import Callable
 from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
+from dgcode.repair.slip_candidates import slip_candidates
 from dgcode.repair.unknown_names import unknown_names, words_outside
 
 RepairAsk = Callable[[str, int, str, int, int], "WindowRepair | None"]
@@ -35,14 +38,17 @@ MAX_ROUNDS = 8
 
 @dataclass(frozen=True)
 class Attempt:
-    """One model call for an error: the window moved `shift` lines from the reported line, and the sample."""
+    """One try at an error: a model call about the window moved `shift` lines from the reported line, with
+    that sample; or, with `candidates`, the slip candidates around the reported line (no model call)."""
 
     shift: int
     sample: int
+    candidates: bool = False
 
 
 ATTEMPT_PLAN: tuple[Attempt, ...] = (
     Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
+    Attempt(0, 0, candidates=True),  # a misspelled keyword or a line's indentation, judged by the compiler
     Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
     Attempt(-1, 0),   # up: an indentation slip is often reported a few lines after it
     Attempt(-2, 0),
@@ -98,13 +104,16 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     held = None  # the first rewrite that compiles with unknown names: (plan index, window, rank, lines, source)
     for plan_index, plan in enumerate(ATTEMPT_PLAN[:attempts]):
         centre = min(max(lineno + plan.shift, 1), n_lines)
-        if (centre, plan.sample) in asked:
+        if (centre, plan.sample, plan.candidates) in asked:
             continue
-        asked.add((centre, plan.sample))
-        window = ask(current, centre, error.msg or "", plan.sample, (error.offset or 0) if centre == lineno else 0)
+        asked.add((centre, plan.sample, plan.candidates))
+        if plan.candidates:
+            window = slip_candidates(current, centre)
+        else:
+            window = ask(current, centre, error.msg or "", plan.sample, (error.offset or 0) if centre == lineno else 0)
         if window is None:
             continue
-        fitted = True
+        fitted = fitted or not plan.candidates
         result.steps += window.steps
         result.tokens += window.tokens
         result.wall_s += window.wall_s
@@ -124,7 +133,7 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                                  runner_up_within)
                 if held is None:
                     held = plan_index, replace(window, unknown_names=unknown), rank, new_lines, candidate
-            elif moved is None and (after.lineno or 0) > lineno:
+            elif moved is None and not plan.candidates and (after.lineno or 0) > lineno:
                 moved = rank, new_lines, candidate, after
         if moved is not None and held is None:
             rank, new_lines, candidate, after = moved
