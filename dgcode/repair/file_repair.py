@@ -144,7 +144,8 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     if not fitted:
         result.problem = f"{describe(error)}: the repair model gave no usable answer"
     else:
-        result.problem = f"{describe(error)}: the repair model found no fix in {len(asked)} attempt(s)"
+        model_calls = sum(not candidates for _, _, candidates in asked)
+        result.problem = f"{describe(error)}: the repair model found no fix in {model_calls} attempt(s)"
     return None
 
 
