@@ -22,15 +22,14 @@ held-out files in docs/model.md ("Slip candidates").
 
 from __future__ import annotations
 
-import keyword
-import re
 from collections import Counter
 
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair
+from dgcode.repair.unknown_names import KEYWORDS as KNOWN_KEYWORDS
+from dgcode.repair.unknown_names import WORD
 
-WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-KEYWORDS = tuple(sorted(set(keyword.kwlist) | (set(keyword.softkwlist) - {"_"})))
+KEYWORDS = tuple(sorted(KNOWN_KEYWORDS - {"_"}))
 LINES_BEFORE = 3
 """Lines above the reported one whose indentation may be the slip (an indentation slip is often reported later)."""
 LINES_AFTER = 1
