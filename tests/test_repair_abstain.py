@@ -57,7 +57,7 @@ def ambiguous_ask(second_cost: float):
     def ask(source, lineno, message, attempt, offset=0):
         asked.append(attempt)
         return WindowRepair(0, 1, ("def f(x)\n",), ("def f(x) ::\n",), 2, 5, 0.0, confidence=(0.9,) * 5,
-                            alternatives=(("def f(x):\n",), ("def f(y):\n",), ("def g(x):\n",)),
+                            alternatives=(("def f(x):\n",), ("def f(*x):\n",), ("def g(x):\n",)),
                             costs=(0.2, 0.2 + second_cost, 9.0))
     return ask, asked
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dgcode.repair.abstain import DEFAULT_POLICY, OFFER_EVERYTHING, judge
 from dgcode.repair.file_repair import repair_source
 from dgcode.repair.repair_model import WindowRepair
-from dgcode.repair.unknown_names import unknown_names, words_outside
+from dgcode.repair.unknown_names import new_words, unknown_names, words_outside
 
 ORIGINAL = """\
 def swap(chars, i):
@@ -87,3 +87,47 @@ def test_when_only_the_joined_rewrite_compiles_every_attempt_is_tried_and_the_re
     assert judge(result.windows, OFFER_EVERYTHING) is None  # repair.min_margin = 0 still offers it
     offered = repair_source("m.py", BROKEN, ask, policy=OFFER_EVERYTHING)
     assert offered.repaired == KEPT_JOINED and not offered.abstained
+
+
+ATTR_ORIGINAL = """\
+class T:
+    def test(self, sem):
+        self.assertEqual(0, sem.value)
+        self.assertTrue(sem.value == 0)
+        self.assertEqual(sem.count, 1)
+"""
+ATTR_BROKEN = ATTR_ORIGINAL.replace("assertEqual(0", "assertEqual0")  # the dropped '(' joined a name and a number
+
+
+def test_new_words_counts_attributes_and_keyword_arguments_the_rest_of_the_file_never_mentions():
+    known = words_outside(ATTR_BROKEN, 2, 3)
+    assert new_words(ATTR_ORIGINAL, 2, 1, known) == 0, "assertEqual is used below, and 0 is no word"
+    assert new_words(ATTR_ORIGINAL.replace("assertEqual(0, sem.value)", "assertEqual0(sem.value)"), 2, 1,
+                     known) == 1, "an attribute counts, not only loaded names"
+    assert new_words(ATTR_ORIGINAL.replace("self.assertEqual(0", "self.assertEquals(0"), 2, 1, known) == 1
+    assert new_words(ATTR_ORIGINAL.replace("(0, sem.value)", "(0, strict=sem.value)"), 2, 1, known) == 1
+    assert new_words(ATTR_ORIGINAL.replace("0, sem.value", "len(sem.value)"), 2, 1, known) == 0, "builtins"
+    assert new_words(ATTR_ORIGINAL, 2, 1, None) == 0, "a star import: nothing is checked"
+
+
+def joined_name_ask(runner_up: str):
+    """A model whose answer does not compile; its first guess splits the joined name (the meant repair), its
+    second, nearly as likely, also compiles: ``runner_up``."""
+    line = "        self.assertEqual0, sem.value)\n"
+
+    def ask(source, lineno, message, attempt, offset=0):
+        return WindowRepair(2, 3, (line,), (line,), 2, 5, 0.0, confidence=(0.9,) * 5,
+                            alternatives=(("        self.assertEqual(0, sem.value)\n",), (runner_up,)),
+                            costs=(0.2, 0.4))
+    return ask
+
+
+def test_a_runner_up_that_keeps_the_joined_name_does_not_stop_the_meant_repair():
+    kept_joined = "        (self.assertEqual0, sem.value)\n"  # compiles: a tuple, with the new word assertEqual0
+    offered = repair_source("t.py", ATTR_BROKEN, joined_name_ask(kept_joined), policy=DEFAULT_POLICY)
+    assert offered.repaired == ATTR_ORIGINAL and not offered.abstained
+    assert offered.windows[0].runner_up is None
+    as_plausible = "        self.assertEqual(0, sem).value\n"  # compiles, and leaves no new word: a real rival
+    withheld = repair_source("t.py", ATTR_BROKEN, joined_name_ask(as_plausible), policy=DEFAULT_POLICY)
+    assert withheld.abstained and withheld.withheld == ATTR_ORIGINAL and withheld.repaired == ATTR_BROKEN
+    assert withheld.windows[0].runner_up == 2 and "also compiles" in withheld.problem

@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--attempts", type=int, default=ATTEMPTS,
-                   help=f"model calls per error, following file_repair.ATTEMPT_PLAN (dgcode fix: {ATTEMPTS}; "
-                        "1: the trained window only)")
+                   help=f"entries of file_repair.ATTEMPT_PLAN tried per error: model calls and the slip "
+                        f"candidates (dgcode fix: {ATTEMPTS}; 1: the model's trained window only)")
     p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
                    help="ranked rewrites the compiler may check after the first answer (dgcode fix: "
                         f"{RANKED_ALTERNATIVES}; 0: the denoised answer only)")

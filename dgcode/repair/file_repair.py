@@ -26,7 +26,7 @@ from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
-from dgcode.repair.unknown_names import unknown_names, words_outside
+from dgcode.repair.unknown_names import new_words, unknown_names, words_outside
 
 RepairAsk = Callable[[str, int, str, int, int], "WindowRepair | None"]
 """(source, 1-based line to centre the window on, compiler message, sample, 1-based error column on that
@@ -166,8 +166,12 @@ def _take(result: FileRepair, window: WindowRepair, plan_index: int, rank: int, 
 def _runner_up(window: WindowRepair, current: str, rank: int, path: str, within: float) -> int | None:
     """The rank of the first rewrite after ``rank`` that compiles and differs from the file, among those less
     than ``within`` (log-probability) below the taken one: a second plausible repair means the model's evidence
-    is split between them. The alternatives come in nondecreasing cost, so the scan stops at the first beyond."""
+    is split between them. The alternatives come in nondecreasing cost, so the scan stops at the first beyond.
+    A rewrite that leaves more words the rest of the file never mentions than the taken one does
+    (unknown_names.new_words: it kept a slip's joined names joined) is not a plausible second repair."""
     rewrites = window.rewrites()
+    known = words_outside(current, window.start, window.end)
+    taken_new = new_words(window.applied_to(current, rewrites[rank]), window.start, len(rewrites[rank]), known)
 
     def cost_of(k: int) -> float:  # a repairer that gives no costs: every alternative counts as close
         return window.costs[k - 1] if 0 < k <= len(window.costs) else 0.0
@@ -177,7 +181,8 @@ def _runner_up(window: WindowRepair, current: str, rank: int, path: str, within:
         if cost_of(other) - base >= within:
             break
         candidate = window.applied_to(current, rewrites[other])
-        if candidate != current and syntax_error(candidate, path) is None:
+        if (candidate != current and syntax_error(candidate, path) is None
+                and new_words(candidate, window.start, len(rewrites[other]), known) <= taken_new):
             return other
     return None
 

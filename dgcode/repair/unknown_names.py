@@ -83,6 +83,17 @@ def unknown_names(candidate: str, start: int, count: int, known: frozenset[str] 
     return tuple(unknown)
 
 
+def new_words(candidate: str, start: int, count: int, known: frozenset[str] | None) -> int:
+    """How many distinct words on lines [start, start + count) (0-based) of ``candidate`` the rest of the file
+    never mentions (attributes and keyword arguments too; not keywords or builtins); 0 when nothing is checked.
+    Of two rewrites that both compile, the one that leaves more new words is the one that kept two names joined
+    (``self.assertEqual0, x)`` put in brackets whole rather than split into ``assertEqual(0, x)``)."""
+    if known is None or count <= 0:
+        return 0
+    words = set(WORD.findall("".join(split_lines(candidate)[start:start + count])))
+    return len(words - known - IMPLICIT - KEYWORDS)
+
+
 def bound_by(node: ast.AST) -> tuple[str, ...]:
     """The names ``node`` itself binds (other than through an ``ast.Name`` target)."""
     if isinstance(node, ast.arg):
