@@ -11,7 +11,9 @@ well on held-out data (docs/model.md, "Abstaining"):
   not compile; its log-probability cost below the most likely operations;
 - either: whether another rewrite of the same lines also compiles (a
   runner-up), and how far behind it is. Two repairs the compiler accepts,
-  close in likelihood, mean the model cannot tell which was meant;
+  close in likelihood, mean the model cannot tell which was meant (a rewrite
+  that leaves more words the rest of the file never mentions than the taken
+  one, unknown_names.new_words, is not counted: file_repair._runner_up);
 - either: whether the rewrite loads a name the rest of the file never
   mentions (unknown_names.py): the slip joined two names and the repair kept
   them joined (``charsi`` for ``chars[i]``).
