@@ -48,11 +48,8 @@ def words_outside(source: str, start: int, end: int) -> frozenset[str] | None:
 def unknown_names(candidate: str, start: int, count: int, known: frozenset[str] | None) -> tuple[str, ...]:
     """The unknown names loaded on lines [start, start + count) (0-based) of ``candidate``, a source that
     compiles, in order of first use; ``known`` is ``words_outside`` of the file around those lines."""
-    if known is None or count <= 0:
-        return ()
-    words = set(WORD.findall("".join(split_lines(candidate)[start:start + count])))
-    if not words - known - IMPLICIT - KEYWORDS:
-        return ()  # every word on the lines is known: nothing to parse (the common case)
+    if not _new_word_set(candidate, start, count, known):
+        return ()  # every word on the lines is known (or nothing is checked): nothing to parse, the common case
     first, last = start + 1, start + count  # ast's 1-based line numbers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -88,10 +85,15 @@ def new_words(candidate: str, start: int, count: int, known: frozenset[str] | No
     never mentions (attributes and keyword arguments too; not keywords or builtins); 0 when nothing is checked.
     Of two rewrites that both compile, the one that leaves more new words is the one that kept two names joined
     (``self.assertEqual0, x)`` put in brackets whole rather than split into ``assertEqual(0, x)``)."""
+    return len(_new_word_set(candidate, start, count, known))
+
+
+def _new_word_set(candidate: str, start: int, count: int, known: frozenset[str] | None) -> set[str]:
+    """The words on lines [start, start + count) of ``candidate`` that are not in ``known``, keywords or builtins
+    (empty when ``known`` is None: a star import, nothing is checked)."""
     if known is None or count <= 0:
-        return 0
-    words = set(WORD.findall("".join(split_lines(candidate)[start:start + count])))
-    return len(words - known - IMPLICIT - KEYWORDS)
+        return set()
+    return set(WORD.findall("".join(split_lines(candidate)[start:start + count]))) - known - IMPLICIT - KEYWORDS
 
 
 def bound_by(node: ast.AST) -> tuple[str, ...]:
