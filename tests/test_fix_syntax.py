@@ -21,7 +21,7 @@ from git_shim import init_repo, real_git  # noqa: E402
 
 from dgcode.edits.apply import undo  # noqa: E402
 from dgcode.repair.canvas import split_lines  # noqa: E402
-from dgcode.repair.file_repair import repair_source  # noqa: E402
+from dgcode.repair.file_repair import ATTEMPT_PLAN, repair_source  # noqa: E402
 from dgcode.repair.repair_model import WindowRepair  # noqa: E402
 from dgcode.workflows.fix.pipeline import FixRequest  # noqa: E402
 from dgcode.workflows.fix.syntax import line_range_edit, run_syntax_fix  # noqa: E402
@@ -220,9 +220,13 @@ def test_the_window_moves_down_when_the_slip_is_after_the_reported_line() -> Non
         new = old.replace("2", "2)") if lineno == 2 else old
         return WindowRepair(lineno - 1, lineno, (old,), (new,), 1, 1, 0.0)
 
-    result = repair_source("m.py", source, ask)
+    model_only = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "brackets")
+    result = repair_source("m.py", source, ask, plan=model_only)
     assert result.repaired_ok and result.repaired == "x = (1,\n     2)\ny = 3\n"
     assert asked == [(1, 0), (2, 0)]
+    asked.clear()  # dgcode fix's plan: the bracket search finds this one itself, with no model call
+    result = repair_source("m.py", source, ask)
+    assert result.repaired == "x = (1,\n     2)\ny = 3\n" and asked == [] and result.windows[0].steps == 0
 
 
 def test_no_usable_answer_anywhere_is_reported() -> None:

@@ -85,12 +85,12 @@ def test_the_indentation_unit_is_the_files():
 
 
 def test_the_model_is_asked_first_and_the_candidates_are_its_second_try():
-    assert not ATTEMPT_PLAN[0].candidates and ATTEMPT_PLAN[1].candidates
+    assert [plan.search for plan in ATTEMPT_PLAN[:3]] == ["brackets", "", "slips"]
     calls = []
 
     def model(source, lineno, message, sample, offset=0):
         calls.append((lineno, sample))
         return None
 
-    repair_source("m.py", "def f(x):\n    retrun x\n", model, policy=DEFAULT_POLICY, attempts=1)
-    assert calls == [(2, 0)]  # --attempts 1 is the model's first answer alone
+    repair_source("m.py", "def f(x):\n    retrun x\n", model, policy=DEFAULT_POLICY, attempts=2)
+    assert calls == [(2, 0)]  # --attempts 2 is the bracket search (nothing here) and the model's first answer

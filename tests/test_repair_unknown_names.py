@@ -4,7 +4,7 @@ a compiling rewrite that keeps a slip's joined name is passed over for a clean o
 from __future__ import annotations
 
 from dgcode.repair.abstain import DEFAULT_POLICY, OFFER_EVERYTHING, judge
-from dgcode.repair.file_repair import repair_source
+from dgcode.repair.file_repair import ATTEMPT_PLAN, repair_source
 from dgcode.repair.repair_model import WindowRepair
 from dgcode.repair.unknown_names import new_words, unknown_names, words_outside
 
@@ -16,6 +16,9 @@ def swap(chars, i):
 """
 BROKEN = ORIGINAL.replace("    if chars[i]", "    if charsi]")  # a deleted bracket joined two names
 KEPT_JOINED = ORIGINAL.replace("    if chars[i]", "    if charsi")  # compiles, and is wrong
+MODEL_ONLY = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "brackets")
+"""The plan without the bracket search, which repairs these crafted slips itself (test_repair_bracket_candidates.py):
+the tests here are about how the model's rewrites are judged."""
 
 
 def check(source: str, line: int, count: int = 1) -> tuple[str, ...]:
@@ -71,7 +74,7 @@ def slip_ask(rewrites: list[str]):
 
 def test_a_clean_rewrite_after_the_joined_one_is_taken():
     ask, asked = slip_ask(["    if charsi == 'z':", "    if chars[i] == 'z':"])
-    result = repair_source("m.py", BROKEN, ask, policy=DEFAULT_POLICY)
+    result = repair_source("m.py", BROKEN, ask, policy=DEFAULT_POLICY, plan=MODEL_ONLY)
     assert result.repaired == ORIGINAL and result.repaired_ok and not result.abstained
     assert result.windows[0].rank == 1 and result.windows[0].unknown_names == ()
     assert len(asked) == 1, "the clean rewrite was in the first answer's ranked list"
@@ -79,13 +82,13 @@ def test_a_clean_rewrite_after_the_joined_one_is_taken():
 
 def test_when_only_the_joined_rewrite_compiles_every_attempt_is_tried_and_the_repair_is_withheld():
     ask, asked = slip_ask(["    if charsi == 'z':", "    if charsi] == 'y':"])
-    result = repair_source("m.py", BROKEN, ask, policy=DEFAULT_POLICY)
+    result = repair_source("m.py", BROKEN, ask, policy=DEFAULT_POLICY, plan=MODEL_ONLY)
     assert len(asked) > 1, "the later attempts were asked for a clean rewrite"
     assert result.abstained and result.repaired == BROKEN and result.withheld == KEPT_JOINED
     assert result.windows[0].unknown_names == ("charsi",)
     assert "the repair uses a name the rest of the file never mentions (charsi)" in result.problem
     assert judge(result.windows, OFFER_EVERYTHING) is None  # repair.min_margin = 0 still offers it
-    offered = repair_source("m.py", BROKEN, ask, policy=OFFER_EVERYTHING)
+    offered = repair_source("m.py", BROKEN, ask, policy=OFFER_EVERYTHING, plan=MODEL_ONLY)
     assert offered.repaired == KEPT_JOINED and not offered.abstained
 
 
@@ -124,10 +127,10 @@ def joined_name_ask(runner_up: str):
 
 def test_a_runner_up_that_keeps_the_joined_name_does_not_stop_the_meant_repair():
     kept_joined = "        (self.assertEqual0, sem.value)\n"  # compiles: a tuple, with the new word assertEqual0
-    offered = repair_source("t.py", ATTR_BROKEN, joined_name_ask(kept_joined), policy=DEFAULT_POLICY)
+    offered = repair_source("t.py", ATTR_BROKEN, joined_name_ask(kept_joined), policy=DEFAULT_POLICY, plan=MODEL_ONLY)
     assert offered.repaired == ATTR_ORIGINAL and not offered.abstained
     assert offered.windows[0].runner_up is None
     as_plausible = "        self.assertEqual(0, sem).value\n"  # compiles, and leaves no new word: a real rival
-    withheld = repair_source("t.py", ATTR_BROKEN, joined_name_ask(as_plausible), policy=DEFAULT_POLICY)
+    withheld = repair_source("t.py", ATTR_BROKEN, joined_name_ask(as_plausible), policy=DEFAULT_POLICY, plan=MODEL_ONLY)
     assert withheld.abstained and withheld.withheld == ATTR_ORIGINAL and withheld.repaired == ATTR_BROKEN
     assert withheld.windows[0].runner_up == 2 and "also compiles" in withheld.problem

@@ -10,8 +10,10 @@ kind: exact repairs (the repaired file equals the original), repaired files
 that compile, how often the window covers the injected error, next to the
 no-change baseline; and tokens committed per step, tokens per second.
 By default the repair is exactly `dgcode fix`'s (file_repair.repair_source
-with its attempt plan and ranked alternatives); `--attempts 1
---alternatives 0` measures the model's first answer alone.
+with its attempt plan and ranked alternatives); `--attempts 2
+--alternatives 0` measures the bracket search (a repair found from the text,
+taken before the model is asked, bracket_candidates.py) and the model's
+first answer.
 
     python -m training.evaluate --model runs/repair/dgcode-repair.gguf --per-kind 50
 """
@@ -55,14 +57,14 @@ class EngineOutcome:
 
 
 def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
-                attempts: int = 1, alternatives: int = 0,
+                attempts: int = 2, alternatives: int = 0,
                 policy: AbstainPolicy = DEFAULT_POLICY, mask_window: int = 0,
                 sub_block: int = 0) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file).
 
     The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
-    round up to `attempts` model calls judged by the compiler, the first with up to `alternatives`
-    ranked rewrites.
+    round up to `attempts` entries of its attempt plan (2: the bracket search and the model's first
+    answer) judged by the compiler, the model's first answer with up to `alternatives` ranked rewrites.
     """
     source = case.broken_source
     err = syntax_error(source)
@@ -134,8 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--attempts", type=int, default=ATTEMPTS,
-                   help=f"entries of file_repair.ATTEMPT_PLAN tried per error: model calls and the slip "
-                        f"candidates (dgcode fix: {ATTEMPTS}; 1: the model's trained window only)")
+                   help=f"entries of file_repair.ATTEMPT_PLAN tried per error: the bracket search, model calls "
+                        f"and the slip candidates (dgcode fix: {ATTEMPTS}; 2: the bracket search and the "
+                        f"model's trained window)")
     p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
                    help="ranked rewrites the compiler may check after the first answer (dgcode fix: "
                         f"{RANKED_ALTERNATIVES}; 0: the denoised answer only)")

@@ -3,7 +3,10 @@
 compile() reports the first error only, so a file with several is repaired
 in rounds: ask the model about the reported error, take its rewrite of the
 window if the file then compiles or its first error moved further down (the
-reported one is gone), and go on. The compiler is a cheap judge, so a
+reported one is gone), and go on. An unbalanced bracket is first searched
+for from the text alone (bracket_candidates.py): when exactly one repair
+the compiler accepts is left after its ranking, it is taken with no model
+call. The compiler is a cheap judge, so a
 rewrite that does not pass is not the end: the model's first answer comes
 with its next most likely rewrites (repair_model.ranked_rewrites), checked in
 order, the first that compiles winning (else the first that moves the error
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from dgcode.repair.abstain import AbstainPolicy, judge
+from dgcode.repair.bracket_candidates import bracket_window
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
@@ -39,16 +43,23 @@ MAX_ROUNDS = 8
 @dataclass(frozen=True)
 class Attempt:
     """One try at an error: a model call about the window moved `shift` lines from the reported line, with
-    that sample; or, with `candidates`, the slip candidates around the reported line (no model call)."""
+    that sample; or, with `search`, rewrites found from the text alone (no model call): "brackets", the one
+    bracket repair the compiler's message points at (bracket_candidates.py); "slips", the slip candidates
+    around the reported line (slip_candidates.py)."""
 
     shift: int
     sample: int
-    candidates: bool = False
+    search: str = ""
+
+    @property
+    def model_call(self) -> bool:
+        return not self.search
 
 
 ATTEMPT_PLAN: tuple[Attempt, ...] = (
+    Attempt(0, 0, search="brackets"),  # an unbalanced bracket with one repair left: no model call
     Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
-    Attempt(0, 0, candidates=True),  # a misspelled keyword or a line's indentation, judged by the compiler
+    Attempt(0, 0, search="slips"),  # a misspelled keyword or a line's indentation, judged by the compiler
     Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
     Attempt(-1, 0),   # up: an indentation slip is often reported a few lines after it
     Attempt(-2, 0),
@@ -56,6 +67,8 @@ ATTEMPT_PLAN: tuple[Attempt, ...] = (
     Attempt(0, 2),
 )
 ATTEMPTS = len(ATTEMPT_PLAN)
+FIRST_ANSWER = Attempt(0, 0)
+"""The model's most likely answer about its trained window; any other accepted rewrite is a second guess."""
 
 
 @dataclass
@@ -90,7 +103,7 @@ def describe(error: SyntaxError) -> str:
 
 
 def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: RepairAsk,
-               attempts: int, runner_up_within: float = 0.0) -> tuple[str, SyntaxError | None] | None:
+               attempts: tuple[Attempt, ...], runner_up_within: float = 0.0) -> tuple[str, SyntaxError | None] | None:
     """The first rewrite that compiles, else the first that moves the error down, of the first attempt
     that has one: (new source, its error); None if no attempt has one.
 
@@ -102,18 +115,20 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     n_lines = max(1, len(split_lines(current)))
     asked, fitted = set(), False
     held = None  # the first rewrite that compiles with unknown names: (plan index, window, rank, lines, source)
-    for plan_index, plan in enumerate(ATTEMPT_PLAN[:attempts]):
+    for plan_index, plan in enumerate(attempts):
         centre = min(max(lineno + plan.shift, 1), n_lines)
-        if (centre, plan.sample, plan.candidates) in asked:
+        if (centre, plan.sample, plan.search) in asked:
             continue
-        asked.add((centre, plan.sample, plan.candidates))
-        if plan.candidates:
+        asked.add((centre, plan.sample, plan.search))
+        if plan.search == "brackets":
+            window = bracket_window(current, error, result.path)
+        elif plan.search == "slips":
             window = slip_candidates(current, centre)
         else:
             window = ask(current, centre, error.msg or "", plan.sample, (error.offset or 0) if centre == lineno else 0)
         if window is None:
             continue
-        fitted = fitted or not plan.candidates
+        fitted = fitted or plan.model_call
         result.steps += window.steps
         result.tokens += window.tokens
         result.wall_s += window.wall_s
@@ -130,28 +145,30 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 unknown = unknown_names(candidate, window.start, len(new_lines), known)
                 if not unknown:
                     return _take(result, window, plan_index, rank, new_lines, candidate, None, current,
-                                 runner_up_within)
+                                 runner_up_within, plan)
                 if held is None:
                     held = plan_index, replace(window, unknown_names=unknown), rank, new_lines, candidate
-            elif moved is None and not plan.candidates and (after.lineno or 0) > lineno:
+            elif moved is None and plan.model_call and (after.lineno or 0) > lineno:
                 moved = rank, new_lines, candidate, after
         if moved is not None and held is None:
             rank, new_lines, candidate, after = moved
-            return _take(result, window, plan_index, rank, new_lines, candidate, after, current, runner_up_within)
+            return _take(result, window, plan_index, rank, new_lines, candidate, after, current, runner_up_within,
+                         plan)
     if held is not None:
         plan_index, window, rank, new_lines, candidate = held
-        return _take(result, window, plan_index, rank, new_lines, candidate, None, current, runner_up_within)
+        return _take(result, window, plan_index, rank, new_lines, candidate, None, current, runner_up_within,
+                     attempts[plan_index])
     if not fitted:
         result.problem = f"{describe(error)}: the repair model gave no usable answer"
     else:
-        model_calls = sum(not candidates for _, _, candidates in asked)
+        model_calls = sum(not search for _, _, search in asked)
         result.problem = f"{describe(error)}: the repair model found no fix in {model_calls} attempt(s)"
     return None
 
 
 def _take(result: FileRepair, window: WindowRepair, plan_index: int, rank: int, new_lines: tuple[str, ...],
           candidate: str, after: SyntaxError | None, current: str,
-          runner_up_within: float) -> tuple[str, SyntaxError | None]:
+          runner_up_within: float, attempt: Attempt) -> tuple[str, SyntaxError | None]:
     """Record the accepted rewrite (with its runner-up, for abstain.py) and return (new source, its error)."""
     runner_up = (_runner_up(window, current, rank, result.path, runner_up_within)
                  if after is None and runner_up_within > 0 else None)
@@ -159,7 +176,7 @@ def _take(result: FileRepair, window: WindowRepair, plan_index: int, rank: int, 
                                   costs=window.costs[rank - 1:rank] if rank else (), runner_up=runner_up,
                                   runner_up_cost=(window.costs[runner_up - 1] if runner_up and
                                                   runner_up <= len(window.costs) else None)))
-    result.second_guesses += rank > 0 or plan_index > 0
+    result.second_guesses += rank > 0 or attempt != FIRST_ANSWER
     return candidate, after
 
 
@@ -188,7 +205,8 @@ def _runner_up(window: WindowRepair, current: str, rank: int, path: str, within:
 
 
 def repair_source(path: str, source: str, ask: RepairAsk, max_rounds: int = MAX_ROUNDS,
-                  attempts: int = ATTEMPTS, policy: AbstainPolicy | None = None) -> FileRepair:
+                  attempts: int | None = None, policy: AbstainPolicy | None = None,
+                  plan: tuple[Attempt, ...] = ATTEMPT_PLAN) -> FileRepair:
     """Repair `source` (the text of `path`) round by round; see the module docstring.
 
     With a `policy` (abstain.py), a repair that compiles is still given up, leaving `source` as it was,
@@ -200,7 +218,7 @@ def repair_source(path: str, source: str, ask: RepairAsk, max_rounds: int = MAX_
     for _ in range(max_rounds):
         if error is None:
             break
-        moved = _one_round(result, current, error, ask, attempts, policy.min_margin if policy else 0.0)
+        moved = _one_round(result, current, error, ask, plan[:attempts], policy.min_margin if policy else 0.0)
         if moved is None:
             break
         current, error = moved

@@ -1,0 +1,289 @@
+"""Bracket candidates: the repairs of an unbalanced bracket the compiler's message points at, found from the text alone.
+
+Three compiler messages name a bracket and where it is:
+
+- ``unmatched ')'``: a closer with no opener. Either the closer is stray
+  (delete it) or its opener was dropped somewhere before it on that line
+  (``os.removeself.fname)`` for ``os.remove(self.fname)``);
+- ``'(' was never closed``: an opener with no closer. Either the opener is
+  stray or its closer was dropped after it, on that line or a few below
+  (``f(a,`` / ``  b=1`` for ``f(a,`` / ``  b=1)``);
+- ``closing parenthesis ']' does not match opening parenthesis '('``: the
+  ``(``'s closer was dropped before the ``]``, or the ``]``'s opener after the
+  ``(``, or the ``]`` is stray.
+
+``bracket_candidates`` lists every such one-character change (a bracket put
+at each position of the lines named, or the named bracket deleted) and keeps
+those after which the code compiles (judged on the enclosing statement,
+compile_region.py). ``best_bracket_repair`` then prefers, in order:
+
+1. the fewest words the rest of the file never mentions
+   (unknown_names.new_words): a dropped bracket joins its neighbours
+   (``removeself``), and the change that splits them again leaves fewer;
+2. the fewest calls with an argument count the file never uses
+   (call_arity.py): ``len(w.warnings), 0`` over ``len(w.warnings, 0)``;
+
+and takes a repair only when one *meaning* is left: rewrites whose changed
+statement has the same syntax tree (``(x)`` and ``x``, ``( x`` and ``(x``)
+are one meaning, written the plainest way (the deletion if it is one, else no
+space inside the new bracket). Two meanings left, or a best one that still
+calls something with a count the file never uses, and it gives none: the
+model decides (file_repair.py). It checks the repair it gives by compiling the
+whole file. Nothing here runs the model.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+import warnings
+from dataclasses import dataclass, replace
+
+from dgcode.repair.call_arity import CallCounts, calls_in
+from dgcode.repair.canvas import split_lines
+from dgcode.repair.compile_region import CompileRegion
+from dgcode.repair.repair_model import WindowRepair, syntax_error
+from dgcode.repair.unknown_names import WORD, new_words
+
+CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
+OPENER_OF = {closer: opener for opener, closer in CLOSER_OF.items()}
+UNMATCHED = re.compile(r"^unmatched '([)\]}])'$")
+NEVER_CLOSED = re.compile(r"^'([(\[{])' was never closed$")
+MISMATCHED = re.compile(
+    r"^closing parenthesis '([)\]}])' does not match opening parenthesis '([(\[{])'(?: on line (\d+))?$")
+LINES_AFTER = 3
+"""Lines below an unclosed opener where its closer may have been dropped (a call's arguments, one per line)."""
+MAX_SPAN = 12
+"""Lines between a mismatched opener and closer that are searched; a longer span is left to the model."""
+WHOLE_FILE_LIMIT = 40
+"""Changes compiled as whole files when no compile region fails as the file does; more are left to the model."""
+
+
+@dataclass(frozen=True)
+class BracketCandidate:
+    """One repair that compiles: line ``row`` (0-based) becomes ``new_line``. ``new_words``: the words on the
+    lines searched that the rest of the file never mentions; ``arity_mismatches``: calls in the changed
+    statement with an argument count the file never uses; ``meaning``: the changed statement's syntax tree
+    (its own lines, not the blocks under it)."""
+
+    row: int
+    new_line: str
+    new_words: int
+    arity_mismatches: int = 0
+    meaning: str = ""
+
+    @property
+    def rank_key(self) -> tuple[int, int]:
+        return self.new_words, self.arity_mismatches
+
+    def applied_to(self, source: str) -> str:
+        lines = split_lines(source)
+        lines[self.row] = self.new_line
+        return "".join(lines)
+
+
+def _code_end(line: str) -> int:
+    return len(line.rstrip("\r\n"))
+
+
+def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str]]:
+    """(row, new line) for every one-bracket change the message allows; [] for another message."""
+    message, row, col = error.msg or "", (error.lineno or 1) - 1, (error.offset or 1) - 1
+    if not 0 <= row < len(lines):
+        return []
+    line = lines[row]
+    out: list[tuple[int, str]] = []
+
+    def insert_each(at_row: int, char: str, first: int, last: int) -> None:
+        text = lines[at_row]
+        out.extend((at_row, text[:p] + char + text[p:]) for p in range(first, min(last, _code_end(text)) + 1))
+
+    def delete_named(char: str) -> None:
+        if line[col:col + 1] == char:
+            out.append((row, line[:col] + line[col + 1:]))
+
+    if match := UNMATCHED.match(message):
+        closer = match.group(1)
+        delete_named(closer)
+        insert_each(row, OPENER_OF[closer], 0, col)
+    elif match := NEVER_CLOSED.match(message):
+        opener = match.group(1)
+        delete_named(opener)
+        insert_each(row, CLOSER_OF[opener], col + 1, len(line))
+        for below in range(row + 1, min(len(lines), row + 1 + LINES_AFTER)):
+            insert_each(below, CLOSER_OF[opener], 0, len(lines[below]))
+    elif match := MISMATCHED.match(message):
+        closer, opener = match.group(1), match.group(2)
+        first_row = int(match.group(3)) - 1 if match.group(3) else row
+        if not 0 <= first_row <= row or row - first_row > MAX_SPAN:
+            return []
+        delete_named(closer)
+        for at_row in range(first_row, row + 1):
+            last = col if at_row == row else len(lines[at_row])
+            insert_each(at_row, CLOSER_OF[opener], 0, last)
+            insert_each(at_row, OPENER_OF[closer], 0, last)
+    return out
+
+
+def _words_around(lines: list[str], lo: int, hi: int) -> frozenset[str]:
+    """The words of the file outside lines [lo, hi), star import or not (ranking needs no exemption)."""
+    return frozenset(WORD.findall("".join(lines[:lo]))) | frozenset(WORD.findall("".join(lines[hi:])))
+
+
+def _search(source: str, error: SyntaxError, path: str) -> tuple[list[BracketCandidate], CompileRegion | None]:
+    lines = split_lines(source)
+    changes = list(dict.fromkeys(_changes(lines, error)))
+    if not changes:
+        return [], None
+    rows = [r for r, _ in changes]
+    lo, hi = min(rows), max(rows) + 1
+    region = CompileRegion.around(lines, lo, hi, error)
+    if region is None and len(changes) > WHOLE_FILE_LIMIT:
+        return [], None
+    known = _words_around(lines, lo, hi)
+    found = []
+    for row, new_line in changes:
+        if region is not None:
+            if region.error({row: new_line}) is not None:
+                continue
+        elif syntax_error("".join(lines[:row]) + new_line + "".join(lines[row + 1:]), path) is not None:
+            continue
+        candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
+        found.append(BracketCandidate(row, new_line, new_words(candidate, lo, hi - lo, known)))
+    return found, region
+
+
+def bracket_candidates(source: str, error: SyntaxError, path: str = "<file>") -> list[BracketCandidate]:
+    """The one-bracket changes named by ``error`` (``source``'s first syntax error) after which the statement
+    around them compiles (the whole file when no compile region is found), in the order listed; [] when the
+    message names no bracket."""
+    return _search(source, error, path)[0]
+
+
+def best_bracket_repair(source: str, error: SyntaxError, path: str = "<file>") -> BracketCandidate | None:
+    """The one meaning left among ``bracket_candidates`` (see the module docstring), written the plainest way,
+    after which the whole file compiles; None when there is none or two meanings tie."""
+    found, region = _search(source, error, path)
+    if not found:
+        return None
+    fewest = min(c.new_words for c in found)
+    finalists = [c for c in found if c.new_words == fewest]
+    if len(finalists) > 1:
+        finalists = _judged(source, finalists, region)
+    best = min(c.rank_key for c in finalists)
+    top = [c for c in finalists if c.rank_key == best]
+    if len({c.meaning for c in top}) != 1 or best[1] > 0:
+        return None
+    lines = split_lines(source)
+    chosen = min(top, key=lambda c: (len(c.new_line) >= len(lines[c.row]), _spaces_inside(lines[c.row], c.new_line)))
+    return chosen if syntax_error(chosen.applied_to(source), path) is None else None
+
+
+def bracket_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:
+    """``best_bracket_repair`` as a rewrite of its one line, for file_repair.py (None when there is none);
+    its ``wall_s`` is the search's own time."""
+    began = time.perf_counter()
+    best = best_bracket_repair(source, error, path)
+    if best is None:
+        return None
+    old = split_lines(source)[best.row]
+    return WindowRepair(best.row, best.row + 1, (old,), (best.new_line,), steps=0, tokens=0,
+                        wall_s=time.perf_counter() - began)
+
+
+def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegion | None) -> list[BracketCandidate]:
+    """``finalists`` with their arity mismatches and meanings (parsed on the region, the calls outside it
+    read once from the whole file)."""
+    whole = _parse(finalists[0].applied_to(source))
+    if whole is None:
+        return finalists
+    outside = CallCounts.of(whole, range(region.start + 1, region.end + 1) if region else range(0))
+    judged = []
+    for found in finalists:
+        tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
+        if tree is None:
+            judged.append(found)
+            continue
+        statements = _statements_on(tree, found.row + 1)
+        first = min((s.lineno for s in statements), default=found.row + 1)
+        last = max((_header_end(s) for s in statements), default=found.row + 1)
+        statement_lines = range(first, last + 1)
+        inside = [call for call in calls_in(tree) if call[0] in statement_lines]
+        counts = CallCounts.of(tree, statement_lines)
+        if region is not None:
+            counts = outside.merged(counts)
+        judged.append(replace(found, arity_mismatches=counts.mismatches(inside),
+                              meaning="\n".join(_header_dump(s) for s in statements)))
+    return judged
+
+
+def _parse(text: str) -> ast.Module | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+
+
+def _header_end(node: ast.stmt) -> int:
+    """The last line (1-based) of ``node`` that is not in a block of statements under it."""
+    body = getattr(node, "body", None)
+    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+        return max(node.lineno, body[0].lineno - 1)
+    return node.end_lineno or node.lineno
+
+
+def _header_dump(node: ast.AST) -> str:
+    """``ast.dump`` of ``node`` without the blocks of statements under it (a class's body is the same in every
+    candidate, and long)."""
+    parts = []
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], (ast.excepthandler, ast.match_case)):
+            parts.append(f"{name}=[{', '.join(_header_dump(v) for v in value)}]")
+        elif isinstance(value, list):
+            parts.append(f"{name}=[{', '.join(ast.dump(v) if isinstance(v, ast.AST) else repr(v) for v in value)}]")
+        elif isinstance(value, ast.AST):
+            parts.append(f"{name}={ast.dump(value)}")
+        else:
+            parts.append(f"{name}={value!r}")
+    return f"{type(node).__name__}({', '.join(parts)})"
+
+
+def _statements_on(tree: ast.AST, lineno: int) -> list[ast.stmt]:
+    """The innermost statements spanning line ``lineno`` (1-based): for a block header, the block itself."""
+    out: list[ast.stmt] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        inner = [child for child in _statements_under(node)
+                 if child.lineno <= lineno <= (child.end_lineno or child.lineno)]
+        if inner:
+            pending.extend(inner)
+        elif isinstance(node, ast.stmt):
+            out.append(node)
+    return out
+
+
+def _statements_under(node: ast.AST) -> list[ast.stmt]:
+    """The statements directly in ``node``'s blocks, an ``except`` or ``case`` clause's included."""
+    out = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt):
+            out.append(child)
+        elif isinstance(child, (ast.excepthandler, ast.match_case)):
+            out.extend(c for c in ast.iter_child_nodes(child) if isinstance(c, ast.stmt))
+    return out
+
+
+def _spaces_inside(old: str, new: str) -> int:
+    """1 when the bracket put into ``old`` to make ``new`` has a space on its inner side (``( x`` or ``x )``)."""
+    if len(new) <= len(old):
+        return 0
+    at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    char = new[at]
+    inner = new[at + 1:at + 2] if char in CLOSER_OF else new[at - 1:at] if at else ""
+    return int(inner == " ")

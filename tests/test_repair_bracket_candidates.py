@@ -1,0 +1,115 @@
+"""The bracket search (dgcode/repair/bracket_candidates.py, compile_region.py, call_arity.py): one-bracket repairs
+found from the compiler's message, ranked by new words and call arity, taken only when one meaning is left."""
+
+from __future__ import annotations
+
+import ast
+
+from dgcode.repair.bracket_candidates import bracket_candidates, bracket_window, best_bracket_repair
+from dgcode.repair.call_arity import CallCounts, builtin_counts, calls_in
+from dgcode.repair.canvas import split_lines
+from dgcode.repair.compile_region import CompileRegion
+from dgcode.repair.file_repair import repair_source
+from dgcode.repair.repair_model import syntax_error
+
+HELPERS = """\
+import os
+
+
+def cleanup(self):
+    os.remove(self.path)
+    self.assertEqual(len(self.items), 0)
+
+
+"""
+
+
+def best(source: str) -> str | None:
+    error = syntax_error(source)
+    assert error is not None
+    found = best_bracket_repair(source, error)
+    return None if found is None else found.applied_to(source)
+
+
+def test_a_dropped_opener_goes_back_where_it_splits_the_joined_words():
+    original = HELPERS + "def tear_down(self):\n    os.remove(self.fname)\n"
+    broken = original.replace("os.remove(self.fname)", "os.removeself.fname)")
+    assert syntax_error(broken).msg == "unmatched ')'"
+    listed = bracket_candidates(broken, syntax_error(broken))
+    assert any(c.new_line.strip() == "os.removeself.fname" for c in listed)  # deleting the ')' compiles too
+    assert best(broken) == original
+
+
+def test_a_dropped_closer_goes_where_every_call_gets_the_argument_count_the_file_uses():
+    original = HELPERS + "def check(self, items):\n    self.assertEqual(len(items), 0)\n"
+    broken = original.replace("len(items), 0)", "len(items, 0)")
+    assert syntax_error(broken).msg == "'(' was never closed"
+    assert best(broken) == original  # not len(items, 0): len takes one argument, assertEqual two here
+
+
+def test_two_meanings_left_give_no_repair():
+    broken = "def f(g, a, b):\n    x = g(a, b\n    return x\n"  # g(a, b) or g(a), b: nothing tells them apart
+    error = syntax_error(broken)
+    assert len({c.new_line for c in bracket_candidates(broken, error)}) >= 2
+    assert best(broken) is None and bracket_window(broken, error) is None
+
+
+def test_rewrites_with_one_meaning_are_one_repair_written_without_spaces_inside():
+    broken = "def f(g, y):\n    x = g(y  \n    return x\n"
+    assert best(broken) == "def f(g, y):\n    x = g(y)  \n    return x\n"  # not g(y ) or g(y  ): the same code
+
+
+def test_statements_in_an_except_clause_are_compared_themselves():
+    broken = ("import unittest\n\n\nclass T(unittest.TestCase):\n    def test(self):\n        try:\n"
+              "            import nis\n        except ImportError as msg:\n"
+              "            self.skipTeststr(msg))\n")
+    # skipTest(str(msg)) and skipTeststr(msg) are different calls, each with one new word: no repair
+    assert best(broken) is None
+
+
+def test_a_message_that_names_no_bracket_has_no_candidates():
+    broken = "def f(x)\n    return x\n"
+    assert bracket_candidates(broken, syntax_error(broken)) == []
+
+
+def test_the_compile_region_is_the_enclosing_function_and_fails_as_the_file_does():
+    source = "x = 1\n\n\ndef f(a):\n    if a:\n        return g(a\n    return 0\n\n\ny = 2\n"
+    lines, error = split_lines(source), syntax_error(source)
+    region = CompileRegion.around(lines, 5, 6, error)
+    assert region is not None and (region.start, region.end) == (3, 9)
+    assert region.error({5: "        return g(a)\n"}) is None and region.error({}) is not None
+
+
+def test_a_region_whose_text_start_is_inside_a_string_is_found_from_the_tokens():
+    source = ('def test(self):\n    self.check("", [])\n    code = """\nclass Fake:\n    pass\n"""\n'
+              '    self.check(code, [1, 2)\n')
+    lines, error = split_lines(source), syntax_error(source)
+    region = CompileRegion.around(lines, 6, 7, error)
+    assert region is not None and region.start == 0  # `class Fake:` at column 0 is inside the string
+    assert best(source) == source.replace("[1, 2)", "[1, 2])")  # check() takes two arguments: not [1], 2
+
+
+def test_the_call_counts_follow_the_file_and_the_builtins_signatures():
+    tree = ast.parse("def f(a, b=1): pass\nf(1)\nf(1, 2)\nx.format(1, 2, 3)\nlen(x)\ng(*args)\n")
+    counts = CallCounts.of(tree)
+    assert counts.counts["f"] == {1, 2} and counts.counts[".format"] == {3} and "g" not in counts.counts
+    assert builtin_counts("len") == frozenset({1}) and builtin_counts("int") is None  # a class: no fixed set
+    assert counts.mismatches([(9, "f", 3), (9, "f", 2), (9, "len", 2), (9, "unknown", 5)]) == 2
+    assert CallCounts().mismatches([(1, ".format", 9)]) == 0  # a method is not the builtin `format`
+    assert [name for _, name, _ in calls_in(ast.parse("a(b(c))"))] == ["a", "b"]
+
+
+def test_dgcode_fix_takes_the_search_s_repair_without_asking_the_model():
+    original = HELPERS + "def tear_down(self):\n    os.remove(self.fname)\n"
+    broken = original.replace("os.remove(self.fname)", "os.removeself.fname)")
+    asked = []
+
+    def model(source, lineno, message, sample, offset=0):
+        asked.append(lineno)
+        return None
+
+    result = repair_source("t.py", broken, model)
+    assert result.repaired == original and asked == [] and result.second_guesses == 1
+    tie = "def f(g, a, b):\n    x = g(a, b\n    return x\n"
+    repair_source("t.py", tie, model)
+    assert asked, "with two meanings left the model is asked"
