@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from dgcode.repair.bracket_candidates import bracket_candidates, bracket_window, best_bracket_repair
+from dgcode.repair.bracket_candidates import best_bracket_repair, bracket_candidates, bracket_window
 from dgcode.repair.call_arity import CallCounts, builtin_counts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion
