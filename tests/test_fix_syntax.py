@@ -29,6 +29,8 @@ from dgcode.workflows.fix.syntax import line_range_edit, run_syntax_fix  # noqa:
 GOOD = "def f(x):\n    return x\n"
 NO_COLON = "def f(x)\n    return x\n"
 TWO_ERRORS = "def f(x)\n    return x\n\n\ndef g(y)\n    return y\n"
+MODEL_ONLY = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "message")
+"""dgcode fix's plan without the message search (which repairs a lone bracket itself): for the model's path."""
 
 
 @dataclass
@@ -72,7 +74,7 @@ def test_repairs_every_error_of_a_file_round_by_round() -> None:
 
 def test_a_rewrite_that_does_not_move_the_error_is_retried_then_given_up() -> None:
     repairer = ColonRepairer()
-    result = repair_source("m.py", "x = (1,\n", repairer.ask)
+    result = repair_source("m.py", "x = (1,\n", repairer.ask, plan=MODEL_ONLY)
     # a one-line file: the moved windows are all the same window, asked once; then two samples
     assert not result.repaired_ok and "found no fix in 3 attempt(s)" in result.problem
     assert [(lineno, attempt) for lineno, _, attempt in repairer.asked] == [(1, 0), (1, 1), (1, 2)]
@@ -110,11 +112,11 @@ def test_crlf_files_keep_their_line_endings(tmp_path: Path) -> None:
 
 
 def test_unrepairable_files_are_left_as_they_were_and_reported(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, {"a.py": NO_COLON, "b.py": "x = (1,\n"})
+    repo = make_repo(tmp_path, {"a.py": NO_COLON, "b.py": "x = = 1\n"})
     report = run_syntax_fix(FixRequest(repo, cwd=repo), ColonRepairer())
     assert report.status == "failed" and report.exit_code == 1
     assert "b.py: line 1" in report.message and "repaired a.py" in report.message
-    assert (repo / "a.py").read_text() == GOOD and (repo / "b.py").read_text() == "x = (1,\n"
+    assert (repo / "a.py").read_text() == GOOD and (repo / "b.py").read_text() == "x = = 1\n"
 
 
 def test_dry_run_and_declined_write_nothing(tmp_path: Path) -> None:
@@ -220,8 +222,7 @@ def test_the_window_moves_down_when_the_slip_is_after_the_reported_line() -> Non
         new = old.replace("2", "2)") if lineno == 2 else old
         return WindowRepair(lineno - 1, lineno, (old,), (new,), 1, 1, 0.0)
 
-    model_only = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "brackets")
-    result = repair_source("m.py", source, ask, plan=model_only)
+    result = repair_source("m.py", source, ask, plan=MODEL_ONLY)
     assert result.repaired_ok and result.repaired == "x = (1,\n     2)\ny = 3\n"
     assert asked == [(1, 0), (2, 0)]
     asked.clear()  # dgcode fix's plan: the bracket search finds this one itself, with no model call

@@ -85,7 +85,7 @@ def test_the_indentation_unit_is_the_files():
 
 
 def test_the_model_is_asked_first_and_the_candidates_are_its_second_try():
-    assert [plan.search for plan in ATTEMPT_PLAN[:3]] == ["brackets", "", "slips"]
+    assert [plan.search for plan in ATTEMPT_PLAN[:3]] == ["message", "", "slips"]
     calls = []
 
     def model(source, lineno, message, sample, offset=0):

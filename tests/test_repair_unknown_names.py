@@ -16,7 +16,7 @@ def swap(chars, i):
 """
 BROKEN = ORIGINAL.replace("    if chars[i]", "    if charsi]")  # a deleted bracket joined two names
 KEPT_JOINED = ORIGINAL.replace("    if chars[i]", "    if charsi")  # compiles, and is wrong
-MODEL_ONLY = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "brackets")
+MODEL_ONLY = tuple(entry for entry in ATTEMPT_PLAN if entry.search != "message")
 """The plan without the bracket search, which repairs these crafted slips itself (test_repair_bracket_candidates.py):
 the tests here are about how the model's rewrites are judged."""
 

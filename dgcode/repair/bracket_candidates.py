@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 
 from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
-from dgcode.repair.compile_region import CompileRegion
+from dgcode.repair.compile_region import CompileRegion, compiling_changes
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.unknown_names import WORD, new_words
 
@@ -56,8 +56,6 @@ LINES_AFTER = 3
 """Lines below an unclosed opener where its closer may have been dropped (a call's arguments, one per line)."""
 MAX_SPAN = 12
 """Lines between a mismatched opener and closer that are searched; a longer span is left to the model."""
-WHOLE_FILE_LIMIT = 40
-"""Changes compiled as whole files when no compile region fails as the file does; more are left to the model."""
 
 
 @dataclass(frozen=True)
@@ -133,22 +131,14 @@ def _words_around(lines: list[str], lo: int, hi: int) -> frozenset[str]:
 
 def _search(source: str, error: SyntaxError, path: str) -> tuple[list[BracketCandidate], CompileRegion | None]:
     lines = split_lines(source)
-    changes = list(dict.fromkeys(_changes(lines, error)))
-    if not changes:
-        return [], None
-    rows = [r for r, _ in changes]
+    kept, region = compiling_changes(lines, _changes(lines, error), error, path)
+    if not kept:
+        return [], region
+    rows = [row for row, _ in kept]
     lo, hi = min(rows), max(rows) + 1
-    region = CompileRegion.around(lines, lo, hi, error)
-    if region is None and len(changes) > WHOLE_FILE_LIMIT:
-        return [], None
     known = _words_around(lines, lo, hi)
     found = []
-    for row, new_line in changes:
-        if region is not None:
-            if region.error({row: new_line}) is not None:
-                continue
-        elif syntax_error("".join(lines[:row]) + new_line + "".join(lines[row + 1:]), path) is not None:
-            continue
+    for row, new_line in kept:
         candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
         found.append(BracketCandidate(row, new_line, new_words(candidate, lo, hi - lo, known)))
     return found, region
@@ -185,11 +175,8 @@ def bracket_window(source: str, error: SyntaxError, path: str = "<file>") -> Win
     its ``wall_s`` is the search's own time."""
     began = time.perf_counter()
     best = best_bracket_repair(source, error, path)
-    if best is None:
-        return None
-    old = split_lines(source)[best.row]
-    return WindowRepair(best.row, best.row + 1, (old,), (best.new_line,), steps=0, tokens=0,
-                        wall_s=time.perf_counter() - began)
+    return None if best is None else WindowRepair.one_line(source, best.row, best.new_line,
+                                                           time.perf_counter() - began)
 
 
 def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegion | None) -> list[BracketCandidate]:

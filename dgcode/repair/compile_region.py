@@ -28,6 +28,8 @@ import warnings
 from dgcode.repair.repair_model import syntax_error
 
 HEADERS = ("def ", "async def ", "class ")
+WHOLE_FILE_LIMIT = 40
+"""Changes compiled as whole files when no region fails as the file does; with more, none is judged."""
 LINE_NUMBER = re.compile(r"line \d+")
 
 
@@ -128,3 +130,26 @@ class CompileRegion:
 
     def _dedent(self, line: str) -> str:
         return line[self.depth:] if line[:self.depth].strip(" ") == "" else line
+
+
+def compiling_changes(lines: list[str], changes: list[tuple[int, str]], error: SyntaxError,
+                      path: str = "<file>") -> tuple[list[tuple[int, str]], CompileRegion | None]:
+    """The one-line changes (0-based row, new line) of the file ``lines`` (whose first error is ``error``) after
+    which it compiles, judged on the region around them, or on the whole file when there is none (and then
+    only up to WHOLE_FILE_LIMIT changes: more give []); and that region. Duplicates are dropped."""
+    changes = list(dict.fromkeys(changes))
+    if not changes:
+        return [], None
+    rows = [row for row, _ in changes]
+    region = CompileRegion.around(lines, min(rows), max(rows) + 1, error)
+    if region is None and len(changes) > WHOLE_FILE_LIMIT:
+        return [], None
+    kept = []
+    for row, new_line in changes:
+        if region is not None:
+            failed = region.error({row: new_line}) is not None
+        else:
+            failed = syntax_error("".join(lines[:row]) + new_line + "".join(lines[row + 1:]), path) is not None
+        if not failed:
+            kept.append((row, new_line))
+    return kept, region

@@ -3,9 +3,10 @@
 compile() reports the first error only, so a file with several is repaired
 in rounds: ask the model about the reported error, take its rewrite of the
 window if the file then compiles or its first error moved further down (the
-reported one is gone), and go on. An unbalanced bracket is first searched
-for from the text alone (bracket_candidates.py): when exactly one repair
-the compiler accepts is left after its ranking, it is taken with no model
+reported one is gone), and go on. An unbalanced bracket or an
+unterminated string is first searched for from the text alone
+(bracket_candidates.py, quote_candidates.py): when exactly one repair the
+compiler accepts is left after their ranking, it is taken with no model
 call. The compiler is a cheap judge, so a
 rewrite that does not pass is not the end: the model's first answer comes
 with its next most likely rewrites (repair_model.ranked_rewrites), checked in
@@ -28,6 +29,7 @@ from typing import Callable
 from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.bracket_candidates import bracket_window
 from dgcode.repair.canvas import split_lines
+from dgcode.repair.quote_candidates import quote_window
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
 from dgcode.repair.unknown_names import new_words, unknown_names, words_outside
@@ -43,9 +45,10 @@ MAX_ROUNDS = 8
 @dataclass(frozen=True)
 class Attempt:
     """One try at an error: a model call about the window moved `shift` lines from the reported line, with
-    that sample; or, with `search`, rewrites found from the text alone (no model call): "brackets", the one
-    bracket repair the compiler's message points at (bracket_candidates.py); "slips", the slip candidates
-    around the reported line (slip_candidates.py)."""
+    that sample; or, with `search`, rewrites found from the text alone (no model call): "message", the one
+    repair the compiler's message points at, for an unbalanced bracket (bracket_candidates.py) or an
+    unterminated string (quote_candidates.py); "slips", the slip candidates around the reported line
+    (slip_candidates.py)."""
 
     shift: int
     sample: int
@@ -57,7 +60,7 @@ class Attempt:
 
 
 ATTEMPT_PLAN: tuple[Attempt, ...] = (
-    Attempt(0, 0, search="brackets"),  # an unbalanced bracket with one repair left: no model call
+    Attempt(0, 0, search="message"),  # a bracket or a closing quote with one place left: no model call
     Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
     Attempt(0, 0, search="slips"),  # a misspelled keyword or a line's indentation, judged by the compiler
     Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
@@ -120,8 +123,8 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         if (centre, plan.sample, plan.search) in asked:
             continue
         asked.add((centre, plan.sample, plan.search))
-        if plan.search == "brackets":
-            window = bracket_window(current, error, result.path)
+        if plan.search == "message":
+            window = bracket_window(current, error, result.path) or quote_window(current, error, result.path)
         elif plan.search == "slips":
             window = slip_candidates(current, centre)
         else:

@@ -1,0 +1,142 @@
+"""Quote candidates: where an unterminated string's closing quote goes back, found from the text alone.
+
+For ``unterminated string literal`` the compiler points at an opening
+quote; a closing one was dropped on that line (after it, or before it when
+the quotes after the slip paired up wrongly: ``['a', 'b, 'c']``). Putting
+that quote at each position of the line and compiling usually leaves one or
+two places:
+``getattr(obj, 'name, None)`` compiles as ``'name', None)`` and as
+``'name, None')``. Which one was meant shows in how the code *outside* the
+string then reads, so each candidate is scored (``code_oddities``) on:
+
+- names it loads that the rest of the file never mentions (unknown_names.py);
+- a string used as no string is: an attribute strings do not have
+  (``'sys'.stderr``), a call (``"print"('x')``), arithmetic other than ``+``,
+  ``%`` and ``*`` (``'-'-batch``), a comparison with a number (``"lat"in-1``);
+- two string literals side by side on the line (``'a, '' 'b'``);
+- spacing no one writes: a space before ``,`` ``.`` ``)`` or ``:`` right after
+  the new quote, or two spaces in a row before the next code.
+
+``best_quote_repair`` takes a candidate only when exactly one compiles with no
+oddity at all (and the file then compiles); otherwise the model decides
+(file_repair.py). Measured on held-out files in docs/model.md ("The message
+searches").
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import time
+import tokenize
+import warnings
+
+from dgcode.repair.canvas import split_lines
+from dgcode.repair.compile_region import compiling_changes
+from dgcode.repair.repair_model import WindowRepair, syntax_error
+from dgcode.repair.unknown_names import unknown_names, words_outside
+
+UNTERMINATED = re.compile(r"^unterminated string literal")
+QUOTES = "'\""
+STRING_ATTRIBUTES = frozenset(dir(str)) | frozenset(dir(bytes))
+ODD_SPACING = re.compile(r"^\s+[,.)\]}:]|^\S*\s{2,}\S")
+STRING_ARITHMETIC = (ast.Add, ast.Mod, ast.Mult)
+
+
+def _is_string(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))) or isinstance(node, ast.JoinedStr)
+
+
+def _is_number(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def string_misuses(tree: ast.AST, lineno: int) -> int:
+    """Expressions spanning line ``lineno`` (1-based) that use a string literal as no string is used."""
+    count = 0
+    for node in ast.walk(tree):
+        first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if first is None or last is None or not first <= lineno <= last:
+            continue
+        if isinstance(node, ast.Attribute) and _is_string(node.value) and node.attr not in STRING_ATTRIBUTES:
+            count += 1
+        elif isinstance(node, ast.Call) and _is_string(node.func):
+            count += 1
+        elif (isinstance(node, ast.BinOp) and not isinstance(node.op, STRING_ARITHMETIC)
+              and (_is_string(node.left) or _is_string(node.right))):
+            count += 1
+        elif isinstance(node, ast.Compare) and _is_string(node.left) and any(map(_is_number, node.comparators)):
+            count += 1
+    return count
+
+
+def adjacent_strings(line: str) -> int:
+    """How many times two string literals stand side by side on ``line`` (implicit concatenation)."""
+    kinds = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline):
+            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT,
+                                  tokenize.DEDENT, tokenize.ENDMARKER):
+                kinds.append(token.type)
+    except (tokenize.TokenError, SyntaxError):
+        pass  # the line alone may end inside brackets: the tokens up to there are enough
+    return sum(a == b == tokenize.STRING for a, b in zip(kinds, kinds[1:]))
+
+
+def code_oddities(candidate: str, row: int, new_line: str, at: int, known: frozenset[str] | None) -> int:
+    """How oddly the code outside the strings reads once line ``row`` of ``candidate`` got its quote at column
+    ``at``; 0 for code as people write it (1 when ``candidate`` does not parse)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = ast.parse(candidate)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return 1
+    return (len(unknown_names(candidate, row, 1, known)) + string_misuses(tree, row + 1)
+            + adjacent_strings(new_line) + bool(ODD_SPACING.match(new_line[at + 1:])))
+
+
+def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str, int]]:
+    """(row, new line, column of the new quote) for every place on the line: the quote the compiler calls
+    unterminated is often not the one that lost its partner (``['a', 'b, 'c']``: the third quote opens the
+    string that never ends)."""
+    row, col = (error.lineno or 1) - 1, (error.offset or 1) - 1
+    if not UNTERMINATED.match(error.msg or "") or not 0 <= row < len(lines):
+        return []
+    line = lines[row]
+    opening = next((i for i in range(max(col, 0), len(line)) if line[i] in QUOTES), None)
+    if opening is None:
+        return []
+    quote, start, end = line[opening], len(line) - len(line.lstrip()), len(line.rstrip("\r\n"))
+    return [(row, line[:at] + quote + line[at:], at) for at in range(start, end + 1)]
+
+
+def best_quote_repair(source: str, error: SyntaxError, path: str = "<file>") -> tuple[int, str] | None:
+    """(row, new line): the one place for the dropped closing quote that compiles with no oddity, or None."""
+    lines = split_lines(source)
+    changes = _changes(lines, error)
+    if not changes:
+        return None
+    column = {(row, new_line): at for row, new_line, at in changes}
+    kept, _ = compiling_changes(lines, [(row, new_line) for row, new_line, _ in changes], error, path)
+    known = words_outside(source, changes[0][0], changes[0][0] + 1)
+    clean = []
+    for row, new_line in kept:
+        candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
+        if code_oddities(candidate, row, new_line, column[(row, new_line)], known) == 0:
+            clean.append((row, new_line, candidate))
+        if len(clean) > 1:
+            return None
+    if not clean or syntax_error(clean[0][2], path) is not None:
+        return None
+    return clean[0][0], clean[0][1]
+
+
+def quote_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:
+    """``best_quote_repair`` as a rewrite of its one line, for file_repair.py; its ``wall_s`` is the search's."""
+    began = time.perf_counter()
+    best = best_quote_repair(source, error, path)
+    return None if best is None else WindowRepair.one_line(source, best[0], best[1], time.perf_counter() - began)
