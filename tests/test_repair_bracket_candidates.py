@@ -11,6 +11,7 @@ from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion
 from dgcode.repair.file_repair import repair_source
 from dgcode.repair.repair_model import syntax_error
+from dgcode.repair.unknown_names import bound_names, undefined_loads
 
 HELPERS = """\
 import os
@@ -19,6 +20,7 @@ import os
 def cleanup(self):
     os.remove(self.path)
     self.assertEqual(len(self.items), 0)
+    self.assertEqual(self.path, None)
 
 
 """
@@ -59,6 +61,23 @@ def test_rewrites_with_one_meaning_are_one_repair_written_without_spaces_inside(
     assert best(broken) == "def f(g, y):\n    x = g(y)  \n    return x\n"  # not g(y ) or g(y  ): the same code
 
 
+def test_a_split_that_calls_a_name_nothing_defines_is_not_taken():
+    original = "import os\n\n\ndef f(base):\n    return os.path.splitdrive(base)[1]  # chop off the drive\n"
+    broken = original.replace("(base)[1]", "(base))[1]")
+    # os.path.split(drive(base)) compiles and is the only rewrite with no new word (`drive` is in a comment),
+    # but it calls `drive`, which nothing defines; the deletion then ties with splitdrive(base()): no repair
+    assert best(broken) is None
+    split = ast.parse(original.replace("splitdrive(base)", "split(drive(base))"))
+    assert undefined_loads(split, range(5, 6), bound_names(split)) == 1  # drive
+    assert undefined_loads(ast.parse(original), range(5, 6), bound_names(ast.parse(original))) == 0
+
+
+def test_a_closer_on_its_own_line_goes_at_an_indentation_in_use():
+    original = "class A:\n    def get(\n        self, x\n    ) -> int: ...\n"
+    broken = original.replace("    ) -> int", "     -> int")
+    assert best(broken) == original  # not ")     -> int" or "     )-> int"
+
+
 def test_statements_in_an_except_clause_are_compared_themselves():
     broken = ("import unittest\n\n\nclass T(unittest.TestCase):\n    def test(self):\n        try:\n"
               "            import nis\n        except ImportError as msg:\n"
@@ -81,12 +100,19 @@ def test_the_compile_region_is_the_enclosing_function_and_fails_as_the_file_does
 
 
 def test_a_region_whose_text_start_is_inside_a_string_is_found_from_the_tokens():
-    source = ('def test(self):\n    self.check("", [])\n    code = """\nclass Fake:\n    pass\n"""\n'
+    source = ('def test(self):\n    self.check("", [])\n    self.check("x", [0])\n    code = """\nclass Fake:\n    pass\n"""\n'
               '    self.check(code, [1, 2)\n')
     lines, error = split_lines(source), syntax_error(source)
-    region = CompileRegion.around(lines, 6, 7, error)
+    region = CompileRegion.around(lines, 7, 8, error)
     assert region is not None and region.start == 0  # `class Fake:` at column 0 is inside the string
     assert best(source) == source.replace("[1, 2)", "[1, 2])")  # check() takes two arguments: not [1], 2
+
+
+def test_one_call_elsewhere_is_no_evidence_of_a_count():
+    once = "def f(a, b, h):\n    h(a)\n    x = h(a, b\n    return x\n"  # h(a), b or h(a, b): one h(a) says little
+    assert best(once) is None
+    twice = once.replace("    h(a)\n", "    h(a)\n    h(b)\n")  # h takes one argument here
+    assert best(twice) == twice.replace("x = h(a, b\n", "x = h(a), b\n")
 
 
 def test_the_call_counts_follow_the_file_and_the_builtins_signatures():
@@ -95,6 +121,7 @@ def test_the_call_counts_follow_the_file_and_the_builtins_signatures():
     assert counts.counts["f"] == {1, 2} and counts.counts[".format"] == {3} and "g" not in counts.counts
     assert builtin_counts("len") == frozenset({1}) and builtin_counts("int") is None  # a class: no fixed set
     assert counts.mismatches([(9, "f", 3), (9, "f", 2), (9, "len", 2), (9, "unknown", 5)]) == 2
+    assert counts.mismatches([(9, ".format", 1)]) == 0  # called once elsewhere: not evidence enough
     assert CallCounts().mismatches([(1, ".format", 9)]) == 0  # a method is not the builtin `format`
     assert [name for _, name, _ in calls_in(ast.parse("a(b(c))"))] == ["a", "b"]
 

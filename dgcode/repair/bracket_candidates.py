@@ -17,6 +17,9 @@ at each position of the lines named, or the named bracket deleted) and keeps
 those after which the code compiles (judged on the enclosing statement,
 compile_region.py). ``best_bracket_repair`` then prefers, in order:
 
+0. the fewest names loaded that nothing in the file binds and no builtin is
+   (unknown_names.undefined_loads): ``os.path.split(drive(base))`` made of
+   ``os.path.splitdrive(base))`` loads ``drive``, which nothing defines;
 1. the fewest words the rest of the file never mentions
    (unknown_names.new_words): a dropped bracket joins its neighbours
    (``removeself``), and the change that splits them again leaves fewer;
@@ -25,9 +28,10 @@ compile_region.py). ``best_bracket_repair`` then prefers, in order:
 
 and takes a repair only when one *meaning* is left: rewrites whose changed
 statement has the same syntax tree (``(x)`` and ``x``, ``( x`` and ``(x``)
-are one meaning, written the plainest way (the deletion if it is one, else no
-space inside the new bracket). Two meanings left, or a best one that still
-calls something with a count the file never uses, and it gives none: the
+are one meaning, written the plainest way (the deletion if it is one, else a
+bracket that leaves its line at an indentation in use around it, with no space
+on its inner side). Two meanings left, or a best one that still
+calls something with a count the file never uses or a name nothing binds, and it gives none: the
 model decides (file_repair.py). It checks the repair it gives by compiling the
 whole file. Nothing here runs the model.
 """
@@ -44,7 +48,7 @@ from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion, compiling_changes
 from dgcode.repair.repair_model import WindowRepair, syntax_error
-from dgcode.repair.unknown_names import WORD, new_words
+from dgcode.repair.unknown_names import STAR_IMPORT, WORD, bound_names, new_words, undefined_loads
 
 CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
 OPENER_OF = {closer: opener for opener, closer in CLOSER_OF.items()}
@@ -69,11 +73,12 @@ class BracketCandidate:
     new_line: str
     new_words: int
     arity_mismatches: int = 0
+    undefined_names: int = 0
     meaning: str = ""
 
     @property
-    def rank_key(self) -> tuple[int, int]:
-        return self.new_words, self.arity_mismatches
+    def rank_key(self) -> tuple[int, int, int]:
+        return self.undefined_names, self.new_words, self.arity_mismatches
 
     def applied_to(self, source: str) -> str:
         lines = split_lines(source)
@@ -152,21 +157,18 @@ def bracket_candidates(source: str, error: SyntaxError, path: str = "<file>") ->
 
 
 def best_bracket_repair(source: str, error: SyntaxError, path: str = "<file>") -> BracketCandidate | None:
-    """The one meaning left among ``bracket_candidates`` (see the module docstring), written the plainest way,
-    after which the whole file compiles; None when there is none or two meanings tie."""
+    """The one meaning left among ``bracket_candidates`` (see the module docstring), written the plainest way
+    (``_plainness``), after which the whole file compiles; None when there is none or two meanings tie."""
     found, region = _search(source, error, path)
     if not found:
         return None
-    fewest = min(c.new_words for c in found)
-    finalists = [c for c in found if c.new_words == fewest]
-    if len(finalists) > 1:
-        finalists = _judged(source, finalists, region)
+    finalists = _judged(source, found, region) if len(found) > 1 else found
     best = min(c.rank_key for c in finalists)
     top = [c for c in finalists if c.rank_key == best]
-    if len({c.meaning for c in top}) != 1 or best[1] > 0:
+    if len({c.meaning for c in top}) != 1 or top[0].undefined_names or top[0].arity_mismatches:
         return None
     lines = split_lines(source)
-    chosen = min(top, key=lambda c: (len(c.new_line) >= len(lines[c.row]), _spaces_inside(lines[c.row], c.new_line)))
+    chosen = min(top, key=lambda c: _plainness(lines[c.row], c.new_line, _indents_around(lines, c.row)))
     return chosen if syntax_error(chosen.applied_to(source), path) is None else None
 
 
@@ -186,6 +188,7 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
     if whole is None:
         return finalists
     outside = CallCounts.of(whole, range(region.start + 1, region.end + 1) if region else range(0))
+    bound = None if STAR_IMPORT.search(source) else bound_names(whole)
     judged = []
     for found in finalists:
         tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
@@ -200,7 +203,8 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
         counts = CallCounts.of(tree, statement_lines)
         if region is not None:
             counts = outside.merged(counts)
-        judged.append(replace(found, arity_mismatches=counts.mismatches(inside),
+        undefined = 0 if bound is None else undefined_loads(tree, statement_lines, bound | bound_names(tree))
+        judged.append(replace(found, arity_mismatches=counts.mismatches(inside), undefined_names=undefined,
                               meaning="\n".join(_header_dump(s) for s in statements)))
     return judged
 
@@ -266,11 +270,21 @@ def _statements_under(node: ast.AST) -> list[ast.stmt]:
     return out
 
 
-def _spaces_inside(old: str, new: str) -> int:
-    """1 when the bracket put into ``old`` to make ``new`` has a space on its inner side (``( x`` or ``x )``)."""
+def _plainness(old: str, new: str, indents: set[int]) -> tuple[int, int, int, int]:
+    """How plainly ``new`` (``old`` with one bracket put in or deleted) is written, lower first: a deletion,
+    then a bracket at the start of its line that leaves the line at an indentation the lines around it use
+    (``        ) -> T`` under a ``def`` at 8, not ``)         -> T`` or ``         )-> T``), then none with a
+    space on its inner side (``( x`` or ``x )``), then the least indentation taken away."""
     if len(new) <= len(old):
-        return 0
+        return 0, 0, 0, 0
     at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    indent = len(old) - len(old.lstrip(" \t"))
     char = new[at]
-    inner = new[at + 1:at + 2] if char in CLOSER_OF else new[at - 1:at] if at else ""
-    return int(inner == " ")
+    inner = new[at + 1:at + 2] if char in CLOSER_OF else new[at - 1:at] if at > indent else ""
+    return 1, int(at <= indent and at not in indents), int(inner == " "), max(0, indent - at)
+
+
+def _indents_around(lines: list[str], row: int, reach: int = 10) -> set[int]:
+    """The indentations of the code lines within ``reach`` of ``row`` (``row`` itself not counted)."""
+    near = lines[max(0, row - reach):row] + lines[row + 1:row + 1 + reach]
+    return {len(text) - len(text.lstrip(" ")) for text in near if text.strip() and not text.lstrip().startswith("#")}

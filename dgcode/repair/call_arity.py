@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
+MIN_CALLS = 2
+"""Calls of a name elsewhere before their argument counts are taken as the ones it accepts: one call of a
+function with a default argument says little (``Strip.blank(width)`` and ``Strip.blank(width, style)``)."""
+
 
 def callee_name(call: ast.Call) -> str | None:
     """``f`` for ``f(...)``, ``.f`` for ``obj.f(...)`` (a method is not the builtin of its name); None for any
@@ -75,6 +79,8 @@ class CallCounts:
 
     counts: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     defined: set[str] = field(default_factory=set)
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """How many calls of each name were recorded."""
 
     @classmethod
     def of(cls, tree: ast.AST, skip: range = range(0)) -> "CallCounts":
@@ -88,20 +94,23 @@ class CallCounts:
     def add(self, calls: Iterable[tuple[int, str, int]]) -> None:
         for _, name, count in calls:
             self.counts[name].add(count)
+            self.calls[name] += 1
 
     def merged(self, other: "CallCounts") -> "CallCounts":
         out = CallCounts(defined=self.defined | other.defined)
         for source in (self, other):
             for name, counts in source.counts.items():
                 out.counts[name] |= counts
+                out.calls[name] += source.calls[name]
         return out
 
     def mismatches(self, calls: Iterable[tuple[int, str, int]]) -> int:
-        """How many of ``calls`` pass a count no recorded call of that name passes (for a builtin the file
-        does not define or call elsewhere: one its signature does not accept)."""
+        """How many of ``calls`` pass a count no recorded call of that name passes (a name called at least
+        MIN_CALLS times; for a builtin the file does not define or call so often: one its signature does not
+        accept)."""
         total = 0
         for _, name, count in calls:
-            seen = self.counts.get(name) or None
+            seen = self.counts.get(name) if self.calls.get(name, 0) >= MIN_CALLS else None
             if seen is None and not name.startswith(".") and name not in self.defined:
                 seen = builtin_counts(name)
             total += seen is not None and count not in seen

@@ -96,6 +96,25 @@ def _new_word_set(candidate: str, start: int, count: int, known: frozenset[str] 
     return set(WORD.findall("".join(split_lines(candidate)[start:start + count]))) - known - IMPLICIT - KEYWORDS
 
 
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name ``tree`` binds anywhere (assignments, ``for`` targets, parameters, definitions, imports...)."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        else:
+            bound.update(bound_by(node))
+    return bound
+
+
+def undefined_loads(tree: ast.AST, lines: range, bound: set[str]) -> int:
+    """How many distinct names are loaded on ``lines`` (1-based) of ``tree`` that nothing in ``bound`` binds and
+    that are not builtins: a call of ``drive(base)`` made by splitting ``splitdrive(base)``."""
+    loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+              and node.lineno in lines}
+    return len(loaded - bound - IMPLICIT)
+
+
 def bound_by(node: ast.AST) -> tuple[str, ...]:
     """The names ``node`` itself binds (other than through an ``ast.Name`` target)."""
     if isinstance(node, ast.arg):

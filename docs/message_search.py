@@ -1,0 +1,79 @@
+"""The message search alone (no model): on held-out cases whose compiler message names a bracket or an
+unterminated string, how often the bracket and quote searches give a repair, how often it is the original
+code, and how long they take.
+
+    PYTHONPATH=. python docs/message_search.py --per-kind 100 --seed 1
+    PYTHONPATH=. python docs/message_search.py --per-kind 50 --root .venv/lib/python3.11/site-packages/textual
+
+The cases are training/evaluate.py's for the same flags (every kind, `--per-kind` each), so the rows match
+its table. Used for docs/model.md ("The message search").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+
+from dgcode.repair.bracket_candidates import MISMATCHED, NEVER_CLOSED, UNMATCHED, best_bracket_repair
+from dgcode.repair.canvas import split_lines
+from dgcode.repair.quote_candidates import UNTERMINATED, best_quote_repair
+from dgcode.repair.repair_model import syntax_error
+from training.corpus import Corpus
+from training.corrupt import KINDS
+from training.examples import heldout_cases
+
+
+def named(error: SyntaxError) -> bool:
+    """Whether the message names a bracket or an unterminated string (the searches' cases)."""
+    message = error.msg or ""
+    return any(pattern.match(message) for pattern in (UNMATCHED, NEVER_CLOSED, MISMATCHED, UNTERMINATED))
+
+
+def search(source: str, error: SyntaxError) -> str | None:
+    """The repaired source, as the message search of `dgcode fix` gives it, or None."""
+    found = best_bracket_repair(source, error)
+    if found is not None:
+        return found.applied_to(source)
+    quote = best_quote_repair(source, error)
+    if quote is None:
+        return None
+    lines = split_lines(source)
+    lines[quote[0]] = quote[1]
+    return "".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--per-kind", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--root", type=Path, default=None, help="another project's package (every file is held out)")
+    args = p.parse_args()
+    corpus = Corpus("heldout") if args.root is None else Corpus("all", root=args.root)
+    tally: Counter[tuple[str, str]] = Counter()  # (kind, exact / WRONG / none)
+    seconds: list[float] = []
+    for case in heldout_cases(corpus, args.per_kind, args.seed):
+        error = syntax_error(case.broken_source)
+        if error is None:
+            continue
+        if not named(error):
+            continue
+        began = time.perf_counter()
+        repaired = search(case.broken_source, error)
+        seconds.append(time.perf_counter() - began)
+        outcome = "none" if repaired is None else "exact" if repaired == case.original_source else "WRONG"
+        tally[(case.kind, outcome)] += 1
+    print(f"{len(seconds)} cases whose message names a bracket or an unterminated string; search time "
+          f"{1000 * sum(seconds) / max(1, len(seconds)):.0f} ms mean, {1000 * max(seconds, default=0):.0f} ms max")
+    print(f"{'kind':20s} {'asked':>6s} {'repair':>7s} {'exact':>6s} {'wrong':>6s}")
+    for kind in ("all",) + KINDS:
+        rows = {o: sum(v for (k, o2), v in tally.items() if o2 == o and kind in ("all", k))
+                for o in ("exact", "WRONG", "none")}
+        asked = sum(rows.values())
+        if asked:
+            print(f"{kind:20s} {asked:6d} {rows['exact'] + rows['WRONG']:7d} {rows['exact']:6d} {rows['WRONG']:6d}")
+
+
+if __name__ == "__main__":
+    main()
