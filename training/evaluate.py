@@ -10,10 +10,10 @@ kind: exact repairs (the repaired file equals the original), repaired files
 that compile, how often the window covers the injected error, next to the
 no-change baseline; and tokens committed per step, tokens per second.
 By default the repair is exactly `dgcode fix`'s (file_repair.repair_source
-with its attempt plan and ranked alternatives); `--attempts 2
---alternatives 0` measures the bracket search (a repair found from the text,
-taken before the model is asked, bracket_candidates.py) and the model's
-first answer.
+with its attempt plan and ranked alternatives); `--attempts 1
+--alternatives 0 --without-message-search` measures the model's first answer
+alone (the message search, bracket_candidates.py and quote_candidates.py, is
+the plan's first entry and asks no model).
 
     python -m training.evaluate --model runs/repair/dgcode-repair.gguf --per-kind 50
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from dgcode.engine.engine import Engine, EngineOptions
 from dgcode.repair.abstain import DEFAULT_POLICY, AbstainPolicy, policy_for
 from dgcode.repair.canvas import CanvasSpec, choose_window, fixed_bytes, split_lines
-from dgcode.repair.file_repair import ATTEMPTS, repair_source
+from dgcode.repair.file_repair import ATTEMPT_PLAN, ATTEMPTS, Attempt, repair_source
 from dgcode.repair.repair_model import RANKED_ALTERNATIVES, read_layout, repair_window
 from training.corpus import Corpus
 from training.corrupt import KINDS, syntax_error
@@ -59,7 +59,7 @@ class EngineOutcome:
 def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: float,
                 attempts: int = 2, alternatives: int = 0,
                 policy: AbstainPolicy = DEFAULT_POLICY, mask_window: int = 0,
-                sub_block: int = 0) -> EngineOutcome | None:
+                sub_block: int = 0, plan: tuple[Attempt, ...] = ATTEMPT_PLAN) -> EngineOutcome | None:
     """None when the whole broken file compiles (the snippet-level error vanished in the full file).
 
     The repair is dgcode's own (file_repair.repair_source): rounds until the file compiles, each
@@ -80,7 +80,7 @@ def repair_case(engine: Engine, case: RepairCase, spec: CanvasSpec, threshold: f
         return repair_window(engine, text, lineno, message, spec, threshold, attempt, alternatives, offset,
                              mask_window=mask_window, sub_block=sub_block)
 
-    result = repair_source(case.path, source, ask, attempts=attempts, policy=policy)  # as `dgcode fix` does
+    result = repair_source(case.path, source, ask, attempts=attempts, policy=policy, plan=plan)  # as dgcode fix
     repaired = result.withheld if result.abstained else result.repaired  # the repair, offered or not
     answer = case.answer_for(chosen.lines)
     windows = tuple({"plan": w.plan, "rank": w.rank, "cost": w.costs[0] if w.costs else 0.0,
@@ -136,9 +136,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--attempts", type=int, default=ATTEMPTS,
-                   help=f"entries of file_repair.ATTEMPT_PLAN tried per error: the bracket search, model calls "
-                        f"and the slip candidates (dgcode fix: {ATTEMPTS}; 2: the bracket search and the "
+                   help=f"entries of file_repair.ATTEMPT_PLAN tried per error: the message search, model calls "
+                        f"and the slip candidates (dgcode fix: {ATTEMPTS}; 2: the message search and the "
                         f"model's trained window)")
+    p.add_argument("--without-message-search", action="store_true",
+                   help="leave the message search (brackets, quotes) out of the plan: with --attempts 1 "
+                        "--alternatives 0, the model's first answer alone")
     p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
                    help="ranked rewrites the compiler may check after the first answer (dgcode fix: "
                         f"{RANKED_ALTERNATIVES}; 0: the denoised answer only)")
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", default=None, help="also write the summary here")
     p.add_argument("--cases-json", default=None, help="also write every case's outcome and evidence here")
     args = p.parse_args(argv)
+    plan = tuple(a for a in ATTEMPT_PLAN if a.search != "message") if args.without_message_search else ATTEMPT_PLAN
 
     spec = read_layout(args.model)
     corpus = (Corpus("all", root=Path(args.root), max_files=args.max_files) if args.root
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         engine.warm_up()
         for case in cases:
             outcome = repair_case(engine, case, spec, args.threshold, args.attempts, args.alternatives,
-                                  policy_for(args.min_margin), args.mask_window, args.sub_block)
+                                  policy_for(args.min_margin), args.mask_window, args.sub_block, plan)
             if outcome is None:
                 skipped += 1
             else:
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
             json.dump({"model": args.model, "threshold": args.threshold, "attempts": args.attempts,
                        "min_margin": args.min_margin, "mask_window": args.mask_window, "sub_block": args.sub_block,
                        "forward_backend": os.environ.get("DGCODE_FORWARD_BACKEND", "default"),
-                       "alternatives": args.alternatives,
+                       "alternatives": args.alternatives, "message_search": not args.without_message_search,
                        "skipped": skipped, "summary": summary},
                       f, indent=1)
     return summary

@@ -23,6 +23,7 @@ repair through dgcode's safe edit path).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -123,8 +124,14 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         if (centre, plan.sample, plan.search) in asked:
             continue
         asked.add((centre, plan.sample, plan.search))
-        if plan.search == "message":
+        if plan.search == "message":  # its time counts whether it finds a repair or not
+            began = time.perf_counter()
             window = bracket_window(current, error, result.path) or quote_window(current, error, result.path)
+            spent = time.perf_counter() - began
+            if window is None:
+                result.wall_s += spent
+                continue
+            window = replace(window, wall_s=spent)
         elif plan.search == "slips":
             window = slip_candidates(current, centre)
         else:
