@@ -66,8 +66,9 @@ MAX_SPAN = 12
 class BracketCandidate:
     """One repair that compiles: line ``row`` (0-based) becomes ``new_line``. ``new_words``: the words on the
     lines searched that the rest of the file never mentions; ``arity_mismatches``: calls in the changed
-    statement with an argument count the file never uses; ``meaning``: the changed statement's syntax tree
-    (its own lines, not the blocks under it)."""
+    statement with an argument count the file never uses; ``undefined_names``: names it loads that nothing in
+    the file binds; ``meaning``: the changed statement's syntax tree (its own lines, not the blocks under it).
+    The last three are filled in by ``_judged``."""
 
     row: int
     new_line: str
@@ -163,6 +164,8 @@ def best_bracket_repair(source: str, error: SyntaxError, path: str = "<file>") -
     if not found:
         return None
     finalists = _judged(source, found, region) if len(found) > 1 else found
+    if not finalists:
+        return None
     best = min(c.rank_key for c in finalists)
     top = [c for c in finalists if c.rank_key == best]
     if len({c.meaning for c in top}) != 1 or top[0].undefined_names or top[0].arity_mismatches:
@@ -182,18 +185,18 @@ def bracket_window(source: str, error: SyntaxError, path: str = "<file>") -> Win
 
 
 def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegion | None) -> list[BracketCandidate]:
-    """``finalists`` with their arity mismatches and meanings (parsed on the region, the calls outside it
-    read once from the whole file)."""
+    """``finalists`` with their arity mismatches, undefined names and meanings (parsed on the region, the calls
+    and bindings outside it read once from the whole file); [] when the whole file does not parse with the
+    first of them (another error elsewhere: nothing can be judged). A candidate that does not parse is dropped."""
     whole = _parse(finalists[0].applied_to(source))
     if whole is None:
-        return finalists
+        return []
     outside = CallCounts.of(whole, range(region.start + 1, region.end + 1) if region else range(0))
     bound = None if STAR_IMPORT.search(source) else bound_names(whole)
     judged = []
     for found in finalists:
         tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
         if tree is None:
-            judged.append(found)
             continue
         statements = _statements_on(tree, found.row + 1)
         first = min((s.lineno for s in statements), default=found.row + 1)
