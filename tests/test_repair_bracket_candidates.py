@@ -68,8 +68,8 @@ def test_a_split_that_calls_a_name_nothing_defines_is_not_taken():
     # but it calls `drive`, which nothing defines; the deletion then ties with splitdrive(base()): no repair
     assert best(broken) is None
     split = ast.parse(original.replace("splitdrive(base)", "split(drive(base))"))
-    assert undefined_loads(split, range(5, 6), bound_names(split)) == 1  # drive
-    assert undefined_loads(ast.parse(original), range(5, 6), bound_names(ast.parse(original))) == 0
+    assert undefined_loads([split], range(5, 6), bound_names(split)) == 1  # drive
+    assert undefined_loads([ast.parse(original)], range(5, 6), bound_names(ast.parse(original))) == 0
 
 
 def test_a_closer_on_its_own_line_goes_at_an_indentation_in_use():

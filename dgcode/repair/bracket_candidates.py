@@ -48,7 +48,7 @@ from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion, compiling_changes
 from dgcode.repair.repair_model import WindowRepair, syntax_error
-from dgcode.repair.unknown_names import STAR_IMPORT, WORD, bound_names, new_words, undefined_loads
+from dgcode.repair.unknown_names import STAR_IMPORT, WORD, bound_among, bound_names_in, new_words, undefined_loads
 
 CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
 OPENER_OF = {closer: opener for opener, closer in CLOSER_OF.items()}
@@ -185,31 +185,51 @@ def bracket_window(source: str, error: SyntaxError, path: str = "<file>") -> Win
 
 
 def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegion | None) -> list[BracketCandidate]:
-    """``finalists`` with their arity mismatches, undefined names and meanings (parsed on the region, the calls
-    and bindings outside it read once from the whole file); [] when the whole file does not parse with the
-    first of them (another error elsewhere: nothing can be judged). A candidate that does not parse is dropped."""
+    """``finalists`` with their arity mismatches, undefined names and meanings. The calls and bindings around
+    the changed statements are read once from the whole file (parsed with the first finalist); each finalist's
+    changed statements are parsed on the region and only their own lines walked. [] when the whole file does
+    not parse with the first of them (another error elsewhere: nothing can be judged); a finalist whose region
+    does not parse is dropped."""
     whole = _parse(finalists[0].applied_to(source))
     if whole is None:
         return []
-    outside = CallCounts.of(whole, range(region.start + 1, region.end + 1) if region else range(0))
-    bound = None if STAR_IMPORT.search(source) else bound_names(whole)
+    spans = [_span(_statements_on(whole, row + 1), row + 1) for row in {f.row for f in finalists}]
+    every_node = list(ast.walk(whole))  # walked once: a large file's tree is most of the search's time
+    outside = CallCounts.among(every_node, range(min(lo for lo, _ in spans), max(hi for _, hi in spans) + 1))
+    bound = None if STAR_IMPORT.search(source) else bound_among(every_node)
     judged = []
     for found in finalists:
         tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
         if tree is None:
             continue
         statements = _statements_on(tree, found.row + 1)
-        first = min((s.lineno for s in statements), default=found.row + 1)
-        last = max((_header_end(s) for s in statements), default=found.row + 1)
-        statement_lines = range(first, last + 1)
-        inside = [call for call in calls_in(tree) if call[0] in statement_lines]
-        counts = CallCounts.of(tree, statement_lines)
-        if region is not None:
-            counts = outside.merged(counts)
-        undefined = 0 if bound is None else undefined_loads(tree, statement_lines, bound | bound_names(tree))
-        judged.append(replace(found, arity_mismatches=counts.mismatches(inside), undefined_names=undefined,
+        first, last = _span(statements, found.row + 1)
+        lines = range(first, last + 1)
+        header = [node for statement in statements for node in _header_nodes(statement)]
+        inside = [call for node in header for call in calls_in(node) if call[0] in lines]
+        undefined = 0 if bound is None else undefined_loads(header, lines, bound | bound_names_in(header))
+        judged.append(replace(found, arity_mismatches=outside.mismatches(inside), undefined_names=undefined,
                               meaning="\n".join(_header_dump(s) for s in statements)))
     return judged
+
+
+def _span(statements: list[ast.stmt], lineno: int) -> tuple[int, int]:
+    """The 1-based lines of ``statements``' own text (their blocks left out); ``lineno`` alone when none."""
+    return (min((s.lineno for s in statements), default=lineno),
+            max((_header_end(s) for s in statements), default=lineno))
+
+
+def _header_nodes(node: ast.AST) -> list[ast.AST]:
+    """The parts of statement ``node`` that are not blocks of statements under it (an ``except`` or ``case``
+    clause's own parts included)."""
+    out: list[ast.AST] = []
+    for _, value in ast.iter_fields(node):
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (ast.excepthandler, ast.match_case)):
+                out.extend(_header_nodes(item))
+            elif isinstance(item, ast.AST) and not isinstance(item, ast.stmt):
+                out.append(item)
+    return out
 
 
 def _parse(text: str) -> ast.Module | None:

@@ -48,8 +48,13 @@ def argument_count(call: ast.Call) -> int | None:
 
 def calls_in(tree: ast.AST) -> list[tuple[int, str, int]]:
     """(1-based line, callee name, argument count) of every call in ``tree`` whose name and count are known."""
+    return calls_among(ast.walk(tree))
+
+
+def calls_among(nodes: Iterable[ast.AST]) -> list[tuple[int, str, int]]:
+    """``calls_in`` over nodes already walked (one walk of a large tree serves several readers)."""
     out = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             name, count = callee_name(node), argument_count(node)
             if name is not None and count is not None:
@@ -85,9 +90,14 @@ class CallCounts:
     @classmethod
     def of(cls, tree: ast.AST, skip: range = range(0)) -> "CallCounts":
         """The calls of ``tree`` that start on no line of ``skip`` (1-based), and every definition in it."""
+        return cls.among(list(ast.walk(tree)), skip)
+
+    @classmethod
+    def among(cls, nodes: list[ast.AST], skip: range = range(0)) -> "CallCounts":
+        """``of`` over the nodes of a tree already walked."""
         found = cls()
-        found.add(call for call in calls_in(tree) if call[0] not in skip)
-        found.defined.update(node.name for node in ast.walk(tree)
+        found.add(call for call in calls_among(nodes) if call[0] not in skip)
+        found.defined.update(node.name for node in nodes
                              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
         return found
 
@@ -95,14 +105,6 @@ class CallCounts:
         for _, name, count in calls:
             self.counts[name].add(count)
             self.calls[name] += 1
-
-    def merged(self, other: "CallCounts") -> "CallCounts":
-        out = CallCounts(defined=self.defined | other.defined)
-        for source in (self, other):
-            for name, counts in source.counts.items():
-                out.counts[name] |= counts
-                out.calls[name] += source.calls[name]
-        return out
 
     def mismatches(self, calls: Iterable[tuple[int, str, int]]) -> int:
         """How many of ``calls`` pass a count no recorded call of that name passes (a name called at least

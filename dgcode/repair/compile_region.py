@@ -91,7 +91,7 @@ class CompileRegion:
         """The region around lines [lo, hi) that fails as the whole file does (``error``), or None."""
         whole = (LINE_NUMBER.sub("line N", error.msg or ""), error.lineno)
         tried = set()
-        for start in (_text_start(lines, lo), _token_start(lines, lo)):
+        for start in (find(lines, lo) for find in (_text_start, _token_start)):  # the tokens only if needed
             if start is None or start in tried:
                 continue
             tried.add(start)

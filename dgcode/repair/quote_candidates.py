@@ -86,15 +86,18 @@ def adjacent_strings(line: str) -> int:
     return sum(a == b == tokenize.STRING for a, b in zip(kinds, kinds[1:]))
 
 
-def code_oddities(candidate: str, row: int, new_line: str, at: int, known: frozenset[str] | None) -> int:
+def code_oddities(candidate: str, row: int, new_line: str, at: int, known: frozenset[str] | None,
+                  tree: ast.AST | None = None) -> int:
     """How oddly the code outside the strings reads once line ``row`` of ``candidate`` got its quote at column
-    ``at``; 0 for code as people write it (1 when ``candidate`` does not parse)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            tree = ast.parse(candidate)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return 1
+    ``at``; 0 for code as people write it (1 when ``candidate`` does not parse). ``tree``: the syntax tree of
+    the code around the line, when the caller has it (compile_region.py), else the whole file is parsed."""
+    if tree is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                tree = ast.parse(candidate)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return 1
     return (len(unknown_names(candidate, row, 1, known)) + string_misuses(tree, row + 1)
             + adjacent_strings(new_line) + bool(ODD_SPACING.match(new_line[at + 1:])))
 
@@ -121,12 +124,15 @@ def best_quote_repair(source: str, error: SyntaxError, path: str = "<file>") -> 
     if not changes:
         return None
     column = {(row, new_line): at for row, new_line, at in changes}
-    kept, _ = compiling_changes(lines, [(row, new_line) for row, new_line, _ in changes], error, path)
+    kept, region = compiling_changes(lines, [(row, new_line) for row, new_line, _ in changes], error, path)
     known = words_outside(source, changes[0][0], changes[0][0] + 1)
     clean = []
     for row, new_line in kept:
         candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
-        if code_oddities(candidate, row, new_line, column[(row, new_line)], known) == 0:
+        tree = region.tree({row: new_line}) if region is not None else None
+        if region is not None and tree is None:
+            continue
+        if code_oddities(candidate, row, new_line, column[(row, new_line)], known, tree) == 0:
             clean.append((row, new_line, candidate))
         if len(clean) > 1:
             return None

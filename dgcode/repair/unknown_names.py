@@ -25,6 +25,7 @@ import builtins
 import keyword
 import re
 import warnings
+from typing import Iterable
 
 from dgcode.repair.canvas import split_lines
 
@@ -98,8 +99,18 @@ def _new_word_set(candidate: str, start: int, count: int, known: frozenset[str] 
 
 def bound_names(tree: ast.AST) -> set[str]:
     """Every name ``tree`` binds anywhere (assignments, ``for`` targets, parameters, definitions, imports...)."""
+    return bound_among(ast.walk(tree))
+
+
+def bound_names_in(nodes: list[ast.AST]) -> set[str]:
+    """Every name the subtrees ``nodes`` bind."""
+    return bound_among(node for top in nodes for node in ast.walk(top))
+
+
+def bound_among(nodes: Iterable[ast.AST]) -> set[str]:
+    """The names these nodes (already walked) bind themselves."""
     bound: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound.add(node.id)
         else:
@@ -107,11 +118,11 @@ def bound_names(tree: ast.AST) -> set[str]:
     return bound
 
 
-def undefined_loads(tree: ast.AST, lines: range, bound: set[str]) -> int:
-    """How many distinct names are loaded on ``lines`` (1-based) of ``tree`` that nothing in ``bound`` binds and
-    that are not builtins: a call of ``drive(base)`` made by splitting ``splitdrive(base)``."""
-    loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-              and node.lineno in lines}
+def undefined_loads(nodes: list[ast.AST], lines: range, bound: set[str]) -> int:
+    """How many distinct names the subtrees ``nodes`` load on ``lines`` (1-based) that nothing in ``bound`` binds
+    and that are not builtins: a call of ``drive(base)`` made by splitting ``splitdrive(base)``."""
+    loaded = {node.id for top in nodes for node in ast.walk(top)
+              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.lineno in lines}
     return len(loaded - bound - IMPLICIT)
 
 
