@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ast
 import re
-import time
 import warnings
 from dataclasses import dataclass, replace
 
@@ -48,7 +47,14 @@ from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion, compiling_changes
 from dgcode.repair.repair_model import WindowRepair, syntax_error
-from dgcode.repair.unknown_names import STAR_IMPORT, WORD, bound_among, bound_names_in, new_words, undefined_loads
+from dgcode.repair.unknown_names import (
+    STAR_IMPORT,
+    bound_among,
+    bound_names_in,
+    new_words,
+    undefined_loads,
+    words_around,
+)
 
 CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
 OPENER_OF = {closer: opener for opener, closer in CLOSER_OF.items()}
@@ -130,11 +136,6 @@ def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str]]:
     return out
 
 
-def _words_around(lines: list[str], lo: int, hi: int) -> frozenset[str]:
-    """The words of the file outside lines [lo, hi), star import or not (ranking needs no exemption)."""
-    return frozenset(WORD.findall("".join(lines[:lo]))) | frozenset(WORD.findall("".join(lines[hi:])))
-
-
 def _search(source: str, error: SyntaxError, path: str) -> tuple[list[BracketCandidate], CompileRegion | None]:
     lines = split_lines(source)
     kept, region = compiling_changes(lines, _changes(lines, error), error, path)
@@ -142,7 +143,7 @@ def _search(source: str, error: SyntaxError, path: str) -> tuple[list[BracketCan
         return [], region
     rows = [row for row, _ in kept]
     lo, hi = min(rows), max(rows) + 1
-    known = _words_around(lines, lo, hi)
+    known = words_around(lines, lo, hi)  # star import or not: ranking needs no exemption
     found = []
     for row, new_line in kept:
         candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
@@ -176,12 +177,10 @@ def best_bracket_repair(source: str, error: SyntaxError, path: str = "<file>") -
 
 
 def bracket_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:
-    """``best_bracket_repair`` as a rewrite of its one line, for file_repair.py (None when there is none);
-    its ``wall_s`` is the search's own time."""
-    began = time.perf_counter()
+    """``best_bracket_repair`` as a rewrite of its one line, for file_repair.py (which times the search);
+    None when there is none."""
     best = best_bracket_repair(source, error, path)
-    return None if best is None else WindowRepair.one_line(source, best.row, best.new_line,
-                                                           time.perf_counter() - began)
+    return None if best is None else WindowRepair.one_line(source, best.row, best.new_line)
 
 
 def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegion | None) -> list[BracketCandidate]:

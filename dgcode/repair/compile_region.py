@@ -1,10 +1,11 @@
 """Compile region: the enclosing function or top-level statement of a few lines, compiled alone to judge one-line changes fast.
 
 Listing repairs from the text (bracket_candidates.py) means compiling a
-hundred one-line changes of a file, and a large file takes 10-30 ms to
-compile. A change on lines [lo, hi) cannot affect how code outside the
-innermost ``def``/``class``/top-level statement around them parses, so that
-statement, dedented, is compiled instead (about a hundredth of the work).
+hundred one-line changes of a file. A change on lines [lo, hi) cannot affect
+how code outside the innermost ``def``/``class``/top-level statement around
+them parses, so that statement, dedented, is compiled instead: on the
+held-out files the search is asked about, 0.12 ms mean against 6.0 ms for
+the whole file (this CPU, docs/model.md "The message search").
 
 The region starts at the nearest line above ``lo`` that begins a statement at
 column 0 or a ``def``/``class`` no deeper than the lines below it, and ends

@@ -28,7 +28,6 @@ from __future__ import annotations
 import ast
 import io
 import re
-import time
 import tokenize
 import warnings
 
@@ -142,7 +141,6 @@ def best_quote_repair(source: str, error: SyntaxError, path: str = "<file>") -> 
 
 
 def quote_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:
-    """``best_quote_repair`` as a rewrite of its one line, for file_repair.py; its ``wall_s`` is the search's."""
-    began = time.perf_counter()
+    """``best_quote_repair`` as a rewrite of its one line, for file_repair.py (which times the search)."""
     best = best_quote_repair(source, error, path)
-    return None if best is None else WindowRepair.one_line(source, best[0], best[1], time.perf_counter() - began)
+    return None if best is None else WindowRepair.one_line(source, best[0], best[1])

@@ -98,9 +98,10 @@ class WindowRepair:
     with some is taken only when no clean one compiles."""
 
     @classmethod
-    def one_line(cls, source: str, row: int, new_line: str, wall_s: float) -> "WindowRepair":
-        """Line ``row`` (0-based) of ``source`` rewritten as ``new_line``, found with no model call."""
-        return cls(row, row + 1, (split_lines(source)[row],), (new_line,), steps=0, tokens=0, wall_s=wall_s)
+    def one_line(cls, source: str, row: int, new_line: str) -> "WindowRepair":
+        """Line ``row`` (0-based) of ``source`` rewritten as ``new_line``, found with no model call (the caller
+        sets ``wall_s``)."""
+        return cls(row, row + 1, (split_lines(source)[row],), (new_line,), steps=0, tokens=0, wall_s=0.0)
 
     def applied_to(self, source: str, new_lines: tuple[str, ...] | None = None) -> str:
         return apply_answer(source, (self.start, self.end), self.new_lines if new_lines is None else new_lines)

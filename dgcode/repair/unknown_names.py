@@ -42,7 +42,11 @@ def words_outside(source: str, start: int, end: int) -> frozenset[str] | None:
     star import (then any name may be defined and nothing is checked)."""
     if STAR_IMPORT.search(source):
         return None
-    lines = split_lines(source)
+    return words_around(split_lines(source), start, end)
+
+
+def words_around(lines: list[str], start: int, end: int) -> frozenset[str]:
+    """Every identifier-like word of the file ``lines`` outside lines [start, end), star import or not."""
     return frozenset(WORD.findall("".join(lines[:start]))) | frozenset(WORD.findall("".join(lines[end:])))
 
 
