@@ -1,6 +1,6 @@
-"""The message search alone (no model): on held-out cases whose compiler message names a bracket or an
-unterminated string, how often the bracket and quote searches give a repair, how often it is the original
-code, and how long they take.
+"""The message search alone (no model): on held-out cases whose compiler message names a bracket, an
+unterminated string or an indentation error, how often the bracket, quote and indentation searches give a
+repair, how often it is the original code, and how long they take.
 
     PYTHONPATH=. python docs/message_search.py --per-kind 100 --seed 1
     PYTHONPATH=. python docs/message_search.py --per-kind 50 --root .venv/lib/python3.11/site-packages/textual
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dgcode.repair.bracket_candidates import MISMATCHED, NEVER_CLOSED, UNMATCHED, best_bracket_repair
 from dgcode.repair.canvas import split_lines
+from dgcode.repair.indent_candidates import best_indent_move, indent_moves
 from dgcode.repair.quote_candidates import UNTERMINATED, best_quote_repair
 from dgcode.repair.repair_model import syntax_error
 from training.corpus import Corpus
@@ -26,8 +27,10 @@ from training.examples import heldout_cases
 
 
 def named(error: SyntaxError) -> bool:
-    """Whether the message names a bracket or an unterminated string (the searches' cases)."""
+    """Whether the message names a bracket, an unterminated string or an indentation error (the searches' cases)."""
     message = error.msg or ""
+    if isinstance(error, IndentationError) and not isinstance(error, TabError):
+        return True
     return any(pattern.match(message) for pattern in (UNMATCHED, NEVER_CLOSED, MISMATCHED, UNTERMINATED))
 
 
@@ -37,6 +40,9 @@ def search(source: str, error: SyntaxError) -> str | None:
     if found is not None:
         return found.applied_to(source)
     quote = best_quote_repair(source, error)
+    if quote is None:
+        move = best_indent_move(indent_moves(source, error))
+        quote = None if move is None else (move.row, move.new_line)
     if quote is None:
         return None
     lines = split_lines(source)
@@ -53,6 +59,7 @@ def main() -> None:
     corpus = Corpus("heldout") if args.root is None else Corpus("all", root=args.root)
     tally: Counter[tuple[str, str]] = Counter()  # (kind, exact / WRONG / none)
     seconds: list[float] = []
+    kind_seconds: dict[str, list[float]] = {}
     for case in heldout_cases(corpus, args.per_kind, args.seed):
         error = syntax_error(case.broken_source)
         if error is None:
@@ -62,17 +69,20 @@ def main() -> None:
         began = time.perf_counter()
         repaired = search(case.broken_source, error)
         seconds.append(time.perf_counter() - began)
+        kind_seconds.setdefault(case.kind, []).append(seconds[-1])
         outcome = "none" if repaired is None else "exact" if repaired == case.original_source else "WRONG"
         tally[(case.kind, outcome)] += 1
-    print(f"{len(seconds)} cases whose message names a bracket or an unterminated string; search time "
+    print(f"{len(seconds)} cases whose message names a bracket, an unterminated string or an indentation error; search time "
           f"{1000 * sum(seconds) / max(1, len(seconds)):.0f} ms mean, {1000 * max(seconds, default=0):.0f} ms max")
-    print(f"{'kind':20s} {'asked':>6s} {'repair':>7s} {'exact':>6s} {'wrong':>6s}")
+    print(f"{'kind':20s} {'asked':>6s} {'repair':>7s} {'exact':>6s} {'wrong':>6s} {'ms mean':>8s}")
     for kind in ("all",) + KINDS:
         rows = {o: sum(v for (k, o2), v in tally.items() if o2 == o and kind in ("all", k))
                 for o in ("exact", "WRONG", "none")}
         asked = sum(rows.values())
         if asked:
-            print(f"{kind:20s} {asked:6d} {rows['exact'] + rows['WRONG']:7d} {rows['exact']:6d} {rows['WRONG']:6d}")
+            spent = seconds if kind == "all" else kind_seconds.get(kind, [])
+            print(f"{kind:20s} {asked:6d} {rows['exact'] + rows['WRONG']:7d} {rows['exact']:6d} {rows['WRONG']:6d} "
+                  f"{1000 * sum(spent) / max(1, len(spent)):8.0f}")
 
 
 if __name__ == "__main__":

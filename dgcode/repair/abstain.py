@@ -16,7 +16,11 @@ well on held-out data (docs/model.md, "Abstaining"):
   one, unknown_names.new_words, is not counted: file_repair._runner_up);
 - either: whether the rewrite loads a name the rest of the file never
   mentions (unknown_names.py): the slip joined two names and the repair kept
-  them joined (``charsi`` for ``chars[i]``).
+  them joined (``charsi`` for ``chars[i]``);
+- for an indentation error: whether the rewrite is one of the one-line
+  indentation moves that compile (indent_candidates.py) when there are some.
+  A slip moves one line; a rewrite that moves several, or none of those, is
+  the model guessing where the text already narrowed the answer down.
 
 ``judge`` applies a policy to every rewrite a file repair took (all must
 pass) and says why it abstains; the pipelines (workflows/fix/syntax.py, the
@@ -44,10 +48,13 @@ class AbstainPolicy:
     """The denoised answer: every token committed with at least this probability (0: not checked)."""
     allow_unknown_names: bool = False
     """Offer a rewrite that loads a name the rest of the file never mentions (taken only when no other compiles)."""
+    allow_rival_moves: bool = False
+    """Offer a rewrite of an indentation error that is none of the one-line moves that compile."""
 
 
 DEFAULT_POLICY = AbstainPolicy()
-OFFER_EVERYTHING = AbstainPolicy(min_margin=0.0, max_cost=float("inf"), min_confidence=0.0, allow_unknown_names=True)
+OFFER_EVERYTHING = AbstainPolicy(min_margin=0.0, max_cost=float("inf"), min_confidence=0.0, allow_unknown_names=True,
+                                 allow_rival_moves=True)
 """Every repair that compiles is offered (the behaviour before abstention; ``repair.min_margin = 0``)."""
 
 
@@ -72,6 +79,9 @@ def window_problem(window: WindowRepair, policy: AbstainPolicy) -> str | None:
     if window.unknown_names and not policy.allow_unknown_names:
         names = ", ".join(window.unknown_names[:3])
         return f"the repair uses a name the rest of the file never mentions ({names})"
+    if window.rival_moves and not policy.allow_rival_moves:
+        return (f"the model's rewrite is none of the {window.rival_moves} one-line indentation "
+                f"move(s) that compile")
     if window.rank == 0:
         lowest = min_confidence(window)
         if lowest < policy.min_confidence:

@@ -3,11 +3,13 @@
 compile() reports the first error only, so a file with several is repaired
 in rounds: ask the model about the reported error, take its rewrite of the
 window if the file then compiles or its first error moved further down (the
-reported one is gone), and go on. An unbalanced bracket or an
-unterminated string is first searched for from the text alone
-(bracket_candidates.py, quote_candidates.py): when exactly one repair the
-compiler accepts is left after their ranking, it is taken with no model
-call. The compiler is a cheap judge, so a
+reported one is gone), and go on. An unbalanced bracket, an
+unterminated string or a line at the wrong indentation is first searched
+for from the text alone (bracket_candidates.py, quote_candidates.py,
+indent_candidates.py): when exactly one repair the compiler accepts is left
+after their ranking, it is taken with no model call (and when several
+one-line indentation moves are left, a later rewrite that is none of them is
+marked for abstain.py). The compiler is a cheap judge, so a
 rewrite that does not pass is not the end: the model's first answer comes
 with its next most likely rewrites (repair_model.ranked_rewrites), checked in
 order, the first that compiles winning (else the first that moves the error
@@ -30,6 +32,7 @@ from typing import Callable
 from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.bracket_candidates import bracket_window
 from dgcode.repair.canvas import split_lines
+from dgcode.repair.indent_candidates import indent_search
 from dgcode.repair.quote_candidates import quote_window
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
@@ -47,8 +50,9 @@ MAX_ROUNDS = 8
 class Attempt:
     """One try at an error: a model call about the window moved `shift` lines from the reported line, with
     that sample; or, with `search`, rewrites found from the text alone (no model call): "message", the one
-    repair the compiler's message points at, for an unbalanced bracket (bracket_candidates.py) or an
-    unterminated string (quote_candidates.py); "slips", the slip candidates around the reported line
+    repair the compiler's message points at, for an unbalanced bracket (bracket_candidates.py), an
+    unterminated string (quote_candidates.py) or an indentation error (indent_candidates.py); "slips", the
+    slip candidates around the reported line
     (slip_candidates.py)."""
 
     shift: int
@@ -61,7 +65,7 @@ class Attempt:
 
 
 ATTEMPT_PLAN: tuple[Attempt, ...] = (
-    Attempt(0, 0, search="message"),  # a bracket or a closing quote with one place left: no model call
+    Attempt(0, 0, search="message"),  # a bracket, a closing quote or a line's indentation: no model call
     Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
     Attempt(0, 0, search="slips"),  # a misspelled keyword or a line's indentation, judged by the compiler
     Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
@@ -118,6 +122,7 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     lineno = error.lineno or 1
     n_lines = max(1, len(split_lines(current)))
     asked, fitted = set(), False
+    rivals: frozenset[str] = frozenset()  # the one-line indentation moves that compiled, when none was taken
     held = None  # the first rewrite that compiles with unknown names: (plan index, window, rank, lines, source)
     for plan_index, plan in enumerate(attempts):
         centre = min(max(lineno + plan.shift, 1), n_lines)
@@ -127,6 +132,8 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
         if plan.search == "message":  # its time counts whether it finds a repair or not
             began = time.perf_counter()
             window = bracket_window(current, error, result.path) or quote_window(current, error, result.path)
+            if window is None:
+                window, rivals = indent_search(current, error, result.path)
             spent = time.perf_counter() - began
             if window is None:
                 result.wall_s += spent
@@ -153,11 +160,13 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 if not looked:
                     known, looked = words_outside(current, window.start, window.end), True
                 unknown = unknown_names(candidate, window.start, len(new_lines), known)
+                rival_moves = len(rivals) if rivals and candidate not in rivals else 0
                 if not unknown:
-                    return _take(result, window, plan_index, rank, new_lines, candidate, None, current,
-                                 runner_up_within, plan)
+                    return _take(result, replace(window, rival_moves=rival_moves), plan_index, rank, new_lines,
+                                 candidate, None, current, runner_up_within, plan)
                 if held is None:
-                    held = plan_index, replace(window, unknown_names=unknown), rank, new_lines, candidate
+                    held = (plan_index, replace(window, unknown_names=unknown, rival_moves=rival_moves), rank,
+                            new_lines, candidate)
             elif moved is None and plan.model_call and (after.lineno or 0) > lineno:
                 moved = rank, new_lines, candidate, after
         if moved is not None and held is None:

@@ -96,6 +96,9 @@ class WindowRepair:
     unknown_names: tuple[str, ...] = ()
     """Names the taken rewrite loads that the rest of the file never mentions (unknown_names.py); a rewrite
     with some is taken only when no clean one compiles."""
+    rival_moves: int = 0
+    """For an indentation error: how many one-line indentation moves compiled (indent_candidates.py) when the
+    taken rewrite is none of them (0: it is one, or none was found)."""
 
     @classmethod
     def one_line(cls, source: str, row: int, new_line: str) -> "WindowRepair":
