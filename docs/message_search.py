@@ -1,6 +1,6 @@
 """The message search alone (no model): on held-out cases whose compiler message names a bracket, an
-unterminated string or an indentation error, how often the bracket, quote and indentation searches give a
-repair, how often it is the original code, and how long they take.
+unterminated string, an indentation error or invalid syntax, how often the bracket, quote, indentation and
+joined-line searches give a repair, how often it is the original code, and how long they take.
 
     PYTHONPATH=. python docs/message_search.py --per-kind 100 --seed 1
     PYTHONPATH=. python docs/message_search.py --per-kind 50 --root .venv/lib/python3.11/site-packages/textual
@@ -19,6 +19,7 @@ from pathlib import Path
 from dgcode.repair.bracket_candidates import MISMATCHED, NEVER_CLOSED, UNMATCHED, best_bracket_repair
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.indent_candidates import best_indent_move, indent_moves
+from dgcode.repair.joined_candidates import INVALID, best_joined_split
 from dgcode.repair.quote_candidates import UNTERMINATED, best_quote_repair
 from dgcode.repair.repair_model import syntax_error
 from training.corpus import Corpus
@@ -27,9 +28,12 @@ from training.examples import heldout_cases
 
 
 def named(error: SyntaxError) -> bool:
-    """Whether the message names a bracket, an unterminated string or an indentation error (the searches' cases)."""
+    """Whether the message names a bracket, an unterminated string, an indentation error or invalid syntax (the
+    searches' cases)."""
     message = error.msg or ""
     if isinstance(error, IndentationError) and not isinstance(error, TabError):
+        return True
+    if INVALID.match(message):
         return True
     return any(pattern.match(message) for pattern in (UNMATCHED, NEVER_CLOSED, MISMATCHED, UNTERMINATED))
 
@@ -43,6 +47,8 @@ def search(source: str, error: SyntaxError) -> str | None:
     if quote is None:
         move = best_indent_move(indent_moves(source, error))
         quote = None if move is None else (move.row, move.new_line)
+    if quote is None:
+        quote = best_joined_split(source, error)
     if quote is None:
         return None
     lines = split_lines(source)
@@ -72,7 +78,7 @@ def main() -> None:
         kind_seconds.setdefault(case.kind, []).append(seconds[-1])
         outcome = "none" if repaired is None else "exact" if repaired == case.original_source else "WRONG"
         tally[(case.kind, outcome)] += 1
-    print(f"{len(seconds)} cases whose message names a bracket, an unterminated string or an indentation error; search time "
+    print(f"{len(seconds)} cases whose message names a bracket, an unterminated string, an indentation error or invalid syntax; search time "
           f"{1000 * sum(seconds) / max(1, len(seconds)):.0f} ms mean, {1000 * max(seconds, default=0):.0f} ms max")
     print(f"{'kind':20s} {'asked':>6s} {'repair':>7s} {'exact':>6s} {'wrong':>6s} {'ms mean':>8s}")
     for kind in ("all",) + KINDS:

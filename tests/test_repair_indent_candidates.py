@@ -164,6 +164,8 @@ def test_the_scope_oddities_are_counted():
     assert scope_oddities(tree, 8, 9) == 2          # `self` outside a class, a name nothing binds
     assert scope_oddities(tree, 8, 9, check_names=False) == 1
     assert declared_globals("def f():\n    global a, b\n") == {"a", "b"}
+    recursive = ast.parse("def outer():\n    def walk(n):\n        return walk(n - 1)\n    return 1\n")
+    assert scope_oddities(recursive, 2, 2) == 1     # only it calls itself: no use to the function it is in
 
 
 def test_the_search_repairs_with_no_model_call():

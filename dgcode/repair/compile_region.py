@@ -26,6 +26,7 @@ import re
 import tokenize
 import warnings
 
+from dgcode.repair.canvas import split_lines
 from dgcode.repair.repair_model import syntax_error
 
 HEADERS = ("def ", "async def ", "class ")
@@ -130,6 +131,9 @@ class CompileRegion:
         return ast.increment_lineno(tree, self.start)
 
     def _dedent(self, line: str) -> str:
+        """The line (or, for a change that splits a line, each of its lines) less the region's indentation."""
+        if "\n" in line[:-1]:
+            return "".join(map(self._dedent, split_lines(line)))
         return line[self.depth:] if line[:self.depth].strip(" ") == "" else line
 
 

@@ -4,9 +4,10 @@ compile() reports the first error only, so a file with several is repaired
 in rounds: ask the model about the reported error, take its rewrite of the
 window if the file then compiles or its first error moved further down (the
 reported one is gone), and go on. An unbalanced bracket, an
-unterminated string or a line at the wrong indentation is first searched
-for from the text alone (bracket_candidates.py, quote_candidates.py,
-indent_candidates.py): when exactly one repair the compiler accepts is left
+unterminated string, a line at the wrong indentation or two statements
+joined on one line is first searched for from the text alone
+(bracket_candidates.py, quote_candidates.py, indent_candidates.py,
+joined_candidates.py): when exactly one repair the compiler accepts is left
 after their ranking, it is taken with no model call (and when several
 one-line indentation moves are left, a later rewrite that is none of them is
 marked for abstain.py). The compiler is a cheap judge, so a
@@ -33,6 +34,7 @@ from dgcode.repair.abstain import AbstainPolicy, judge
 from dgcode.repair.bracket_candidates import bracket_window
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.indent_candidates import indent_search
+from dgcode.repair.joined_candidates import joined_window
 from dgcode.repair.quote_candidates import quote_window
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
@@ -51,7 +53,8 @@ class Attempt:
     """One try at an error: a model call about the window moved `shift` lines from the reported line, with
     that sample; or, with `search`, rewrites found from the text alone (no model call): "message", the one
     repair the compiler's message points at, for an unbalanced bracket (bracket_candidates.py), an
-    unterminated string (quote_candidates.py) or an indentation error (indent_candidates.py); "slips", the
+    unterminated string (quote_candidates.py), an indentation error (indent_candidates.py) or a lost line
+    break (joined_candidates.py); "slips", the
     slip candidates around the reported line
     (slip_candidates.py)."""
 
@@ -65,7 +68,7 @@ class Attempt:
 
 
 ATTEMPT_PLAN: tuple[Attempt, ...] = (
-    Attempt(0, 0, search="message"),  # a bracket, a closing quote or a line's indentation: no model call
+    Attempt(0, 0, search="message"),  # a bracket, a quote, a line's indentation, a line break: no model call
     Attempt(0, 0),    # the reported line and the one before: the window the model was trained on
     Attempt(0, 0, search="slips"),  # a misspelled keyword or a line's indentation, judged by the compiler
     Attempt(1, 0),    # one line down: a bracket left open is reported where it opens, the slip is later
@@ -134,6 +137,7 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
             window = bracket_window(current, error, result.path) or quote_window(current, error, result.path)
             if window is None:
                 window, rivals = indent_search(current, error, result.path)
+            window = window or joined_window(current, error, result.path)
             spent = time.perf_counter() - began
             if window is None:
                 result.wall_s += spent

@@ -182,6 +182,16 @@ def _prefix(logical: list[LogicalLine], unit: int) -> tuple[list[list[int]], lis
     return stacks, odds
 
 
+def open_levels(logical: list[LogicalLine], through: int, unit: int) -> list[int] | None:
+    """The indentation levels open after logical line ``through`` (an index), by the rule; None when the rule
+    breaks at or before it."""
+    stack = [0]
+    for j in range(through + 1):
+        if _step(stack, logical[j].indent, j > 0 and logical[j - 1].opener, unit) is None:
+            return None
+    return sorted(set(stack))
+
+
 def _levels(logical: list[LogicalLine], j: int, stack: list[int], unit: int) -> list[int]:
     if j > 0 and logical[j - 1].opener:
         return [stack[-1] + unit]

@@ -7,7 +7,7 @@ that no one writes, because the line now sits in another scope:
   module binds, and no builtin is: ``self.assertRaises(...)`` dedented out of
   a method into the class body, where there is no ``self``;
 - a ``def``/``class`` that became local to a function which never uses its
-  name: a method indented into the method above it;
+  name outside it: a method indented into the method above it;
 - a ``def`` whose first parameter is ``self`` outside a class body.
 
 ``scope_oddities`` counts them on the statements that start on some lines of
@@ -72,9 +72,17 @@ def scope_bindings(scope: ast.AST) -> set[str]:
     return bound
 
 
-def _loads(scope: ast.AST, name: str) -> bool:
-    return any(isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
-               for node in ast.walk(scope))
+def _loads_outside(scope: ast.AST, name: str, definition: ast.AST) -> bool:
+    """Whether ``scope`` loads ``name`` anywhere but inside ``definition`` (a recursive call is no use)."""
+    pending = [scope]
+    while pending:
+        node = pending.pop()
+        if node is definition:
+            continue
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+            return True
+        pending.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _first_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
@@ -99,7 +107,7 @@ def scope_oddities(tree: ast.Module, first: int, last: int, check_names: bool = 
         count = 0
         inner = chain[-1] if chain else None
         if isinstance(statement, SCOPES) and isinstance(inner, FUNCTIONS) and not statement.decorator_list:
-            count += not _loads(inner, statement.name)
+            count += not _loads_outside(inner, statement.name, statement)
         if (isinstance(statement, FUNCTIONS) and _first_parameter(statement) == "self"
                 and not isinstance(inner, ast.ClassDef)):
             count += 1
