@@ -57,10 +57,13 @@ def test_only_spaces_outside_strings_and_brackets_are_split():
 
 
 def test_the_statement_checks():
-    tree = ast.parse("def f(x):\n    return x\n    g(x)\nx\nf(1)\n'doc'\n")
+    tree = ast.parse("def f(x):\n    return x\n    g(x)\nx\nf(1)\ny = 1\n'doc of y'\n"
+                     "def h(x):\n    'doc'\n    assert x\n    'message'\n")
     assert unreachable(tree, 3) and not unreachable(tree, 2)
-    assert does_nothing(tree, 4) and not does_nothing(tree, 5) and not does_nothing(tree, 6)
-    assert block_at(tree, 3)[1] == 1 and block_at(tree, 7) is None
+    assert does_nothing(tree, 4) and not does_nothing(tree, 5)
+    assert not does_nothing(tree, 7) and not does_nothing(tree, 9)  # an attribute's docstring, a function's
+    assert does_nothing(tree, 11)                                     # a string after an assert in a function
+    assert block_at(tree, 3)[2] == 1 and block_at(tree, 12) is None
 
 
 def test_dgcode_fix_splits_with_no_model_call():

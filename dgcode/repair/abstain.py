@@ -80,7 +80,7 @@ def window_problem(window: WindowRepair, policy: AbstainPolicy) -> str | None:
         names = ", ".join(window.unknown_names[:3])
         return f"the repair uses a name the rest of the file never mentions ({names})"
     if window.rival_moves and not policy.allow_rival_moves:
-        return (f"the model's rewrite is none of the {window.rival_moves} one-line indentation "
+        return (f"the rewrite is none of the {window.rival_moves} one-line indentation "
                 f"move(s) that compile")
     if window.rank == 0:
         lowest = min_confidence(window)

@@ -84,11 +84,12 @@ def _string_end(line: str, pos: int, quote: str) -> int:
         pos = found + 1
 
 
-def logical_lines(lines: list[str]) -> list[LogicalLine] | None:
+def logical_lines(lines: list[str], open_end: bool = False) -> list[LogicalLine] | None:
     """The file's logical lines: the tokenizer's NEWLINE boundaries, found by scanning only for quotes,
     brackets, comments and backslashes (tokenize itself is several times slower on a large file, and stops at
     the indentation that is wrong); None when a string does not end or a statement is indented with anything
-    but spaces."""
+    but spaces. ``open_end``: ``lines`` may stop inside brackets, and then the unfinished last logical line is
+    given too (not ending in ``:``)."""
     out: list[LogicalLine] = []
     depth, quote, start = 0, "", None  # open brackets, the open string's quote, the logical line's first row
     for row, line in enumerate(lines):
@@ -134,7 +135,15 @@ def logical_lines(lines: list[str]) -> list[LogicalLine] | None:
             return None
         out.append(LogicalLine(start, indent, line[:code_end].rstrip().endswith(":")))
         start = None
-    return None if quote else out
+    if quote:
+        return None
+    if open_end and start is not None:
+        text = lines[start]
+        indent = len(text) - len(text.lstrip(INDENT_CHARS))
+        if text[:indent].strip(" "):
+            return None
+        out.append(LogicalLine(start, indent, False))
+    return out
 
 
 def _step(stack: list[int], depth: int, after_opener: bool, unit: int) -> int | None:

@@ -12,8 +12,9 @@ ranked by
   ``break`` or ``continue`` in the same block (``return label`` /
   ``raise UnicodeError(...)`` split into one block);
 - a statement that does nothing: an expression that is not a call, an
-  ``await``, a ``yield`` or a string (``x = a`` / ``b`` made of ``x = a b``, a
-  missing comma, not a lost line break);
+  ``await`` or a ``yield``, nor a string where strings document (``x = a`` /
+  ``b`` made of ``x = a b``, or ``assert x`` / ``'message'``: a missing comma,
+  not a lost line break);
 - scope oddities of the two statements (scope_oddities.py): a name nothing
   in the new scope binds.
 
@@ -38,25 +39,26 @@ from dgcode.repair.scope_oddities import declared_globals, scope_oddities
 from dgcode.repair.slip_candidates import indent_unit
 from dgcode.repair.unknown_names import STAR_IMPORT
 
-INVALID = re.compile(r"^invalid syntax")
+INVALID = re.compile(r"^invalid syntax$")
+"""A lost line break is plain `invalid syntax` (`Perhaps you forgot a comma?` comes inside brackets)."""
 ENDS_BLOCK = (ast.Return, ast.Raise, ast.Break, ast.Continue)
 BODIES = ("body", "orelse", "finalbody")
 MAX_SPLITS = 200
 """Splits compiled at most (a line of a hundred spaces is left to the model)."""
 
 
-def block_at(tree: ast.AST, lineno: int) -> tuple[list[ast.stmt], int] | None:
-    """(the block, the index in it) of the statement starting on line ``lineno`` (1-based), found by going down
-    only the statements that span the line; None when no statement starts there."""
+def block_at(tree: ast.AST, lineno: int) -> tuple[ast.AST, list[ast.stmt], int] | None:
+    """(the node whose block it is, the block, the index in it) of the statement starting on line ``lineno``
+    (1-based), found by going down only the statements that span the line; None when no statement starts there."""
     node: ast.AST = tree
     while True:
-        blocks = [getattr(node, field) for field in BODIES if isinstance(getattr(node, field, None), list)]
-        blocks += [part.body for part in getattr(node, "handlers", [])] + [part.body for part in getattr(node, "cases", [])]
+        blocks = [(node, getattr(node, field)) for field in BODIES if isinstance(getattr(node, field, None), list)]
+        blocks += [(part, part.body) for part in getattr(node, "handlers", []) + getattr(node, "cases", [])]
         inner = None
-        for block in blocks:
+        for owner, block in blocks:
             for index, statement in enumerate(block):
                 if statement.lineno == lineno:
-                    return block, index
+                    return owner, block, index
                 if statement.lineno < lineno <= (statement.end_lineno or statement.lineno):
                     inner = statement
         if inner is None:
@@ -68,17 +70,24 @@ def unreachable(tree: ast.AST, lineno: int) -> bool:
     """Whether the statement starting on line ``lineno`` (1-based) follows a return, raise, break or continue
     in the same block."""
     found = block_at(tree, lineno)
-    return found is not None and found[1] > 0 and isinstance(found[0][found[1] - 1], ENDS_BLOCK)
+    return found is not None and found[2] > 0 and isinstance(found[1][found[2] - 1], ENDS_BLOCK)
 
 
 def does_nothing(tree: ast.AST, lineno: int) -> bool:
-    """Whether the statement starting on line ``lineno`` (1-based) is an expression that does nothing."""
+    """Whether the statement starting on line ``lineno`` (1-based) is an expression that does nothing: not a
+    call, ``await`` or ``yield``, nor a string where strings document (a block's first statement, or after an
+    assignment in a module or class body)."""
     found = block_at(tree, lineno)
-    if found is None or not isinstance(found[0][found[1]], ast.Expr):
+    if found is None or not isinstance(found[1][found[2]], ast.Expr):
         return False
-    value = found[0][found[1]].value
-    return not (isinstance(value, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom))
-                or (isinstance(value, ast.Constant) and isinstance(value.value, str)))
+    owner, block, index = found
+    value = block[index].value
+    if isinstance(value, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
+        return False
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return not (index == 0 or (isinstance(owner, (ast.Module, ast.ClassDef))
+                                   and isinstance(block[index - 1], (ast.Assign, ast.AnnAssign))))
+    return True
 
 
 def top_level_spaces(text: str) -> list[int]:
@@ -115,7 +124,7 @@ def top_level_spaces(text: str) -> list[int]:
 def _splits(lines: list[str], row: int) -> list[tuple[int, str]]:
     """(row, the line split in two) at every single space between two non-spaces, the second part at each
     indentation level open after the line."""
-    logical = logical_lines(lines[:row + 1])  # the lines below cannot change what is open after the row
+    logical = logical_lines(lines[:row + 1], open_end=True)  # what is open after the row's statement
     if not logical:
         return []
     here = max((j for j, line in enumerate(logical) if line.row <= row), default=None)
