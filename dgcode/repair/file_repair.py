@@ -54,9 +54,7 @@ class Attempt:
     that sample; or, with `search`, rewrites found from the text alone (no model call): "message", the one
     repair the compiler's message points at, for an unbalanced bracket (bracket_candidates.py), an
     unterminated string (quote_candidates.py), an indentation error (indent_candidates.py) or a lost line
-    break (joined_candidates.py); "slips", the
-    slip candidates around the reported line
-    (slip_candidates.py)."""
+    break (joined_candidates.py); "slips", the slip candidates around the reported line (slip_candidates.py)."""
 
     shift: int
     sample: int

@@ -142,12 +142,12 @@ def _splits(lines: list[str], row: int) -> list[tuple[int, str]]:
         if at > body_start:
             for level in levels:
                 out.append((row, text[:at] + ending + " " * level + text[at + 1:] + ending))
-    return out[:MAX_SPLITS] if len(out) <= MAX_SPLITS else []
+    return out if len(out) <= MAX_SPLITS else []
 
 
 def best_joined_split(source: str, error: SyntaxError, path: str = "<file>") -> tuple[int, str] | None:
-    """(row, the two lines that replace it): the one split that compiles with no unreachable statement and no
-    scope oddity, or None."""
+    """(row, the two lines that replace it): the one split that compiles with no unreachable statement, no
+    statement that does nothing and no scope oddity, or None."""
     if not INVALID.match(error.msg or "") or isinstance(error, IndentationError):
         return None
     lines = split_lines(source)
