@@ -180,27 +180,42 @@ def test_the_search_repairs_with_no_model_call():
     assert result.second_guesses == 1  # not the model's first answer: dgcode fix says so
 
 
-def test_a_model_rewrite_that_is_none_of_the_moves_is_withheld():
-    def model(source, lineno, message, sample, offset=0):  # moves two lines: compiles, and is no one-line move
-        lines = split_lines(source)
-        row = lineno - 1
-        new = ("        value = leader\n", "        return value\n")
-        return WindowRepair(row, row + 2, tuple(lines[row:row + 2]), new, steps=1, tokens=1, wall_s=0.0)
-
-    plan = MESSAGE_ONLY + (ATTEMPT_PLAN[1],)
-    result = repair_source("t.py", AMBIGUOUS, model, policy=DEFAULT_POLICY, plan=plan)
-    assert result.abstained and result.repaired == AMBIGUOUS
-    assert "none of the 2 one-line indentation move(s) that compile" in result.problem
-    offered = repair_source("t.py", AMBIGUOUS, model, policy=OFFER_EVERYTHING, plan=plan)
-    assert offered.repaired_ok and not offered.abstained
-
-
-def test_a_model_rewrite_that_is_one_of_the_moves_is_judged_as_before():
+def model_answering(*new_lines: str):
+    """A repairer whose rewrite of the reported line (and the lines after it) is ``new_lines``."""
     def model(source, lineno, message, sample, offset=0):
         lines = split_lines(source)
         row = lineno - 1
-        return WindowRepair(row, row + 1, (lines[row],), ("    value = leader\n",), steps=1, tokens=1, wall_s=0.0)
+        return WindowRepair(row, row + len(new_lines), tuple(lines[row:row + len(new_lines)]), new_lines,
+                            steps=1, tokens=1, wall_s=0.0)
+    return model
 
-    plan = MESSAGE_ONLY + (ATTEMPT_PLAN[1],)
-    result = repair_source("t.py", AMBIGUOUS, model, policy=DEFAULT_POLICY, plan=plan)
-    assert not result.abstained and result.repaired == slipped(AMBIGUOUS, 5, 4)
+
+WITH_THE_MODEL = MESSAGE_ONLY + (ATTEMPT_PLAN[1],)
+
+
+def test_a_model_rewrite_that_is_none_of_the_moves_is_withheld():
+    model = model_answering("        value = leader\n", "        return value\n")  # two lines: compiles
+    result = repair_source("t.py", AMBIGUOUS, model, policy=DEFAULT_POLICY, plan=WITH_THE_MODEL)
+    assert result.abstained and result.repaired == AMBIGUOUS
+    assert "2 other one-line indentation move(s) compile too" in result.problem
+    offered = repair_source("t.py", AMBIGUOUS, model, policy=OFFER_EVERYTHING, plan=WITH_THE_MODEL)
+    assert offered.repaired_ok and not offered.abstained
+
+
+def test_the_model_picking_one_of_moves_that_read_alike_is_withheld():
+    model = model_answering("    value = leader\n")
+    result = repair_source("t.py", AMBIGUOUS, model, policy=DEFAULT_POLICY, plan=WITH_THE_MODEL)
+    assert result.abstained and result.withheld == slipped(AMBIGUOUS, 5, 4)
+    assert "1 other one-line indentation move(s) compile too" in result.problem
+
+
+LONE = "def f():\n    x = 1  # missing is set elsewhere\n  y = missing\n    return y\n"
+
+
+def test_the_model_agreeing_with_the_one_move_left_is_offered():
+    # one move compiles (`  y = missing` to 4), with a scope oddity (`missing`), so the search does not take it
+    window, rivals = indent_search(LONE, syntax_error(LONE))
+    assert window is None and rivals == {slipped(LONE, 2, 4)}
+    result = repair_source("t.py", LONE, model_answering("    y = missing\n"), policy=DEFAULT_POLICY,
+                           plan=WITH_THE_MODEL)
+    assert not result.abstained and result.repaired == slipped(LONE, 2, 4)

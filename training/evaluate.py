@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
                         f"and the slip candidates (dgcode fix: {ATTEMPTS}; 2: the message search and the "
                         f"model's trained window)")
     p.add_argument("--without-message-search", action="store_true",
-                   help="leave the message search (brackets, quotes) out of the plan: with --attempts 1 "
+                   help="leave the message search (brackets, quotes, indentation, joined lines) out of the plan: with --attempts 1 "
                         "--alternatives 0, the model's first answer alone")
     p.add_argument("--alternatives", type=int, default=RANKED_ALTERNATIVES,
                    help="ranked rewrites the compiler may check after the first answer (dgcode fix: "

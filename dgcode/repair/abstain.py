@@ -17,10 +17,12 @@ well on held-out data (docs/model.md, "Abstaining"):
 - either: whether the rewrite loads a name the rest of the file never
   mentions (unknown_names.py): the slip joined two names and the repair kept
   them joined (``charsi`` for ``chars[i]``);
-- for an indentation error: whether the rewrite is one of the one-line
-  indentation moves that compile (indent_candidates.py) when there are some.
-  A slip moves one line; a rewrite that moves several, or none of those, is
-  the model guessing where the text already narrowed the answer down.
+- for an indentation error the indentation search did not settle: whether
+  one-line indentation moves other than the rewrite compile
+  (indent_candidates.py). A slip moves one line; a rewrite that moves
+  several, or one of moves the text cannot tell apart, is the model guessing
+  (on held-out data its pick among such moves was right 12 times in 15:
+  docs/model.md).
 
 ``judge`` applies a policy to every rewrite a file repair took (all must
 pass) and says why it abstains; the pipelines (workflows/fix/syntax.py, the
@@ -49,7 +51,7 @@ class AbstainPolicy:
     allow_unknown_names: bool = False
     """Offer a rewrite that loads a name the rest of the file never mentions (taken only when no other compiles)."""
     allow_rival_moves: bool = False
-    """Offer a rewrite of an indentation error that is none of the one-line moves that compile."""
+    """Offer a rewrite of an indentation error when other one-line indentation moves compile too."""
 
 
 DEFAULT_POLICY = AbstainPolicy()
@@ -80,8 +82,7 @@ def window_problem(window: WindowRepair, policy: AbstainPolicy) -> str | None:
         names = ", ".join(window.unknown_names[:3])
         return f"the repair uses a name the rest of the file never mentions ({names})"
     if window.rival_moves and not policy.allow_rival_moves:
-        return (f"the rewrite is none of the {window.rival_moves} one-line indentation "
-                f"move(s) that compile")
+        return f"{window.rival_moves} other one-line indentation move(s) compile too"
     if window.rank == 0:
         lowest = min_confidence(window)
         if lowest < policy.min_confidence:

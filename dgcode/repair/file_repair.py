@@ -8,9 +8,9 @@ unterminated string, a line at the wrong indentation or two statements
 joined on one line is first searched for from the text alone
 (bracket_candidates.py, quote_candidates.py, indent_candidates.py,
 joined_candidates.py): when exactly one repair the compiler accepts is left
-after their ranking, it is taken with no model call (and when several
-one-line indentation moves are left, a later rewrite that is none of them is
-marked for abstain.py). The compiler is a cheap judge, so a
+after their ranking, it is taken with no model call (and when one-line
+indentation moves are left that the search cannot tell apart, a later rewrite
+of that error is marked with how many others compile, for abstain.py). The compiler is a cheap judge, so a
 rewrite that does not pass is not the end: the model's first answer comes
 with its next most likely rewrites (repair_model.ranked_rewrites), checked in
 order, the first that compiles winning (else the first that moves the error
@@ -162,7 +162,7 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 if not looked:
                     known, looked = words_outside(current, window.start, window.end), True
                 unknown = unknown_names(candidate, window.start, len(new_lines), known)
-                rival_moves = len(rivals) if rivals and candidate not in rivals else 0
+                rival_moves = len(rivals - {candidate})
                 if not unknown:
                     return _take(result, replace(window, rival_moves=rival_moves), plan_index, rank, new_lines,
                                  candidate, None, current, runner_up_within, plan)

@@ -18,11 +18,11 @@ the whole file keeps the rule are compiled, and ranked by
   tried and the break: a name nothing in the new scope binds, a method
   indented into the one above it, ``self`` outside a class.
 
-``best_indent_repair`` takes a move only when it is best on both counts,
+``best_indent_move`` takes a move only when it is best on both counts,
 with no scope oddity, and no other move ties it; otherwise the model decides
 (file_repair.py), and the moves that compiled are kept for the abstention
-rule there (a model rewrite that is none of them is withheld). Nothing here
-runs the model.
+rule there (a model rewrite is withheld when moves other than it compile).
+Nothing here runs the model.
 """
 
 from __future__ import annotations

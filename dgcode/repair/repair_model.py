@@ -97,8 +97,8 @@ class WindowRepair:
     """Names the taken rewrite loads that the rest of the file never mentions (unknown_names.py); a rewrite
     with some is taken only when no clean one compiles."""
     rival_moves: int = 0
-    """For an indentation error: how many one-line indentation moves compiled (indent_candidates.py) when the
-    taken rewrite is none of them (0: it is one, or none was found)."""
+    """For an indentation error the search did not settle: how many one-line indentation moves other than the
+    taken rewrite compile (indent_candidates.py; 0: none, or the search took one)."""
 
     @classmethod
     def one_line(cls, source: str, row: int, new_line: str) -> "WindowRepair":
