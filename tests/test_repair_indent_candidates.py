@@ -219,3 +219,22 @@ def test_the_model_agreeing_with_the_one_move_left_is_offered():
     result = repair_source("t.py", LONE, model_answering("    y = missing\n"), policy=DEFAULT_POLICY,
                            plan=WITH_THE_MODEL)
     assert not result.abstained and result.repaired == slipped(LONE, 2, 4)
+
+
+def test_a_model_rewrite_that_only_moves_the_error_down_is_withheld_when_moves_compile():
+    # the model's rewrite leaves an error further down (repaired in a second round by the search): with one-line
+    # moves that compile for the first error, that path is not offered
+    answer = model_answering("        value = leader\n", "      return value\n")
+    calls = []
+
+    def model(source, lineno, message, sample, offset=0):  # answers once, then has nothing
+        calls.append(lineno)
+        return answer(source, lineno, message, sample, offset) if len(calls) == 1 else None
+
+    plan = ATTEMPT_PLAN[:3]  # the searches, the model, the slip candidates (which repair the second round)
+    first = repair_source("t.py", AMBIGUOUS, model, policy=OFFER_EVERYTHING, plan=plan)
+    assert [window.plan for window in first.windows] == [1, 2] and first.repaired_ok
+    calls.clear()
+    result = repair_source("t.py", AMBIGUOUS, model, policy=DEFAULT_POLICY, plan=plan)
+    assert result.abstained and result.repaired == AMBIGUOUS
+    assert "2 other one-line indentation move(s) compile too" in result.problem

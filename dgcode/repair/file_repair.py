@@ -171,10 +171,10 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                             new_lines, candidate)
             elif moved is None and plan.model_call and (after.lineno or 0) > lineno:
                 moved = rank, new_lines, candidate, after
-        if moved is not None and held is None:
+        if moved is not None and held is None:  # with one-line moves that compile, moving the error is no repair
             rank, new_lines, candidate, after = moved
-            return _take(result, window, plan_index, rank, new_lines, candidate, after, current, runner_up_within,
-                         plan)
+            return _take(result, replace(window, rival_moves=len(rivals)), plan_index, rank, new_lines, candidate,
+                         after, current, runner_up_within, plan)
     if held is not None:
         plan_index, window, rank, new_lines, candidate = held
         return _take(result, window, plan_index, rank, new_lines, candidate, None, current, runner_up_within,
