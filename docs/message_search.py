@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from dgcode.repair.bracket_candidates import MISMATCHED, NEVER_CLOSED, UNMATCHED, best_bracket_repair
-from dgcode.repair.canvas import split_lines
+from dgcode.repair.canvas import apply_answer
 from dgcode.repair.indent_candidates import best_indent_move, indent_moves
 from dgcode.repair.joined_candidates import INVALID, best_joined_split
 from dgcode.repair.quote_candidates import UNTERMINATED, best_quote_repair
@@ -43,17 +43,15 @@ def search(source: str, error: SyntaxError) -> str | None:
     found = best_bracket_repair(source, error)
     if found is not None:
         return found.applied_to(source)
-    quote = best_quote_repair(source, error)
-    if quote is None:
+    change = best_quote_repair(source, error)  # (row, what replaces that line)
+    if change is None:
         move = best_indent_move(indent_moves(source, error))
-        quote = None if move is None else (move.row, move.new_line)
-    if quote is None:
-        quote = best_joined_split(source, error)
-    if quote is None:
+        change = None if move is None else (move.row, move.new_line)
+    if change is None:
+        change = best_joined_split(source, error)
+    if change is None:
         return None
-    lines = split_lines(source)
-    lines[quote[0]] = quote[1]
-    return "".join(lines)
+    return apply_answer(source, (change[0], change[0] + 1), (change[1],))
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from dgcode.repair.canvas import split_lines
+from dgcode.repair.canvas import apply_answer, split_lines
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.scope_oddities import declared_globals, scope_oddities
 from dgcode.repair.slip_candidates import indent_unit
@@ -270,8 +270,7 @@ def best_indent_move(moves: list[IndentMove]) -> IndentMove | None:
 
 def moved(source: str, move: IndentMove) -> str:
     """``source`` with ``move`` made."""
-    lines = split_lines(source)
-    return "".join(lines[:move.row]) + move.new_line + "".join(lines[move.row + 1:])
+    return apply_answer(source, (move.row, move.row + 1), (move.new_line,))
 
 
 def indent_search(source: str, error: SyntaxError, path: str = "<file>") -> tuple[WindowRepair | None, frozenset[str]]:

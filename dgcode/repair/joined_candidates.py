@@ -31,7 +31,7 @@ import ast
 import re
 import warnings
 
-from dgcode.repair.canvas import split_lines
+from dgcode.repair.canvas import apply_answer, split_lines
 from dgcode.repair.compile_region import compiling_changes
 from dgcode.repair.indent_candidates import INDENT_CHARS, logical_lines, open_levels
 from dgcode.repair.repair_model import WindowRepair, syntax_error
@@ -161,7 +161,7 @@ def best_joined_split(source: str, error: SyntaxError, path: str = "<file>") -> 
     globals_declared = declared_globals(source)
     clean = []
     for changed_row, new_lines in kept:
-        candidate = "".join(lines[:changed_row]) + new_lines + "".join(lines[changed_row + 1:])
+        candidate = apply_answer(source, (changed_row, changed_row + 1), (new_lines,))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
