@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import ast
 
-from dgcode.repair.bracket_candidates import best_bracket_repair, bracket_candidates, bracket_window
+from dgcode.repair.bracket_candidates import (
+    _is_joined_decorator,
+    _span,
+    _statements_on,
+    best_bracket_repair,
+    bracket_candidates,
+    bracket_window,
+)
+from dgcode.repair.bracket_sites import closers_before_error, openers_above, rows_below
 from dgcode.repair.call_arity import CallCounts, builtin_counts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion
@@ -140,3 +148,105 @@ def test_dgcode_fix_takes_the_search_s_repair_without_asking_the_model():
     tie = "def f(g, a, b):\n    x = g(a, b\n    return x\n"
     repair_source("t.py", tie, model)
     assert asked, "with two meanings left the model is asked"
+
+
+def region_of(source: str, lo: int, hi: int) -> tuple[int, int] | None:
+    region = CompileRegion.around(split_lines(source), lo, hi, syntax_error(source))
+    return None if region is None else (region.start, region.end)
+
+
+def test_a_def_at_the_changed_line_s_depth_is_a_sibling_and_the_region_starts_above_it():
+    source = "async def main(queue):\n    def helper():\n        return 1\n    await queue.put(helper(\n    return 0\n"
+    assert region_of(source, 3, 4) == (0, 5)  # from `def helper` the await would be outside its function
+    region = CompileRegion.around(split_lines(source), 3, 4, syntax_error(source))
+    assert region.error({3: "    await queue.put(helper())\n"}) is None
+
+
+def test_a_region_does_not_start_at_a_clause_or_end_before_a_closer_or_after_a_decorator():
+    clause = "try:\n    import json\nexcept ImportError:\n    json = load(\nx = 1\n"
+    assert region_of(clause, 3, 4) == (0, 4)  # `except` alone does not compile: the region starts at `try`
+    closer = "CHOICES = dict(\n    a=1,\n    b=[2, 3,\n)\ny = 2\n"
+    assert region_of(closer, 2, 3) == (0, 4)  # the `)` at column 0 closes the call: it is in the region
+    decorated = "import functools\n\n\n@functools.lru_cache(maxsize=None\ndef x():\n    return 1\n"
+    assert region_of(decorated, 3, 4) == (3, 6)  # a decorator alone does not compile: its def is in
+
+
+def test_a_region_holding_nonlocal_is_the_function_around_it():
+    source = ("def outer():\n    count = 0\n    def bump():\n        nonlocal count\n        count = max(count, 1\n"
+              "    return bump\n")
+    assert region_of(source, 4, 5) == (0, 6)
+    region = CompileRegion.around(split_lines(source), 4, 5, syntax_error(source))
+    assert region.error({4: "        count = max(count, 1)\n"}) is None  # inside `bump` alone: no binding
+
+
+def test_a_region_whose_end_cuts_a_string_reaches_past_it():
+    source = 'def f(a):\n    y = g(a\n    s = """\ntext\n"""\n    return y\n'
+    assert region_of(source, 1, 2) == (0, 6)  # `text` at column 0 is inside the string, not a statement
+
+
+def test_a_closer_dropped_before_the_error_column_goes_back_before_it():
+    helpers = ("import os\nimport unittest\n\n\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+               "        with self.assertRaises(ValueError):\n            int('x')\n\n")
+    original = (helpers + "    def test_b(self):\n        with self.assertRaises(TypeError) as err:\n"
+                "            os.remove(None)\n        self.assertIn('path', str(err.exception))\n")
+    broken = original.replace("(TypeError)", "(TypeError")
+    assert syntax_error(broken).msg == "invalid syntax"
+    assert best(broken) == original  # not self.assertRaisesTypeError: a new word
+    # the unclosed opener deleted, or its closer put at each position from it to the column reported
+    assert closers_before_error(["x = f(a b\n"], 0, 8) == [
+        (0, "x = fa b\n"), (0, "x = f()a b\n"), (0, "x = f(a) b\n"), (0, "x = f(a )b\n")]
+    assert closers_before_error(["    a, b)[c d\n"], 0, 11) == []  # the line continues brackets from above
+
+
+def test_an_opener_dropped_before_indented_arguments_goes_on_the_line_above():
+    original = ("class T:\n    def check(self, a, b):\n        return a == b\n\n    def test(self):\n"
+                "        self.check(1, 1)\n        self.check(\n            1,\n            2)\n"
+                "        self.check(3, 3)\n")
+    broken = original.replace("self.check(\n", "self.check\n")
+    assert syntax_error(broken).msg == "unexpected indent"
+    assert best(broken) == original
+    lines = split_lines(broken)  # the lines under `self.check` close a `(` they never open: it goes above
+    assert (6, "        self.check(\n") in openers_above(lines, 7) and len(openers_above(lines, 7)) == len("self.check") + 1
+    balanced = split_lines(broken.replace("            1,\n            2)\n", "            (1, 2)\n"))
+    assert openers_above(balanced, 7) == []  # the indented lines close only what they open
+
+
+def test_a_decorator_line_s_candidates_are_judged_on_the_decorated_def():
+    source = ("import os\nimport unittest\n\n\nclass T(unittest.TestCase):\n"
+              "    @unittest.skipIf(os.name == 'nt', 'posix only')\n    def test_a(self):\n        pass\n")
+    tree = ast.parse(source)
+    assert [type(s).__name__ for s in _statements_on(tree, 6)] == ["FunctionDef"]  # line 6: the decorator
+    assert _span(_statements_on(tree, 6), 6) == (6, 7)
+
+
+def test_a_closer_dropped_after_a_string_that_spans_lines_goes_after_the_string():
+    original = ('class T:\n    def check(self, a, b):\n        return a, b\n\n    def test(self):\n'
+                '        self.check("a", """\\\nx = 1\ny = 2\nz = 3\n""")\n\n        self.check("b", """\\\nw\n""")\n'
+                '        self.check("c", "")\n')
+    broken = original.replace('z = 3\n""")\n', 'z = 3\n"""\n')
+    assert syntax_error(broken).msg == "'(' was never closed"
+    lines = split_lines(broken)
+    assert rows_below(lines, 5, 3) == [(9, 3), (10, 0), (11, 0)]  # the string's three lines are passed over
+    assert best(broken) == original  # not check("a"), """...""": check takes two arguments
+
+
+def test_a_closer_that_would_join_two_decorators_into_a_matrix_product_is_not_taken():
+    original = ("import functools\n\n\nclass A:\n    @functools.singledispatchmethod\n    def f(self, arg):\n"
+                "        return arg\n\n    @f.register(str)\n    def _(self, arg):\n        return arg\n\n"
+                "    @f.register(int)\n    @classmethod\n    def _(cls, arg):\n        return cls\n")
+    broken = original.replace("@f.register(int)", "@f.register(int")
+    listed = {c.new_line.strip() for c in bracket_candidates(broken, syntax_error(broken))}
+    assert {")@classmethod", "@classmethod)"} <= listed  # f.register(int) @ classmethod compiles
+    assert best(broken) == original
+    assert _is_joined_decorator(ast.parse("@a(b\n)@c\ndef f(): pass").body[0].decorator_list[0])
+    assert not _is_joined_decorator(ast.parse("@a(b @ c)\ndef f(): pass").body[0].decorator_list[0])
+
+
+def test_a_region_may_start_at_a_sibling_def_or_at_the_changed_def_itself():
+    methods = ("class T:\n    def a(self):\n        return 1\n\n    @skip_if(os.name == 'nt',\n"
+               "             'posix only'))\n    def b(self):\n        return 2\n")
+    assert region_of(methods, 4, 6) == (1, 6)  # `def a` and the decorator are a run of statements
+    header = "class T:\n    def a(self):\n        return 1\n\n    def b(self:\n        return 2\n\n    x = 3\n"
+    assert region_of(header, 4, 6) == (4, 7)  # the def reported is where its region starts
+    returns = "def f(a):\n    def g():\n        pass\n    return max(a, g(\n"
+    assert region_of(returns, 3, 4) == (0, 4)  # from `def g` the return would be outside a function

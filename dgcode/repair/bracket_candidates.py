@@ -12,27 +12,36 @@ Three compiler messages name a bracket and where it is:
   ``(``'s closer was dropped before the ``]``, or the ``]``'s opener after the
   ``(``, or the ``]`` is stray.
 
+Two more may come from a dropped bracket though they name none
+(bracket_sites.py): ``invalid syntax`` on a line that opens a bracket it does
+not close before the column reported (``with self.assertRaises(TypeError as
+err:``: the closer goes between them), and ``unexpected indent`` on a call's
+arguments (``self.check`` / ``    1, 2)``: the opener goes on the line above);
+``unmatched ')'`` on such an indented line gets those openers too.
+
 ``bracket_candidates`` lists every such one-character change (a bracket put
 at each position of the lines named, or the named bracket deleted) and keeps
 those after which the code compiles (judged on the enclosing statement,
 compile_region.py). ``best_bracket_repair`` then prefers, in order:
 
-0. the fewest names loaded that nothing in the file binds and no builtin is
+0. no decorator that is two decorators joined (``@t.register(str`` /
+  ``)@classmethod`` compiles as a matrix product);
+1. the fewest names loaded that nothing in the file binds and no builtin is
    (unknown_names.undefined_loads): ``os.path.split(drive(base))`` made of
    ``os.path.splitdrive(base))`` loads ``drive``, which nothing defines;
-1. the fewest words the rest of the file never mentions
+2. the fewest words the rest of the file never mentions
    (unknown_names.new_words): a dropped bracket joins its neighbours
    (``removeself``), and the change that splits them again leaves fewer;
-2. the fewest calls with an argument count the file never uses
+3. the fewest calls with an argument count the file never uses
    (call_arity.py): ``len(w.warnings), 0`` over ``len(w.warnings, 0)``;
 
 and takes a repair only when one *meaning* is left: rewrites whose changed
 statement has the same syntax tree (``(x)`` and ``x``, ``( x`` and ``(x``)
 are one meaning, written the plainest way (the deletion if it is one, else a
 bracket that leaves its line at an indentation in use around it, with no space
-on its inner side). Two meanings left, or a best one that still
-calls something with a count the file never uses or a name nothing binds, and it gives none: the
-model decides (file_repair.py). It checks the repair it gives by compiling the
+on its inner side). Two meanings left, or a best one that still joins two
+decorators, calls something with a count the file never uses or loads a name
+nothing binds, and it gives none: the model decides (file_repair.py). It checks the repair it gives by compiling the
 whole file. Nothing here runs the model.
 """
 
@@ -43,6 +52,7 @@ import re
 import warnings
 from dataclasses import dataclass, replace
 
+from dgcode.repair.bracket_sites import CLOSER_OF, OPENER_OF, closers_before_error, openers_above, rows_below
 from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion, compiling_changes
@@ -56,12 +66,12 @@ from dgcode.repair.unknown_names import (
     words_around,
 )
 
-CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
-OPENER_OF = {closer: opener for opener, closer in CLOSER_OF.items()}
 UNMATCHED = re.compile(r"^unmatched '([)\]}])'$")
 NEVER_CLOSED = re.compile(r"^'([(\[{])' was never closed$")
 MISMATCHED = re.compile(
     r"^closing parenthesis '([)\]}])' does not match opening parenthesis '([(\[{])'(?: on line (\d+))?$")
+INVALID = re.compile(r"^invalid syntax$")
+UNEXPECTED_INDENT = re.compile(r"^unexpected indent$")
 LINES_AFTER = 3
 """Lines below an unclosed opener where its closer may have been dropped (a call's arguments, one per line)."""
 MAX_SPAN = 12
@@ -73,19 +83,21 @@ class BracketCandidate:
     """One repair that compiles: line ``row`` (0-based) becomes ``new_line``. ``new_words``: the words on the
     lines searched that the rest of the file never mentions; ``arity_mismatches``: calls in the changed
     statement with an argument count the file never uses; ``undefined_names``: names it loads that nothing in
-    the file binds; ``meaning``: the changed statement's syntax tree (its own lines, not the blocks under it).
-    The last three are filled in by ``_judged``."""
+    the file binds; ``joined_decorators``: its decorators that are two joined by ``@`` (``_is_joined_decorator``);
+    ``meaning``: the changed statement's syntax tree (its own lines, not the blocks under it). The last four are
+    filled in by ``_judged``."""
 
     row: int
     new_line: str
     new_words: int
     arity_mismatches: int = 0
     undefined_names: int = 0
+    joined_decorators: int = 0
     meaning: str = ""
 
     @property
-    def rank_key(self) -> tuple[int, int, int]:
-        return self.undefined_names, self.new_words, self.arity_mismatches
+    def rank_key(self) -> tuple[int, int, int, int]:
+        return self.joined_decorators, self.undefined_names, self.new_words, self.arity_mismatches
 
     def applied_to(self, source: str) -> str:
         lines = split_lines(source)
@@ -117,12 +129,13 @@ def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str]]:
         closer = match.group(1)
         delete_named(closer)
         insert_each(row, OPENER_OF[closer], 0, col)
+        out.extend(openers_above(lines, row))
     elif match := NEVER_CLOSED.match(message):
         opener = match.group(1)
         delete_named(opener)
         insert_each(row, CLOSER_OF[opener], col + 1, len(line))
-        for below in range(row + 1, min(len(lines), row + 1 + LINES_AFTER)):
-            insert_each(below, CLOSER_OF[opener], 0, len(lines[below]))
+        for below, first in rows_below(lines, row, LINES_AFTER):
+            insert_each(below, CLOSER_OF[opener], first, len(lines[below]))
     elif match := MISMATCHED.match(message):
         closer, opener = match.group(1), match.group(2)
         first_row = int(match.group(3)) - 1 if match.group(3) else row
@@ -133,6 +146,10 @@ def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str]]:
             last = col if at_row == row else len(lines[at_row])
             insert_each(at_row, CLOSER_OF[opener], 0, last)
             insert_each(at_row, OPENER_OF[closer], 0, last)
+    elif INVALID.match(message):
+        out.extend(closers_before_error(lines, row, col))
+    elif UNEXPECTED_INDENT.match(message):
+        out.extend(openers_above(lines, row))
     return out
 
 
@@ -169,7 +186,8 @@ def best_bracket_repair(source: str, error: SyntaxError, path: str = "<file>") -
         return None
     best = min(c.rank_key for c in finalists)
     top = [c for c in finalists if c.rank_key == best]
-    if len({c.meaning for c in top}) != 1 or top[0].undefined_names or top[0].arity_mismatches:
+    if len({c.meaning for c in top}) != 1 or top[0].undefined_names or top[0].arity_mismatches \
+            or top[0].joined_decorators:
         return None
     lines = split_lines(source)
     chosen = min(top, key=lambda c: _plainness(lines[c.row], c.new_line, _indents_around(lines, c.row)))
@@ -207,15 +225,31 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
         header = [node for statement in statements for node in _header_nodes(statement)]
         inside = [call for node in header for call in calls_in(node) if call[0] in lines]
         undefined = 0 if bound is None else undefined_loads(header, lines, bound | bound_names_in(header))
+        joined = sum(_is_joined_decorator(d) for s in statements for d in getattr(s, "decorator_list", ()))
         judged.append(replace(found, arity_mismatches=outside.mismatches(inside), undefined_names=undefined,
+                              joined_decorators=joined,
                               meaning="\n".join(_header_dump(s) for s in statements)))
     return judged
 
 
+def _is_joined_decorator(node: ast.expr) -> bool:
+    """Whether decorator ``node`` is two decorators made one by a bracket left open across their lines: a
+    matrix product whose sides start on different lines (``@t.register(str`` / ``)@classmethod`` reads as
+    ``t.register(str) @ classmethod``, and ``@t.register(str`` / ``@classmethod)`` as ``t.register(str @
+    classmethod)``)."""
+    return any(isinstance(part, ast.BinOp) and isinstance(part.op, ast.MatMult)
+               and part.left.lineno < part.right.lineno for part in ast.walk(node))
+
+
 def _span(statements: list[ast.stmt], lineno: int) -> tuple[int, int]:
     """The 1-based lines of ``statements``' own text (their blocks left out); ``lineno`` alone when none."""
-    return (min((s.lineno for s in statements), default=lineno),
+    return (min((_first_line(s) for s in statements), default=lineno),
             max((_header_end(s) for s in statements), default=lineno))
+
+
+def _first_line(node: ast.stmt) -> int:
+    """The first line (1-based) of ``node``'s text: its first decorator's, for a decorated def or class."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
 
 
 def _header_nodes(node: ast.AST) -> list[ast.AST]:
@@ -273,7 +307,7 @@ def _statements_on(tree: ast.AST, lineno: int) -> list[ast.stmt]:
     while pending:
         node = pending.pop()
         inner = [child for child in _statements_under(node)
-                 if child.lineno <= lineno <= (child.end_lineno or child.lineno)]
+                 if _first_line(child) <= lineno <= (child.end_lineno or child.lineno)]
         if inner:
             pending.extend(inner)
         elif isinstance(node, ast.stmt):

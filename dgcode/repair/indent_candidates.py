@@ -69,7 +69,7 @@ class IndentMove:
 SPECIAL = re.compile(r"[#'\"()\[\]{}\\]")
 
 
-def _string_end(line: str, pos: int, quote: str) -> int:
+def string_end(line: str, pos: int, quote: str) -> int:
     """Where the string closed by ``quote`` ends on ``line`` from ``pos`` (the index after the quote), or -1
     when it does not end on the line."""
     while True:
@@ -102,7 +102,7 @@ def logical_lines(lines: list[str], open_end: bool = False) -> list[LogicalLine]
         continued = False
         while True:
             if quote:
-                end = _string_end(line, pos, quote)
+                end = string_end(line, pos, quote)
                 if end < 0:
                     if len(quote) == 1 and not line[:code_end].endswith("\\"):
                         return None
