@@ -5,7 +5,9 @@ entries taken, the lines around them (original and broken) and the repair it mad
     PYTHONPATH=. python docs/repair_failures.py missing_bracket --per-kind 100 --seed 1
 
 The cases are drawn as `training/evaluate.py` draws them for that kind alone (its index in the list given, so
-a different sample from the evaluation's for the same seed). Used for docs/model.md ("A runner-up that keeps a
+a different sample from the evaluation's for the same seed); `--as-evaluated` draws the evaluation's own sample
+(every kind, then this kind's cases kept), `--root` draws from another project's files as the evaluation's
+`--root` does, and `--wrong` shows only the repairs offered that are not exact. Used for docs/model.md ("A runner-up that keeps a
 slip's joined name is no rival").
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 from collections import Counter
+from pathlib import Path
 
 from dgcode.engine.engine import Engine, EngineOptions
 from dgcode.repair.abstain import DEFAULT_POLICY
@@ -36,9 +39,17 @@ def main() -> None:
     p.add_argument("--per-kind", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--root", default=None, help="draw from every .py file under this folder (another project)")
+    p.add_argument("--as-evaluated", action="store_true",
+                   help="the cases training/evaluate.py draws for this kind (all kinds drawn, this one kept)")
+    p.add_argument("--wrong", action="store_true", help="show only offered repairs that are not exact")
     args = p.parse_args()
     spec = read_layout(args.model)
-    cases = heldout_cases(Corpus("heldout"), args.per_kind, args.seed, [args.kind])
+    corpus = Corpus("all", root=Path(args.root)) if args.root else Corpus("heldout")
+    if args.as_evaluated:
+        cases = [c for c in heldout_cases(corpus, args.per_kind, args.seed, KINDS) if c.kind == args.kind]
+    else:
+        cases = heldout_cases(corpus, args.per_kind, args.seed, [args.kind])
     tally: Counter[str] = Counter()
     with Engine(args.model, EngineOptions(n_ctx=spec.canvas, n_threads=args.threads)) as engine:
         engine.warm_up()
@@ -57,6 +68,8 @@ def main() -> None:
                        "compiles" if syntax_error(repaired) is None else "fails")
             tally[outcome if outcome == "fails" else f"{outcome}, {'withheld' if result.abstained else 'offered'}"] += 1
             if outcome == "exact" and not result.abstained:
+                continue
+            if args.wrong and (result.abstained or outcome != "compiles"):
                 continue
             reported = (error.lineno or 1) - 1
             print("=" * 70)

@@ -211,6 +211,16 @@ def test_an_opener_dropped_before_indented_arguments_goes_on_the_line_above():
     assert openers_above(balanced, 7) == []  # the indented lines close only what they open
 
 
+def test_a_stray_closer_that_ends_the_statement_above_indented_arguments_is_deleted():
+    original = ("class T:\n    def test(self):\n        self.assertTrue(self.ip)\n"
+                "        self.assertEqual(int(self.ip),\n                         42)\n"
+                "        self.assertEqual(str(self.ip),\n                         '::1')\n")
+    broken = original.replace("str(self.ip),", "str(self.ip)),")
+    assert syntax_error(broken).msg == "unexpected indent"
+    assert (5, "        self.assertEqual(str(self.ip),\n") in openers_above(split_lines(broken), 6)
+    assert best(broken) == original  # not `str(self.ip())`: the file reads `self.ip` and never calls it
+
+
 def test_a_decorator_line_s_candidates_are_judged_on_the_decorated_def():
     source = ("import os\nimport unittest\n\n\nclass T(unittest.TestCase):\n"
               "    @unittest.skipIf(os.name == 'nt', 'posix only')\n    def test_a(self):\n        pass\n")

@@ -3,11 +3,13 @@
 Three compiler messages name a bracket and where it is:
 
 - ``unmatched ')'``: a closer with no opener. Either the closer is stray
-  (delete it) or its opener was dropped somewhere before it on that line
+  (delete it, or one like it before it on the line: ``breaks=()), frame=None)``
+  reports the last) or its opener was dropped somewhere before it on that line
   (``os.removeself.fname)`` for ``os.remove(self.fname)``);
 - ``'(' was never closed``: an opener with no closer. Either the opener is
-  stray or its closer was dropped after it, on that line or a few below
-  (``f(a,`` / ``  b=1`` for ``f(a,`` / ``  b=1)``);
+  stray (or one like it after it on the line) or its closer was dropped after
+  it, on that line or a few below (``f(a,`` / ``  b=1`` for ``f(a,`` /
+  ``  b=1)``);
 - ``closing parenthesis ']' does not match opening parenthesis '('``: the
   ``(``'s closer was dropped before the ``]``, or the ``]``'s opener after the
   ``(``, or the ``]`` is stray.
@@ -29,10 +31,15 @@ compile_region.py). ``best_bracket_repair`` then prefers, in order:
 1. the fewest names loaded that nothing in the file binds and no builtin is
    (unknown_names.undefined_loads): ``os.path.split(drive(base))`` made of
    ``os.path.splitdrive(base))`` loads ``drive``, which nothing defines;
-2. the fewest words the rest of the file never mentions
+2. the fewest shapes code almost never holds (expression_oddities.py): a
+   value computed and thrown away (``self.test_write``), a literal or a
+   builtin's result called (``iter(range)(5)``), a keyword a builtin does not
+   take (``max(size=2048)``), an attribute or name called where the file only
+   reads it;
+3. the fewest words the rest of the file never mentions
    (unknown_names.new_words): a dropped bracket joins its neighbours
    (``removeself``), and the change that splits them again leaves fewer;
-3. the fewest calls with an argument count the file never uses
+4. the fewest calls with an argument count the file never uses
    (call_arity.py): ``len(w.warnings), 0`` over ``len(w.warnings, 0)``;
 
 and takes a repair only when one *meaning* is left: rewrites whose changed
@@ -56,8 +63,10 @@ from dgcode.repair.bracket_sites import CLOSER_OF, OPENER_OF, closers_before_err
 from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import CompileRegion, compiling_changes
+from dgcode.repair.expression_oddities import LoadUses, expression_oddities
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.unknown_names import (
+    IMPLICIT,
     STAR_IMPORT,
     bound_among,
     bound_names_in,
@@ -84,8 +93,9 @@ class BracketCandidate:
     lines searched that the rest of the file never mentions; ``arity_mismatches``: calls in the changed
     statement with an argument count the file never uses; ``undefined_names``: names it loads that nothing in
     the file binds; ``joined_decorators``: its decorators that are two joined by ``@`` (``_is_joined_decorator``);
-    ``meaning``: the changed statement's syntax tree (its own lines, not the blocks under it). The last four are
-    filled in by ``_judged``."""
+    ``oddities``: the shapes in it code almost never holds (expression_oddities.py); ``meaning``: the changed
+    statement's syntax tree (its own lines, not the blocks under it). The last five are filled in by
+    ``_judged``."""
 
     row: int
     new_line: str
@@ -93,11 +103,12 @@ class BracketCandidate:
     arity_mismatches: int = 0
     undefined_names: int = 0
     joined_decorators: int = 0
+    oddities: int = 0
     meaning: str = ""
 
     @property
-    def rank_key(self) -> tuple[int, int, int, int]:
-        return self.joined_decorators, self.undefined_names, self.new_words, self.arity_mismatches
+    def rank_key(self) -> tuple[int, int, int, int, int]:
+        return self.joined_decorators, self.undefined_names, self.oddities, self.new_words, self.arity_mismatches
 
     def applied_to(self, source: str) -> str:
         lines = split_lines(source)
@@ -121,18 +132,22 @@ def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str]]:
         text = lines[at_row]
         out.extend((at_row, text[:p] + char + text[p:]) for p in range(first, min(last, _code_end(text)) + 1))
 
+    def delete_each(char: str, first: int, last: int) -> None:
+        out.extend((row, line[:p] + line[p + 1:]) for p in range(first, min(last, _code_end(line))) if line[p] == char)
+
     def delete_named(char: str) -> None:
-        if line[col:col + 1] == char:
-            out.append((row, line[:col] + line[col + 1:]))
+        delete_each(char, col, col + 1)
 
     if match := UNMATCHED.match(message):
         closer = match.group(1)
         delete_named(closer)
+        delete_each(closer, 0, col)
         insert_each(row, OPENER_OF[closer], 0, col)
         out.extend(openers_above(lines, row))
     elif match := NEVER_CLOSED.match(message):
         opener = match.group(1)
         delete_named(opener)
+        delete_each(opener, col + 1, len(line))
         insert_each(row, CLOSER_OF[opener], col + 1, len(line))
         for below, first in rows_below(lines, row, LINES_AFTER):
             insert_each(below, CLOSER_OF[opener], first, len(lines[below]))
@@ -212,8 +227,10 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
         return []
     spans = [_span(_statements_on(whole, row + 1), row + 1) for row in {f.row for f in finalists}]
     every_node = list(ast.walk(whole))  # walked once: a large file's tree is most of the search's time
-    outside = CallCounts.among(every_node, range(min(lo for lo, _ in spans), max(hi for _, hi in spans) + 1))
+    changed = range(min(lo for lo, _ in spans), max(hi for _, hi in spans) + 1)
+    outside, attributes = CallCounts.among(every_node, changed), LoadUses.among(every_node, changed)
     bound = None if STAR_IMPORT.search(source) else bound_among(every_node)
+    shadowed = frozenset() if bound is None else frozenset(bound & IMPLICIT)
     judged = []
     for found in finalists:
         tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
@@ -226,8 +243,10 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
         inside = [call for node in header for call in calls_in(node) if call[0] in lines]
         undefined = 0 if bound is None else undefined_loads(header, lines, bound | bound_names_in(header))
         joined = sum(_is_joined_decorator(d) for s in statements for d in getattr(s, "decorator_list", ()))
+        own = [node for top in header for node in ast.walk(top)]
         judged.append(replace(found, arity_mismatches=outside.mismatches(inside), undefined_names=undefined,
                               joined_decorators=joined,
+                              oddities=expression_oddities(statements, own, attributes, shadowed),
                               meaning="\n".join(_header_dump(s) for s in statements)))
     return judged
 

@@ -12,7 +12,7 @@ name a bracket. A dropped bracket often gives another message:
   ``unmatched ')'`` there, when that line closes the call. The brackets of
   the indented lines, read down to where the statement's indentation comes
   back, close more than they open: the opener goes somewhere on the code line
-  above (``openers_above``).
+  above, or a stray closer like it there goes (``openers_above``).
 
 Both give (row, new line) changes for compile_region.compiling_changes, as
 bracket_candidates' own list does. The lines are read one at a time, skipping
@@ -105,7 +105,8 @@ def first_unmatched_closer(lines: list[str], row: int, floor: int) -> str | None
 def openers_above(lines: list[str], row: int) -> list[tuple[int, str]]:
     """For ``unexpected indent`` or ``unmatched`` closer at ``row`` (0-based) under a shallower code line: when
     the lines from ``row`` close a bracket they never open, that bracket's opener put at each position of that
-    code line above; [] otherwise."""
+    code line above, and each closer like it on that line deleted (a stray one ended the statement early:
+    ``check(str(ip)),`` / ``      '::1')``); [] otherwise."""
     above = row - 1
     while above >= 0 and not is_code(lines[above]):
         above -= 1
@@ -116,7 +117,8 @@ def openers_above(lines: list[str], row: int) -> list[tuple[int, str]]:
         return []
     text = lines[above]
     end = len(text.rstrip("\r\n"))
-    return [(above, text[:p] + OPENER_OF[closer] + text[p:]) for p in range(indent_of(text), end + 1)]
+    put = [(above, text[:p] + OPENER_OF[closer] + text[p:]) for p in range(indent_of(text), end + 1)]
+    return put + [(above, text[:p] + text[p + 1:]) for p in range(end) if text[p] == closer]
 
 
 def rows_below(lines: list[str], row: int, count: int) -> list[tuple[int, int]]:
