@@ -4,6 +4,8 @@ joined-line searches give a repair, how often it is the original code, and how l
 
     PYTHONPATH=. python docs/message_search.py --per-kind 100 --seed 1
     PYTHONPATH=. python docs/message_search.py --per-kind 50 --root .venv/lib/python3.11/site-packages/textual
+    PYTHONPATH=. python docs/message_search.py --split train --kinds missing_bracket,extra_bracket \
+        --per-kind 200 --seed 7 --bracket-only      # the bracket search alone, on training files
 
 The cases are training/evaluate.py's for the same flags (every kind, `--per-kind` each), so the rows match
 its table. Used for docs/model.md ("The message search").
@@ -38,11 +40,14 @@ def named(error: SyntaxError) -> bool:
     return any(pattern.match(message) for pattern in (UNMATCHED, NEVER_CLOSED, MISMATCHED, UNTERMINATED))
 
 
-def search(source: str, error: SyntaxError) -> str | None:
-    """The repaired source, as the message search of `dgcode fix` gives it, or None."""
+def search(source: str, error: SyntaxError, bracket_only: bool = False) -> str | None:
+    """The repaired source, as the message search of `dgcode fix` gives it (only its bracket search when
+    ``bracket_only``), or None."""
     found = best_bracket_repair(source, error)
     if found is not None:
         return found.applied_to(source)
+    if bracket_only:
+        return None
     change = best_quote_repair(source, error)  # (row, what replaces that line)
     if change is None:
         move = best_indent_move(indent_moves(source, error))
@@ -59,19 +64,25 @@ def main() -> None:
     p.add_argument("--per-kind", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--root", type=Path, default=None, help="another project's package (every file is held out)")
+    p.add_argument("--split", choices=("heldout", "train"), default="heldout", help="this CPython's files to draw from")
+    p.add_argument("--kinds", default=",".join(KINDS), help="the error kinds drawn, comma-separated")
+    p.add_argument("--bracket-only", action="store_true", help="only the bracket search")
     args = p.parse_args()
-    corpus = Corpus("heldout") if args.root is None else Corpus("all", root=args.root)
+    kinds = args.kinds.split(",")
+    if unknown := set(kinds) - set(KINDS):
+        p.error(f"unknown kinds {sorted(unknown)}; the kinds are {', '.join(KINDS)}")
+    corpus = Corpus(args.split) if args.root is None else Corpus("all", root=args.root)
     tally: Counter[tuple[str, str]] = Counter()  # (kind, exact / WRONG / none)
     seconds: list[float] = []
     kind_seconds: dict[str, list[float]] = {}
-    for case in heldout_cases(corpus, args.per_kind, args.seed):
+    for case in heldout_cases(corpus, args.per_kind, args.seed, kinds):
         error = syntax_error(case.broken_source)
         if error is None:
             continue
         if not named(error):
             continue
         began = time.perf_counter()
-        repaired = search(case.broken_source, error)
+        repaired = search(case.broken_source, error, args.bracket_only)
         seconds.append(time.perf_counter() - began)
         kind_seconds.setdefault(case.kind, []).append(seconds[-1])
         outcome = "none" if repaired is None else "exact" if repaired == case.original_source else "WRONG"
