@@ -228,7 +228,7 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
     spans = [_span(_statements_on(whole, row + 1), row + 1) for row in {f.row for f in finalists}]
     every_node = list(ast.walk(whole))  # walked once: a large file's tree is most of the search's time
     changed = range(min(lo for lo, _ in spans), max(hi for _, hi in spans) + 1)
-    outside, attributes = CallCounts.among(every_node, changed), LoadUses.among(every_node, changed)
+    outside, loads = CallCounts.among(every_node, changed), LoadUses.among(every_node, changed)
     bound = None if STAR_IMPORT.search(source) else bound_among(every_node)
     shadowed = frozenset() if bound is None else frozenset(bound & IMPLICIT)
     judged = []
@@ -246,7 +246,7 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
         own = [node for top in header for node in ast.walk(top)]
         judged.append(replace(found, arity_mismatches=outside.mismatches(inside), undefined_names=undefined,
                               joined_decorators=joined,
-                              oddities=expression_oddities(statements, own, attributes, shadowed),
+                              oddities=expression_oddities(statements, own, loads, shadowed),
                               meaning="\n".join(_header_dump(s) for s in statements)))
     return judged
 

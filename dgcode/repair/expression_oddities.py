@@ -38,7 +38,7 @@ from functools import cache
 from typing import Iterable
 
 MIN_USES = 2
-"""Uses of an attribute name elsewhere, all called or all not, before using it the other way counts."""
+"""Uses of an attribute or name elsewhere, all called or all not, before using it the other way counts."""
 RESULTS = {
     int: ("len", "abs", "hash", "id", "ord", "round", "sum"),
     bool: ("isinstance", "issubclass", "hasattr", "callable", "bool", "all", "any"),
@@ -92,7 +92,7 @@ class LoadUses:
 def expression_oddities(statements: Iterable[ast.stmt], own_nodes: list[ast.AST],
                         uses: LoadUses | None = None, shadowed: frozenset[str] = frozenset()) -> int:
     """How many odd shapes (see the module docstring) ``statements`` hold, whose own nodes (their blocks left
-    out) are ``own_nodes``; attributes go by ``uses`` (the rest of the file's), none when it is None. A builtin
+    out) are ``own_nodes``; attributes and names go by ``uses`` (the rest of the file's), none when it is None. A builtin
     name in ``shadowed`` (the file binds it) is not taken for the builtin."""
     total = sum(isinstance(s, ast.Expr) and _discarded(s.value) for s in statements)
     callee_ids = {id(node.func) for node in own_nodes if isinstance(node, ast.Call)}
@@ -126,18 +126,23 @@ def _discarded(value: ast.expr) -> bool:
 
 def _builtin_name(node: ast.expr, shadowed: frozenset[str]) -> str | None:
     """The builtin ``node`` calls (``len`` for ``len(x)``), None for any other expression."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in shadowed \
-            and hasattr(builtins, node.func.id):
-        return node.func.id
+    return _builtin(node.func, shadowed) if isinstance(node, ast.Call) else None
+
+
+def _builtin(func: ast.expr, shadowed: frozenset[str]) -> str | None:
+    """The builtin ``func`` names (``len``), None for any other expression or a builtin the file rebinds."""
+    if isinstance(func, ast.Name) and func.id not in shadowed and hasattr(builtins, func.id):
+        return func.id
     return None
 
 
 def _keywords_not_taken(call: ast.Call, shadowed: frozenset[str]) -> int:
     """How many of the keywords ``call`` passes its builtin (``max(size=...)``) does not take; 0 for a call of
     anything else or of a builtin whose keywords are unknown."""
-    if not (isinstance(call.func, ast.Name) and call.func.id not in shadowed and hasattr(builtins, call.func.id)):
+    name = _builtin(call.func, shadowed)
+    if name is None:
         return 0
-    taken = _keywords_taken(call.func.id)
+    taken = _keywords_taken(name)
     return 0 if taken is None else sum(k.arg is not None and k.arg not in taken for k in call.keywords)
 
 
