@@ -92,8 +92,8 @@ class LoadUses:
 def expression_oddities(statements: Iterable[ast.stmt], own_nodes: list[ast.AST],
                         uses: LoadUses | None = None, shadowed: frozenset[str] = frozenset()) -> int:
     """How many odd shapes (see the module docstring) ``statements`` hold, whose own nodes (their blocks left
-    out) are ``own_nodes``; attributes and names go by ``uses`` (the rest of the file's), none when it is None. A builtin
-    name in ``shadowed`` (the file binds it) is not taken for the builtin."""
+    out) are ``own_nodes``; attributes and names go by ``uses`` (the rest of the file's), none when it is None.
+    A builtin name in ``shadowed`` (the file binds it) is not taken for the builtin."""
     total = sum(isinstance(s, ast.Expr) and _discarded(s.value) for s in statements)
     callee_ids = {id(node.func) for node in own_nodes if isinstance(node, ast.Call)}
     for node in own_nodes:
