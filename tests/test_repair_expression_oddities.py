@@ -108,3 +108,33 @@ def test_a_stray_closer_s_deletion_ranks_above_splitting_a_word_into_a_builtin_a
     assert split.new_words < deleted.new_words  # `max` and `size` are words the file has; `maxsize` is not
     assert deleted.rank_key < split.rank_key
     assert repaired(broken) != broken.replace("(maxsize=1024))", "(max(size=1024))")
+
+
+def test_an_attribute_a_string_literal_lacks_is_odd():
+    assert oddities("y = ip_address('10.0.0.1'.is_private)") == 1
+    assert oddities("y = ip_address(f'{a}'.is_private)") == 1
+    assert oddities("y = ip_address('10.0.0.1').is_private") == 0
+    assert oddities("y = ', '.join(parts)") == 0
+
+
+def test_a_builtin_function_subscripted_is_odd_but_a_builtin_class_is_not():
+    assert oddities("y = iter[a, b]") == 1
+    assert oddities("y = list[int]") == 0 and oddities("y = iter([a, b])") == 0
+    assert oddities("y = iter[a, b]", shadowed=frozenset({"iter"})) == 0
+
+
+def test_a_percent_format_given_the_wrong_number_of_values_is_odd():
+    assert oddities("m = '%s%s%s' % a, b, c") == 1          # one value where three are wanted, two follow
+    assert oddities("m = ('%s%s' % a, b)") == 1
+    assert oddities("f('%s %s' % a, b)") == 1
+    assert oddities("m = '%s%s%s' % (a, b)") == 1           # a tuple of two for three conversions
+    assert oddities("m = '%s%s%s' % (a, b, c)") == 0
+    assert oddities("m = '%s' % a, b") == 0 and oddities("m = '%(x)s %(y)s' % d, b") == 0
+    assert oddities("m = '100%% of %s' % (a,)") == 0 and oddities("m = '%s %s' % pair") == 0
+
+
+def test_the_search_gives_a_builtin_its_call_and_a_format_its_tuple():
+    assert repaired("def f(self):\n    return iter[self.a, self.b])\n") == (
+        "def f(self):\n    return iter([self.a, self.b])\n")
+    assert repaired("def f(a, m, b):\n    x = '%s%s%s' % a, m.s(), b)\n    return x\n") == (
+        "def f(a, m, b):\n    x = '%s%s%s' % (a, m.s(), b)\n    return x\n")

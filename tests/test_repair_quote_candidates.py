@@ -52,7 +52,8 @@ def test_the_quote_that_lost_its_partner_can_be_before_the_one_reported():
 
 
 def test_two_clean_places_give_no_repair_and_the_model_decides():
-    source = "def f(obj):\n    return getattr(obj, 'name, None)\n"  # 'name', None or 'name, None'
+    # 'alpha', beta or 'alpha, beta': `beta` is a word of the file's prose, never code, so nothing tells them apart
+    source = "def f(g):\n    # beta\n    return g('alpha, beta)\n"
     assert best(source) is None and quote_window(source, syntax_error(source)) is None
 
 

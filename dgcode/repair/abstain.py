@@ -16,7 +16,8 @@ well on held-out data (docs/model.md, "Abstaining"):
   one, unknown_names.new_words, is not counted: file_repair._runner_up);
 - either: whether the rewrite loads a name the rest of the file never
   mentions (unknown_names.py): the slip joined two names and the repair kept
-  them joined (``charsi`` for ``chars[i]``);
+  them joined (``charsi`` for ``chars[i]``), or calls a ``self.assert...``
+  method with arguments unittest's signature rejects (testcase_calls.py);
 - for an indentation error the indentation search did not settle: whether
   one-line indentation moves other than the rewrite compile
   (indent_candidates.py). A slip moves one line; a rewrite that moves
@@ -52,11 +53,13 @@ class AbstainPolicy:
     """Offer a rewrite that loads a name the rest of the file never mentions (taken only when no other compiles)."""
     allow_rival_moves: bool = False
     """Offer a rewrite of an indentation error when other one-line indentation moves compile too."""
+    allow_rejected_calls: bool = False
+    """Offer a rewrite that calls a ``self.assert...`` method with arguments unittest's signature rejects."""
 
 
 DEFAULT_POLICY = AbstainPolicy()
 OFFER_EVERYTHING = AbstainPolicy(min_margin=0.0, max_cost=float("inf"), min_confidence=0.0, allow_unknown_names=True,
-                                 allow_rival_moves=True)
+                                 allow_rival_moves=True, allow_rejected_calls=True)
 """Every repair that compiles is offered (the behaviour before abstention; ``repair.min_margin = 0``)."""
 
 
@@ -81,6 +84,9 @@ def window_problem(window: WindowRepair, policy: AbstainPolicy) -> str | None:
     if window.unknown_names and not policy.allow_unknown_names:
         names = ", ".join(window.unknown_names[:3])
         return f"the repair uses a name the rest of the file never mentions ({names})"
+    if window.rejected_calls and not policy.allow_rejected_calls:
+        calls = ", ".join(f"self.{name}" for name in window.rejected_calls[:3])
+        return f"the repair calls {calls} with arguments unittest.TestCase's signature rejects"
     if window.rival_moves and not policy.allow_rival_moves:
         return f"{window.rival_moves} other one-line indentation move(s) compile too"
     if window.rank == 0:

@@ -11,8 +11,12 @@ those shapes are almost never meant:
   a string or ``...``);
 - a call of what a builtin returns that is not callable (``len(x)(y)``,
   ``iter(range)(5)``), or of a literal (``[frozenset]()``);
-- an attribute of what a builtin returns that has no such attribute
-  (``repr(stmt).attributes``, ``len(self).finished``);
+- an attribute of what a builtin returns, or of a string literal, that has no
+  such attribute (``repr(stmt).attributes``, ``len(self).finished``,
+  ``ip_address('10.0.0.1'.is_private)``);
+- a subscript of a builtin function (``iter[a, b]``), a ``%`` format given a tuple of another length
+  than its conversions, or given one value where it needs several and more
+  values follow (``'%s%s' % a, b``);
 - a keyword a builtin does not take (``LRUCache(max(size=2048))`` made of
   ``LRUCache(maxsize=2048))``);
 - an attribute or a name called where the rest of the file only ever reads
@@ -32,6 +36,7 @@ from __future__ import annotations
 import ast
 import builtins
 import inspect
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -62,6 +67,7 @@ DISCARDED_FINE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)
 UNSIGNED_KEYWORDS = {"max": ("key", "default"), "min": ("key", "default"), "iter": (), "next": (), "getattr": (),
                      "dir": (), "vars": (), "anext": ()}
 """The keywords builtins take that ``inspect.signature`` cannot read."""
+CONVERSION = re.compile(r"%(?:\(\w+\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[sdrifxXeEgGcoa%]")
 
 
 @dataclass
@@ -99,9 +105,19 @@ def expression_oddities(statements: Iterable[ast.stmt], own_nodes: list[ast.AST]
     for node in own_nodes:
         if isinstance(node, ast.Call):
             total += _not_callable(node.func, shadowed) + _keywords_not_taken(node, shadowed)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-            kind = _builtin_result(node.value, shadowed)
-            total += kind is not None and not hasattr(kind, node.attr)
+            total += sum(map(_format_missing_its_tuple, node.args))
+        elif isinstance(node, ast.Attribute):
+            kind = _builtin_result(node.value, shadowed) or _literal_type(node.value)
+            total += isinstance(node.ctx, ast.Load) and kind is not None and not hasattr(kind, node.attr)
+        elif isinstance(node, ast.Subscript):
+            name = _builtin(node.value, shadowed)
+            total += name is not None and not isinstance(getattr(builtins, name), type)
+        elif isinstance(node, ast.Tuple):
+            total += sum(map(_format_missing_its_tuple, node.elts))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.right, ast.Tuple):
+            wanted = _conversions(node.left)
+            total += wanted is not None and not any(isinstance(e, ast.Starred) for e in node.right.elts) \
+                and len(node.right.elts) != wanted
         key = _load_key(node)
         if uses is not None and key is not None:
             total += uses.surprising(key, id(node) in callee_ids)
@@ -164,6 +180,34 @@ def _builtin_result(node: ast.expr, shadowed: frozenset[str]) -> type | None:
     """The type a builtin call ``node`` returns, when RESULT_TYPE knows it."""
     name = _builtin_name(node, shadowed)
     return None if name is None else RESULT_TYPE.get(name)
+
+
+def _conversions(node: ast.expr) -> int | None:
+    """How many values the ``%`` format string literal ``node`` takes; None for anything else, a format by
+    name (``%(x)s``) or one with a ``*`` width."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    found = CONVERSION.findall(node.value)
+    if any(c.startswith("%(") or "*" in c for c in found):
+        return None
+    return sum(c != "%%" for c in found)
+
+
+def _format_missing_its_tuple(node: ast.expr) -> bool:
+    """An element of a tuple or call that is a ``%`` format of two or more values applied to one value, with
+    more elements after it (``'%s%s' % a, b`` for ``'%s%s' % (a, b)``)."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod)) or isinstance(node.right, (ast.Tuple,
+                                                                                                       ast.Dict)):
+        return False
+    wanted = _conversions(node.left)
+    return wanted is not None and wanted >= 2
+
+
+def _literal_type(node: ast.expr) -> type | None:
+    """``str`` or ``bytes`` for a string literal (an f-string included), None for any other expression."""
+    if isinstance(node, ast.JoinedStr):
+        return str
+    return type(node.value) if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) else None
 
 
 def _not_callable(func: ast.expr, shadowed: frozenset[str]) -> bool:

@@ -38,6 +38,7 @@ from dgcode.repair.joined_candidates import joined_window
 from dgcode.repair.quote_candidates import quote_window
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.slip_candidates import slip_candidates
+from dgcode.repair.testcase_calls import rejected_calls_on
 from dgcode.repair.unknown_names import new_words, unknown_names, words_outside
 
 RepairAsk = Callable[[str, int, str, int, int], "WindowRepair | None"]
@@ -116,9 +117,10 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
     """The first rewrite that compiles, else the first that moves the error down, of the first attempt
     that has one: (new source, its error); None if no attempt has one.
 
-    A rewrite that compiles but loads a name the rest of the file never mentions (unknown_names.py) is
-    held back while the rewrites after it and the later attempts are tried; the first clean one that
-    compiles wins, else the first held back, marked with its unknown names (abstain.py does not offer it).
+    A rewrite that compiles but loads a name the rest of the file never mentions (unknown_names.py), or calls
+    a ``self.assert...`` method with arguments unittest's signature rejects (testcase_calls.py), is held back
+    while the rewrites after it and the later attempts are tried; the first clean one that compiles wins,
+    else the first held back, marked with its unknown names or rejected calls (abstain.py does not offer it).
     """
     lineno = error.lineno or 1
     n_lines = max(1, len(split_lines(current)))
@@ -162,13 +164,14 @@ def _one_round(result: FileRepair, current: str, error: SyntaxError, ask: Repair
                 if not looked:
                     known, looked = words_outside(current, window.start, window.end), True
                 unknown = unknown_names(candidate, window.start, len(new_lines), known)
+                rejected = () if unknown else rejected_calls_on(candidate, window.start, len(new_lines))
                 rival_moves = len(rivals - {candidate})
-                if not unknown:
+                if not unknown and not rejected:
                     return _take(result, replace(window, rival_moves=rival_moves), plan_index, rank, new_lines,
                                  candidate, None, current, runner_up_within, plan)
                 if held is None:
-                    held = (plan_index, replace(window, unknown_names=unknown, rival_moves=rival_moves), rank,
-                            new_lines, candidate)
+                    held = (plan_index, replace(window, unknown_names=unknown, rejected_calls=rejected,
+                                                rival_moves=rival_moves), rank, new_lines, candidate)
             elif moved is None and plan.model_call and (after.lineno or 0) > lineno:
                 moved = rank, new_lines, candidate, after
         if moved is not None and held is None:  # with one-line moves that compile, moving the error is no repair

@@ -15,12 +15,15 @@ string then reads, so each candidate is scored (``code_oddities``) on:
   ``%`` and ``*`` (``'-'-batch``), a comparison with a number (``"lat"in-1``);
 - two string literals side by side on the line (``'a, '' 'b'``);
 - spacing no one writes: a space before ``,`` ``.`` ``)`` or ``:`` right after
-  the new quote, or two spaces in a row before the next code.
+  the new quote, or two spaces in a row before the next code (not before a
+  comment), unless the lines around write it the same way (``'cos' : x``).
 
-``best_quote_repair`` takes a candidate only when exactly one compiles with no
-oddity at all (and the file then compiles); otherwise the model decides
-(file_repair.py). Measured on held-out files in docs/model.md ("The message
-searches").
+``best_quote_repair`` takes a candidate when exactly one place compiles with no
+oddity at all (and the file then compiles), or, of several such places, when
+quote_ties.py's signs leave exactly one (a string that swallowed code, spacing
+moved into the string, ...); otherwise the model decides (file_repair.py).
+Measured on held-out files in docs/model.md ("The message searches", "Quote
+ties").
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ import warnings
 
 from dgcode.repair.canvas import split_lines
 from dgcode.repair.compile_region import compiling_changes
+from dgcode.repair.quote_ties import code_names, tie_oddities
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.unknown_names import unknown_names, words_outside
 
 UNTERMINATED = re.compile(r"^unterminated string literal")
 QUOTES = "'\""
 STRING_ATTRIBUTES = frozenset(dir(str)) | frozenset(dir(bytes))
-ODD_SPACING = re.compile(r"^\s+[,.)\]}:]|^\S*\s{2,}\S")
+ODD_SPACING = re.compile(r"^\s+[,.)\]}:]|^\S*\s{2,}[^\s#]")
 STRING_ARITHMETIC = (ast.Add, ast.Mod, ast.Mult)
 
 
@@ -98,7 +102,19 @@ def code_oddities(candidate: str, row: int, new_line: str, at: int, known: froze
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 return 1
     return (len(unknown_names(candidate, row, 1, known)) + string_misuses(tree, row + 1)
-            + adjacent_strings(new_line) + bool(ODD_SPACING.match(new_line[at + 1:])))
+            + adjacent_strings(new_line) + odd_spacing_after(candidate, row, new_line, at))
+
+
+def odd_spacing_after(candidate: str, row: int, new_line: str, at: int) -> bool:
+    """Spacing no one writes right after the new quote, unless the lines around write it the same way
+    (``'cos' : x`` above ``'cosh : x``)."""
+    spacing = ODD_SPACING.match(new_line[at + 1:])
+    if spacing is None:
+        return False
+    written = new_line[at] + spacing.group(0)
+    lines = split_lines(candidate)
+    around = lines[max(0, row - 3):row] + lines[row + 1:row + 4]
+    return not any(written in line for line in around)
 
 
 def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str, int]]:
@@ -117,27 +133,62 @@ def _changes(lines: list[str], error: SyntaxError) -> list[tuple[int, str, int]]
 
 
 def best_quote_repair(source: str, error: SyntaxError, path: str = "<file>") -> tuple[int, str] | None:
-    """(row, new line): the one place for the dropped closing quote that compiles with no oddity, or None."""
+    """(row, new line): the one place for the dropped closing quote that compiles with no oddity, or None. When
+    several do, quote_ties.py may leave one of them (two quotes side by side give one line twice: one place)."""
     lines = split_lines(source)
     changes = _changes(lines, error)
     if not changes:
         return None
-    column = {(row, new_line): at for row, new_line, at in changes}
     kept, region = compiling_changes(lines, [(row, new_line) for row, new_line, _ in changes], error, path)
+    kept_lines = set(kept)
     known = words_outside(source, changes[0][0], changes[0][0] + 1)
-    clean = []
-    for row, new_line in kept:
+    clean: dict[str, tuple[int, list[int], ast.AST | None]] = {}  # new line -> (row, its quote columns, tree)
+    odd: set[str] = set()  # a line that one of its places reads oddly at (the quote it doubles counts too)
+    for row, new_line, at in changes:
+        if (row, new_line) not in kept_lines or new_line in odd:
+            continue
         candidate = "".join(lines[:row]) + new_line + "".join(lines[row + 1:])
         tree = region.tree({row: new_line}) if region is not None else None
         if region is not None and tree is None:
             continue
-        if code_oddities(candidate, row, new_line, column[(row, new_line)], known, tree) == 0:
-            clean.append((row, new_line, candidate))
-        if len(clean) > 1:
-            return None
-    if not clean or syntax_error(clean[0][2], path) is not None:
+        if code_oddities(candidate, row, new_line, at, known, tree) == 0:
+            clean.setdefault(new_line, (row, [], tree))[1].append(at)
+        else:
+            odd.add(new_line)
+            clean.pop(new_line, None)
+    if len(clean) > 1:
+        clean = _break_tie(lines, clean)
+    if len(clean) != 1:
         return None
-    return clean[0][0], clean[0][1]
+    (new_line, (row, _, _)), = clean.items()
+    if syntax_error("".join(lines[:row]) + new_line + "".join(lines[row + 1:]), path) is not None:
+        return None
+    return row, new_line
+
+
+def _break_tie(lines: list[str], clean: dict) -> dict:
+    """The clean places that show none of quote_ties.py's signs (each line with all its quote columns)."""
+    row = next(iter(clean.values()))[0]
+    first = next(iter(clean))
+    whole = _parsed(lines, row, first)
+    if whole is None:
+        return clean
+    names = code_names(whole, row)
+    left = {}
+    for new_line, (row, columns, tree) in clean.items():
+        tree = tree if tree is not None else (whole if new_line == first else _parsed(lines, row, new_line))
+        if tree is not None and all(tie_oddities(new_line, at, tree, row, names) == 0 for at in columns):
+            left[new_line] = (row, columns, tree)
+    return left
+
+
+def _parsed(lines: list[str], row: int, new_line: str) -> ast.AST | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ast.parse("".join(lines[:row]) + new_line + "".join(lines[row + 1:]))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
 
 
 def quote_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:

@@ -96,6 +96,9 @@ class WindowRepair:
     unknown_names: tuple[str, ...] = ()
     """Names the taken rewrite loads that the rest of the file never mentions (unknown_names.py); a rewrite
     with some is taken only when no clean one compiles."""
+    rejected_calls: tuple[str, ...] = ()
+    """``unittest.TestCase`` methods the taken rewrite calls on ``self`` with arguments their signature rejects
+    (testcase_calls.py); a rewrite with some is taken only when no clean one compiles."""
     rival_moves: int = 0
     """For an indentation error the search did not settle: how many one-line indentation moves other than the
     taken rewrite compile (indent_candidates.py; 0: none, or the search took one)."""
