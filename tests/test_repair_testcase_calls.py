@@ -34,6 +34,9 @@ def test_a_call_unittest_s_signature_rejects_is_found_and_one_it_accepts_is_not(
     assert rejected_calls_on(MEANT, 6, 1) == ()
     assert rejected_calls_on(ONE_ARGUMENT.replace("unittest.TestCase", "object").replace("import unittest",
                                                                                         ""), 4, 1) == ()
+    own = ONE_ARGUMENT.replace("    def test(self):", "    def assertEqual(self, pair):\n        pass\n\n"
+                                                     "    def test(self):")
+    assert rejected_calls_on(own, 9, 1) == ()  # the file's own assertEqual takes one argument
 
 
 def model_answering(*rewrites: str):

@@ -14,9 +14,10 @@ those shapes are almost never meant:
 - an attribute of what a builtin returns, or of a string literal, that has no
   such attribute (``repr(stmt).attributes``, ``len(self).finished``,
   ``ip_address('10.0.0.1'.is_private)``);
-- a subscript of a builtin function (``iter[a, b]``), a ``%`` format given a tuple of another length
-  than its conversions, or given one value where it needs several and more
-  values follow (``'%s%s' % a, b``);
+- a subscript of a builtin function (``iter[a, b]``);
+- a ``%`` format given a tuple of another length than its conversions, or
+  given one value where it needs several and more values follow
+  (``'%s%s' % a, b``);
 - a keyword a builtin does not take (``LRUCache(max(size=2048))`` made of
   ``LRUCache(maxsize=2048))``);
 - an attribute or a name called where the rest of the file only ever reads

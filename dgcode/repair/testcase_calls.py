@@ -8,8 +8,9 @@ other calls of ``.format`` do not tell them apart (call_arity.py); but
 ``assertEqual`` needs two arguments, so the second would fail the moment the
 test ran. ``rejected_calls_on`` finds such calls on a rewrite's lines: a method of
 ``unittest.TestCase`` called on ``self`` (in a file that mentions
-``TestCase``, so a ``self.assertEqual`` of another class is left alone) with
-arguments that do not bind to its signature. file_repair.py holds a rewrite
+``TestCase``, so a ``self.assertEqual`` of another class is left alone, and
+that does not define a method of that name itself) with arguments that do not
+bind to its signature. file_repair.py holds a rewrite
 with one back while the model's later rewrites are tried, as it does one that
 loads an unknown name, and abstain.py does not offer it.
 """
@@ -65,5 +66,8 @@ def rejected_calls_on(candidate: str, start: int, count: int) -> tuple[str, ...]
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     first, last = start + 1, start + count
-    return tuple(node.func.attr for node in ast.walk(tree)
-                 if isinstance(node, ast.Call) and first <= node.lineno <= last and rejected(node))
+    nodes = list(ast.walk(tree))
+    own = {node.name for node in nodes if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return tuple(node.func.attr for node in nodes
+                 if isinstance(node, ast.Call) and first <= node.lineno <= last and rejected(node)
+                 and node.func.attr not in own)  # a method the file defines itself goes by its own signature
