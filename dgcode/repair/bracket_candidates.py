@@ -56,13 +56,12 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from dataclasses import dataclass, replace
 
 from dgcode.repair.bracket_sites import CLOSER_OF, OPENER_OF, closers_before_error, openers_above, rows_below
 from dgcode.repair.call_arity import CallCounts, calls_in
 from dgcode.repair.canvas import split_lines
-from dgcode.repair.compile_region import CompileRegion, compiling_changes
+from dgcode.repair.compile_region import CompileRegion, compiling_changes, parse_or_none
 from dgcode.repair.expression_oddities import LoadUses, expression_oddities
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.unknown_names import (
@@ -222,7 +221,7 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
     changed statements are parsed on the region and only their own lines walked. [] when the whole file does
     not parse with the first of them (another error elsewhere: nothing can be judged); a finalist whose region
     does not parse is dropped."""
-    whole = _parse(finalists[0].applied_to(source))
+    whole = parse_or_none(finalists[0].applied_to(source))
     if whole is None:
         return []
     spans = [_span(_statements_on(whole, row + 1), row + 1) for row in {f.row for f in finalists}]
@@ -233,7 +232,7 @@ def _judged(source: str, finalists: list[BracketCandidate], region: CompileRegio
     shadowed = frozenset() if bound is None else frozenset(bound & IMPLICIT)
     judged = []
     for found in finalists:
-        tree = region.tree({found.row: found.new_line}) if region else _parse(found.applied_to(source))
+        tree = region.tree({found.row: found.new_line}) if region else parse_or_none(found.applied_to(source))
         if tree is None:
             continue
         statements = _statements_on(tree, found.row + 1)
@@ -282,15 +281,6 @@ def _header_nodes(node: ast.AST) -> list[ast.AST]:
             elif isinstance(item, ast.AST) and not isinstance(item, ast.stmt):
                 out.append(item)
     return out
-
-
-def _parse(text: str) -> ast.Module | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
 
 
 def _header_end(node: ast.stmt) -> int:

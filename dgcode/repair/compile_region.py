@@ -45,6 +45,16 @@ CLAUSE = re.compile(rf"(?:{'|'.join(CLAUSE_WORDS)})\b")
 """A clause continues the statement above it (``except`` after ``try``): a region cannot start there."""
 
 
+def parse_or_none(text: str) -> ast.Module | None:
+    """``text``'s syntax tree, None when it does not parse (warnings silenced: a candidate may hold odd code)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+
+
 def indent_of(line: str) -> int:
     """The spaces ``line`` starts with."""
     return len(line) - len(line.lstrip(" "))

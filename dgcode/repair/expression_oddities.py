@@ -68,7 +68,7 @@ DISCARDED_FINE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)
 UNSIGNED_KEYWORDS = {"max": ("key", "default"), "min": ("key", "default"), "iter": (), "next": (), "getattr": (),
                      "dir": (), "vars": (), "anext": ()}
 """The keywords builtins take that ``inspect.signature`` cannot read."""
-CONVERSION = re.compile(r"%(?:\(\w+\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[sdrifxXeEgGcoa%]")
+PERCENT_CONVERSION = re.compile(r"%(?:\(\w+\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[sdrifxXeEgGcoa%]")
 
 
 @dataclass
@@ -107,9 +107,9 @@ def expression_oddities(statements: Iterable[ast.stmt], own_nodes: list[ast.AST]
         if isinstance(node, ast.Call):
             total += _not_callable(node.func, shadowed) + _keywords_not_taken(node, shadowed)
             total += sum(map(_format_missing_its_tuple, node.args))
-        elif isinstance(node, ast.Attribute):
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             kind = _builtin_result(node.value, shadowed) or _literal_type(node.value)
-            total += isinstance(node.ctx, ast.Load) and kind is not None and not hasattr(kind, node.attr)
+            total += kind is not None and not hasattr(kind, node.attr)
         elif isinstance(node, ast.Subscript):
             name = _builtin(node.value, shadowed)
             total += name is not None and not isinstance(getattr(builtins, name), type)
@@ -188,7 +188,7 @@ def _conversions(node: ast.expr) -> int | None:
     name (``%(x)s``) or one with a ``*`` width."""
     if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
         return None
-    found = CONVERSION.findall(node.value)
+    found = PERCENT_CONVERSION.findall(node.value)
     if any(c.startswith("%(") or "*" in c for c in found):
         return None
     return sum(c != "%%" for c in found)

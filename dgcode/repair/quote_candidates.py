@@ -35,7 +35,7 @@ import tokenize
 import warnings
 
 from dgcode.repair.canvas import split_lines
-from dgcode.repair.compile_region import compiling_changes
+from dgcode.repair.compile_region import compiling_changes, parse_or_none
 from dgcode.repair.quote_ties import code_names, tie_oddities
 from dgcode.repair.repair_model import WindowRepair, syntax_error
 from dgcode.repair.unknown_names import unknown_names, words_outside
@@ -183,12 +183,7 @@ def _break_tie(lines: list[str], clean: dict) -> dict:
 
 
 def _parsed(lines: list[str], row: int, new_line: str) -> ast.AST | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return ast.parse("".join(lines[:row]) + new_line + "".join(lines[row + 1:]))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
+    return parse_or_none("".join(lines[:row]) + new_line + "".join(lines[row + 1:]))
 
 
 def quote_window(source: str, error: SyntaxError, path: str = "<file>") -> WindowRepair | None:

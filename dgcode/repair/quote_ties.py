@@ -38,14 +38,15 @@ import re
 import tokenize
 import warnings
 
+from dgcode.repair.expression_oddities import PERCENT_CONVERSION
+
 SEPARATOR = re.compile(r",\s+|\s[+%*]\s+")
 METHOD_CALL = re.compile(r"\.([A-Za-z_]\w*\(.*)$")
 SWALLOWED_COMMENT = re.compile(r"\s{2,}#")
 TRAILING_COMMA = re.compile(r"[\w)\]],$")
 TRAILING_OPERATOR = re.compile(r"\w\s+(?:[=!<>]=|[-+*/%<>]|in|is|and|or)\s*$")
 OPERATORS = "+-*/%<>=&|^@"
-CONVERSION = re.compile(r"^[-#0 +]*\d*(?:\.\d+)?[sdrifxXeEgGcoa]$")
-PRINTF = re.compile(r"%[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[sdrifxXeEgGcoa%]|%\(\w+\)")
+NAME_AS_CONVERSION = re.compile(r"^[sdrifxXeEgGcoa]$")
 STRING_PREFIX = re.compile(r"(?:^|[^\w])[bBrRuUfF]{1,2}$")
 CLOSERS = ",.)]}:;"
 EXCEPTIONS = frozenset(n for n in dir(builtins) if n.endswith(("Error", "Warning", "Exception")))
@@ -173,12 +174,12 @@ def printf_misread(line: str, tree: ast.AST, row: int) -> bool:
         pass  # the line alone may end inside brackets: the tokens up to there are enough
     for left, right in zip(tokens, tokens[1:]):
         if left.string == "%" and right.type == tokenize.NAME and right.start == left.end \
-                and CONVERSION.match(right.string):
+                and NAME_AS_CONVERSION.match(right.string):
             return True
     for node in ast.walk(tree):
         if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and getattr(node, "lineno", 0) <= row + 1
                 <= getattr(node, "end_lineno", 0) and isinstance(node.left, ast.Constant)
-                and isinstance(node.left.value, str) and not PRINTF.search(node.left.value)):
+                and isinstance(node.left.value, str) and not PERCENT_CONVERSION.search(node.left.value)):
             return True
     return False
 

@@ -22,6 +22,8 @@ import inspect
 import unittest
 from functools import cache
 
+from dgcode.repair.canvas import split_lines
+
 
 @cache
 def testcase_signature(name: str) -> inspect.Signature | None:
@@ -58,7 +60,7 @@ def rejected_calls_on(candidate: str, start: int, count: int) -> tuple[str, ...]
     source that compiles) call with arguments ``rejected`` finds, in order; () when there are none, when the
     file does not mention ``TestCase`` or when those lines hold no ``self.`` call of an ``assert``/``fail``
     method (then nothing is parsed)."""
-    lines = candidate.splitlines()[start:start + count]
+    lines = split_lines(candidate)[start:start + count]
     if "TestCase" not in candidate or not any("self.assert" in line or "self.fail" in line for line in lines):
         return ()
     try:
